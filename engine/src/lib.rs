@@ -1,0 +1,1 @@
+//! voxbridge engine: SIP signalling, call lifecycle, configuration and the CLI.
