@@ -1,0 +1,293 @@
+//! The life of one call, from INVITE to BYE: negotiate SDP, ring, answer,
+//! run media, and carry out what the [`CallFlow`] asks until someone hangs up.
+//!
+//! This task is the only place that knows SIP, media and the flow at once.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::time::sleep_until;
+use tracing::{info, warn};
+use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession, PortPool};
+
+use crate::config::Config;
+use crate::flow::{CallFlow, FlowAction, FlowEvent};
+use crate::metrics::Metrics;
+use crate::pii::mask_uri;
+use crate::sdp::{self, Negotiated, SdpError, SessionOrigin};
+use crate::sip::{CallLeg, LegEnd, LegEvent};
+
+/// Why a call ended: one label per metric series and call record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up (BYE).
+    CallerHangup,
+    /// The caller gave up before we answered (CANCEL).
+    CallerCancel,
+    /// The flow hung up.
+    BotHangup,
+    /// No RTP from the caller for `rtp.inactivity_timeout_secs`.
+    RtpTimeout,
+    /// We refused the INVITE (bad SDP, no port, overload).
+    Rejected,
+    /// No ACK, a transaction timeout or an internal failure.
+    Error,
+}
+
+impl EndReason {
+    pub const COUNT: usize = 6;
+    pub const ALL: [EndReason; EndReason::COUNT] = [
+        EndReason::CallerHangup,
+        EndReason::CallerCancel,
+        EndReason::BotHangup,
+        EndReason::RtpTimeout,
+        EndReason::Rejected,
+        EndReason::Error,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EndReason::CallerHangup => "caller_hangup",
+            EndReason::CallerCancel => "caller_cancel",
+            EndReason::BotHangup => "bot_hangup",
+            EndReason::RtpTimeout => "rtp_timeout",
+            EndReason::Rejected => "rejected",
+            EndReason::Error => "error",
+        }
+    }
+}
+
+/// What every call task shares.
+pub struct CallContext {
+    pub config: Arc<Config>,
+    pub ports: Arc<PortPool>,
+    pub metrics: Arc<Metrics>,
+    /// Builds the flow for a new call.
+    pub new_flow: Box<dyn Fn() -> Box<dyn CallFlow> + Send + Sync>,
+}
+
+/// Run one call to its end.
+pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
+    ctx.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
+    let call_id = leg.info().call_id.clone();
+    let started = Instant::now();
+    let reason = Call::new(leg, ctx.clone()).run().await;
+    ctx.metrics.calls_active.fetch_sub(1, Ordering::Relaxed);
+    ctx.metrics.call_ended(reason);
+    info!(
+        call_id = %call_id,
+        reason = reason.label(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "call ended"
+    );
+    reason
+}
+
+struct Call {
+    leg: CallLeg,
+    ctx: Arc<CallContext>,
+    origin: SessionOrigin,
+}
+
+impl Call {
+    fn new(leg: CallLeg, ctx: Arc<CallContext>) -> Self {
+        Call {
+            leg,
+            ctx,
+            origin: SessionOrigin::new(rand::random::<u32>() as u64),
+        }
+    }
+
+    fn advertised_ip(&self) -> IpAddr {
+        self.ctx.config.advertised_ip()
+    }
+
+    fn preferences(&self) -> Vec<voxbridge_media::Codec> {
+        self.ctx.config.sip.codecs.iter().map(|c| c.codec()).collect()
+    }
+
+    fn media_params(&self, n: &Negotiated) -> MediaParams {
+        MediaParams {
+            codec: n.codec,
+            payload_type: n.payload_type,
+            dtmf_payload_type: n.dtmf_payload_type,
+            ptime: Duration::from_millis(n.ptime_ms as u64),
+            remote: n.remote,
+            direction: n.direction,
+            inactivity_timeout: Duration::from_secs(self.ctx.config.rtp.inactivity_timeout_secs),
+        }
+    }
+
+    fn reject(&mut self, code: u16, why: &str) -> EndReason {
+        warn!(call_id = %self.leg.info().call_id, code, reason = why, "INVITE rejected");
+        if let Err(e) = self.leg.reject(code, None) {
+            warn!(call_id = %self.leg.info().call_id, error = %e, "could not send rejection");
+        }
+        EndReason::Rejected
+    }
+
+    async fn run(mut self) -> EndReason {
+        let info = self.leg.info().clone();
+        info!(
+            call_id = %info.call_id,
+            from = %mask_uri(&info.from),
+            to = %mask_uri(&info.to),
+            "incoming call"
+        );
+
+        let negotiated = match sdp::parse(&info.body).and_then(|o| sdp::negotiate(&o, &self.preferences())) {
+            Ok(n) => n,
+            Err(e) => {
+                self.ctx.metrics.calls_rejected_sdp.fetch_add(1, Ordering::Relaxed);
+                let code = match e {
+                    SdpError::NoAudio | SdpError::NoCommonCodec | SdpError::NoConnection => 488,
+                    _ if info.body.is_empty() => 488,
+                    _ => 400,
+                };
+                return self.reject(code, &e.to_string());
+            }
+        };
+
+        let socket = match self.ctx.ports.bind() {
+            Ok(s) => s,
+            Err(e) => {
+                self.ctx.metrics.calls_rejected_busy.fetch_add(1, Ordering::Relaxed);
+                return self.reject(503, &e.to_string());
+            }
+        };
+        let local_port = match socket.local_addr() {
+            Ok(a) => a.port(),
+            Err(e) => return self.reject(500, &e.to_string()),
+        };
+
+        if let Err(e) = self.leg.ringing() {
+            warn!(call_id = %info.call_id, error = %e, "could not send 180");
+        }
+        let ring = Duration::from_millis(self.ctx.config.sip.ring_ms);
+        if !ring.is_zero() {
+            let until = tokio::time::Instant::now() + ring;
+            loop {
+                tokio::select! {
+                    _ = sleep_until(until) => break,
+                    ev = self.leg.next_event() => match ev {
+                        Some(LegEvent::Terminated(LegEnd::Cancelled)) => return EndReason::CallerCancel,
+                        Some(LegEvent::Terminated(_)) | None => return EndReason::Error,
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+
+        let answer = sdp::answer(&negotiated, self.advertised_ip(), local_port, self.origin);
+        if let Err(e) = self.leg.answer(answer) {
+            warn!(call_id = %info.call_id, error = %e, "could not send 200 OK");
+            return EndReason::Error;
+        }
+        let media = MediaSession::start(socket, self.media_params(&negotiated));
+        self.talk(media).await
+    }
+
+    /// The answered call: route leg, media and flow events until the end.
+    async fn talk(&mut self, mut media: MediaHandle) -> EndReason {
+        let call_id = self.leg.info().call_id.clone();
+        let mut flow = (self.ctx.new_flow)();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let mut pending = flow.on_event(FlowEvent::Answered);
+
+        loop {
+            for action in pending.drain(..) {
+                match action {
+                    FlowAction::Play(prompt) => media.play(prompt),
+                    FlowAction::StopPlayback => media.stop_playback(),
+                    FlowAction::AwaitInput(d) => deadline = Some(tokio::time::Instant::now() + d),
+                    FlowAction::DigitsCollected(digits) => {
+                        info!(call_id = %call_id, digits = %digits, "digits collected");
+                    }
+                    FlowAction::Hangup => {
+                        media.stop().await;
+                        if let Err(e) = self.leg.hangup().await {
+                            warn!(call_id = %call_id, error = %e, "BYE failed");
+                        }
+                        return EndReason::BotHangup;
+                    }
+                }
+            }
+
+            let event = tokio::select! {
+                ev = self.leg.next_event() => match ev {
+                    Some(LegEvent::Confirmed) => None,
+                    Some(LegEvent::Offer(body, responder)) => {
+                        match sdp::parse(&body).and_then(|o| sdp::negotiate(&o, &self.preferences())) {
+                            Ok(n) => {
+                                self.origin = self.origin.next();
+                                media.update(self.media_params(&n));
+                                let port = media.local_addr().port();
+                                responder.accept(sdp::answer(&n, self.advertised_ip(), port, self.origin)).await;
+                                info!(call_id = %call_id, direction = n.direction.attribute(), "re-INVITE answered");
+                            }
+                            Err(e) => {
+                                warn!(call_id = %call_id, error = %e, "re-INVITE offer refused; media unchanged");
+                                responder.reject(488).await;
+                            }
+                        }
+                        None
+                    }
+                    Some(LegEvent::Terminated(end)) => {
+                        media.stop().await;
+                        return match end {
+                            LegEnd::RemoteBye => EndReason::CallerHangup,
+                            LegEnd::Cancelled => EndReason::CallerCancel,
+                            LegEnd::LocalBye => EndReason::BotHangup,
+                            LegEnd::Rejected | LegEnd::Timeout | LegEnd::Other => EndReason::Error,
+                        };
+                    }
+                    None => {
+                        media.stop().await;
+                        return EndReason::Error;
+                    }
+                },
+                ev = media.next_event() => match ev {
+                    Some(MediaEvent::Dtmf(d)) => {
+                        self.ctx.metrics.dtmf_digits.fetch_add(1, Ordering::Relaxed);
+                        Some(FlowEvent::Digit(d))
+                    }
+                    Some(MediaEvent::PlaybackDone) => Some(FlowEvent::PlaybackDone),
+                    Some(MediaEvent::Inactive) => {
+                        warn!(call_id = %call_id, "no RTP from the caller; hanging up");
+                        media.stop().await;
+                        if let Err(e) = self.leg.hangup().await {
+                            warn!(call_id = %call_id, error = %e, "BYE failed");
+                        }
+                        return EndReason::RtpTimeout;
+                    }
+                    Some(_) => None,
+                    None => {
+                        warn!(call_id = %call_id, "media session ended unexpectedly");
+                        let _ = self.leg.hangup().await;
+                        return EndReason::Error;
+                    }
+                },
+                _ = wait_for(deadline) => {
+                    deadline = None;
+                    Some(FlowEvent::InputTimeout)
+                }
+            };
+            if let Some(event) = event {
+                if matches!(event, FlowEvent::Digit(_)) {
+                    deadline = None;
+                }
+                pending = flow.on_event(event);
+            }
+        }
+    }
+}
+
+async fn wait_for(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,467 @@
+//! The voxbridge configuration: one YAML file, every key optional with a
+//! documented default, secrets and deployment specifics overridable from the
+//! environment.
+//!
+//! Unknown keys are errors, not warnings: a misspelt `max_digit:` that is
+//! silently ignored is how an IVR ends up collecting 20 digits in production.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Everything wrong with a configuration, located in its file where possible.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML is malformed, has an unknown key or a value of the wrong type.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    /// A value parsed but makes no sense (an empty port range, say).
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        key: String,
+        message: String,
+    },
+    /// An environment override could not be applied.
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub flow: FlowConfig,
+    pub log: LogConfig,
+}
+
+/// SIP signalling.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Address the UDP and TCP listeners bind to.
+    pub listen: SocketAddr,
+    /// Transports to listen on.
+    pub transports: Vec<Transport>,
+    /// Host put into Contact and SDP when the listen address is a wildcard or
+    /// behind NAT; defaults to the listen IP.
+    pub public_address: Option<IpAddr>,
+    /// User-Agent / Server header value.
+    pub user_agent: String,
+    /// Time between 180 Ringing and 200 OK, in milliseconds.
+    pub ring_ms: u64,
+    /// Codecs offered in preference order; the first one the caller offers wins.
+    pub codecs: Vec<CodecName>,
+}
+
+/// A SIP transport.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// A codec name as written in the config.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CodecName {
+    Pcmu,
+    Pcma,
+}
+
+impl CodecName {
+    pub fn codec(self) -> voxbridge_media::Codec {
+        match self {
+            CodecName::Pcmu => voxbridge_media::Codec::Pcmu,
+            CodecName::Pcma => voxbridge_media::Codec::Pcma,
+        }
+    }
+}
+
+/// RTP media.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    /// IP the per-call RTP sockets bind to; defaults to the SIP listen IP.
+    pub address: Option<IpAddr>,
+    /// Lowest RTP port (even ports are used).
+    pub port_min: u16,
+    /// Highest RTP port.
+    pub port_max: u16,
+    /// End the call with BYE after this many seconds without RTP from the caller.
+    pub inactivity_timeout_secs: u64,
+    /// Length of an outgoing RFC 4733 digit, in milliseconds.
+    pub dtmf_duration_ms: u64,
+}
+
+/// The built-in call flow: greeting, digit collection, goodbye.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// WAV played when the call is answered (8 or 16 kHz mono).
+    pub greeting: PathBuf,
+    /// WAV played before the bot hangs up.
+    pub goodbye: PathBuf,
+    /// Key that ends digit entry.
+    pub finish_key: char,
+    /// Most digits collected before moving on without the finish key.
+    pub max_digits: usize,
+    /// Seconds to wait for the first digit after the greeting.
+    pub first_digit_timeout_secs: u64,
+    /// Seconds to wait between digits.
+    pub inter_digit_timeout_secs: u64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `info,voxbridge_engine::sip=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            transports: vec![Transport::Udp, Transport::Tcp],
+            public_address: None,
+            user_agent: concat!("voxbridge/", env!("CARGO_PKG_VERSION")).to_string(),
+            ring_ms: 0,
+            codecs: vec![CodecName::Pcmu, CodecName::Pcma],
+        }
+    }
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            address: None,
+            port_min: 20000,
+            port_max: 29999,
+            inactivity_timeout_secs: 30,
+            dtmf_duration_ms: 100,
+        }
+    }
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            greeting: PathBuf::from("fixtures/audio/greeting.wav"),
+            goodbye: PathBuf::from("fixtures/audio/goodbye.wav"),
+            finish_key: '#',
+            max_digits: 20,
+            first_digit_timeout_secs: 10,
+            inter_digit_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".to_string(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sip: SipConfig::default(),
+            rtp: RtpConfig::default(),
+            flow: FlowConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Environment variables that override config keys. Each is named after the
+/// key it replaces so an operator can guess it: `sip.listen` → `VOXBRIDGE_SIP_LISTEN`.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("VOXBRIDGE_SIP_LISTEN", "sip.listen"),
+    ("VOXBRIDGE_SIP_PUBLIC_ADDRESS", "sip.public_address"),
+    ("VOXBRIDGE_RTP_ADDRESS", "rtp.address"),
+    ("VOXBRIDGE_RTP_PORT_MIN", "rtp.port_min"),
+    ("VOXBRIDGE_RTP_PORT_MAX", "rtp.port_max"),
+    ("VOXBRIDGE_LOG_LEVEL", "log.level"),
+    ("VOXBRIDGE_LOG_FORMAT", "log.format"),
+];
+
+impl Config {
+    /// Read, parse and validate a config file, then apply environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::parse(path, &text)?;
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate(path, &text)?;
+        Ok(config)
+    }
+
+    /// Parse YAML text; `path` is only used to label errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        // An empty file (or one with only comments) means "all defaults".
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str::<Config>(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: first_line(&e.to_string()),
+            }
+        })
+    }
+
+    /// Apply `VOXBRIDGE_*` overrides; `lookup` is the environment (injected for tests).
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (var, key) in ENV_OVERRIDES {
+            let Some(value) = lookup(var) else { continue };
+            let bad = |message: String| ConfigError::Env {
+                var: (*var).to_string(),
+                message,
+            };
+            match *key {
+                "sip.listen" => self.sip.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
+                "sip.public_address" => {
+                    self.sip.public_address = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
+                "rtp.address" => {
+                    self.rtp.address = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
+                "rtp.port_min" => {
+                    self.rtp.port_min = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "rtp.port_max" => {
+                    self.rtp.port_max = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "log.level" => self.log.level = value,
+                "log.format" => {
+                    self.log.format = match value.as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        other => return Err(bad(format!("`{other}` is not text or json"))),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that need more than one value, or a value's meaning.
+    pub fn validate(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of_key(text, key),
+            key: key.to_string(),
+            message,
+        };
+        if self.rtp.port_min > self.rtp.port_max {
+            return Err(invalid(
+                "rtp.port_min",
+                format!(
+                    "{} is above rtp.port_max ({})",
+                    self.rtp.port_min, self.rtp.port_max
+                ),
+            ));
+        }
+        if self.rtp.port_max - self.rtp.port_min < 2 {
+            return Err(invalid(
+                "rtp.port_max",
+                "the RTP port range must hold at least two ports".to_string(),
+            ));
+        }
+        if self.sip.transports.is_empty() {
+            return Err(invalid(
+                "sip.transports",
+                "at least one transport is needed".to_string(),
+            ));
+        }
+        if self.sip.codecs.is_empty() {
+            return Err(invalid("sip.codecs", "at least one codec is needed".to_string()));
+        }
+        if self.rtp.inactivity_timeout_secs == 0 {
+            return Err(invalid(
+                "rtp.inactivity_timeout_secs",
+                "must be at least 1 second".to_string(),
+            ));
+        }
+        if !matches!(self.flow.finish_key, '0'..='9' | '*' | '#' | 'A'..='D') {
+            return Err(invalid(
+                "flow.finish_key",
+                format!("`{}` is not a DTMF key", self.flow.finish_key),
+            ));
+        }
+        if self.flow.max_digits == 0 {
+            return Err(invalid("flow.max_digits", "must be at least 1".to_string()));
+        }
+        Ok(())
+    }
+
+    /// The IP put into Contact headers and SDP `c=` lines.
+    pub fn advertised_ip(&self) -> IpAddr {
+        self.sip.public_address.unwrap_or(self.sip.listen.ip())
+    }
+
+    /// The IP RTP sockets bind to.
+    pub fn rtp_bind_ip(&self) -> IpAddr {
+        self.rtp.address.unwrap_or(self.sip.listen.ip())
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+/// The 1-based line where a dotted key (`rtp.port_min`) is written, or 0
+/// when it is not in the file (a default or an environment value).
+fn line_of_key(text: &str, dotted: &str) -> u64 {
+    let leaf = dotted.rsplit('.').next().unwrap_or(dotted);
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.strip_prefix(leaf)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|i| i as u64 + 1)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let path = Path::new("test.yaml");
+        let c = Config::parse(path, text)?;
+        c.validate(path, text)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        assert_eq!(parse("# nothing\n").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn bundled_config_parses_and_matches_defaults_where_documented() {
+        let text = include_str!("../../fixtures/config/voxbridge.yaml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.sip.listen, "127.0.0.1:5060".parse().unwrap());
+        assert_eq!(c.rtp, RtpConfig::default());
+        assert_eq!(c.flow, FlowConfig::default());
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = parse(
+            "sip:\n  listen: 0.0.0.0:5070\n  transports: [udp]\n  codecs: [pcma]\nrtp:\n  port_min: 40000\n  port_max: 40100\nflow:\n  finish_key: '*'\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.listen.port(), 5070);
+        assert_eq!(c.sip.transports, vec![Transport::Udp]);
+        assert_eq!(c.sip.codecs, vec![CodecName::Pcma]);
+        assert_eq!((c.rtp.port_min, c.rtp.port_max), (40000, 40100));
+        assert_eq!(c.flow.finish_key, '*');
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_line_and_key() {
+        let err = parse("sip:\n  listen: 127.0.0.1:5060\n  max_digit: 4\n").unwrap_err();
+        match &err {
+            ConfigError::Syntax { line, message, .. } => {
+                assert_eq!(*line, 3, "{err}");
+                assert!(message.contains("max_digit"), "{err}");
+            }
+            other => panic!("wrong error {other:?}"),
+        }
+        assert!(err.to_string().starts_with("test.yaml:3:"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_line() {
+        let err = parse("rtp:\n  port_min: lots\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { line: 2, .. }), "{err}");
+        let err = parse("sip:\n  listen: not-an-address\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn broken_yaml_is_reported() {
+        let err = parse("sip: [\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_key_and_line() {
+        let err = parse("rtp:\n  port_min: 30000\n  port_max: 20000\n").unwrap_err();
+        match err {
+            ConfigError::Invalid { line, key, .. } => {
+                assert_eq!(line, 2);
+                assert_eq!(key, "rtp.port_min");
+            }
+            other => panic!("wrong error {other:?}"),
+        }
+        let err = parse("flow:\n  finish_key: x\n").unwrap_err();
+        assert!(err.to_string().contains("flow.finish_key"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_apply_and_bad_ones_fail() {
+        let mut c = Config::default();
+        c.apply_env(|v| match v {
+            "VOXBRIDGE_SIP_LISTEN" => Some("127.0.0.2:5090".into()),
+            "VOXBRIDGE_LOG_FORMAT" => Some("json".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.sip.listen, "127.0.0.2:5090".parse().unwrap());
+        assert_eq!(c.log.format, LogFormat::Json);
+        let err = c
+            .apply_env(|v| (v == "VOXBRIDGE_RTP_PORT_MIN").then(|| "abc".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("VOXBRIDGE_RTP_PORT_MIN"));
+    }
+}

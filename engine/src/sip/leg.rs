@@ -1,0 +1,231 @@
+//! One inbound call leg: the INVITE dialog as the call task sees it.
+//!
+//! It turns the stack's dialog states into a few [`LegEvent`]s and answers
+//! the in-dialog requests that need no call-level decision (OPTIONS, INFO,
+//! methods we do not handle) so the call task only deals with what matters:
+//! the ACK, re-INVITE offers and the end of the dialog.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
+use tracing::{debug, warn};
+
+use super::SipError;
+
+/// Facts about the INVITE that started a call, as plain strings.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub call_id: String,
+    /// From URI (`sip:1000@pbx`), unmasked: mask it before logging.
+    pub from: String,
+    /// To URI.
+    pub to: String,
+    /// Where the INVITE came from.
+    pub source: Option<SocketAddr>,
+    /// The INVITE body (an SDP offer, or empty for a late offer).
+    pub body: Vec<u8>,
+}
+
+/// What happened on the leg.
+#[derive(Debug)]
+pub enum LegEvent {
+    /// The caller ACKed our 200 OK.
+    Confirmed,
+    /// A re-INVITE or UPDATE with this body: answer it with [`OfferResponder`].
+    Offer(Vec<u8>, OfferResponder),
+    /// The dialog ended; the reason says who ended it.
+    Terminated(LegEnd),
+}
+
+/// Why the dialog ended, from the stack's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegEnd {
+    /// The caller sent BYE.
+    RemoteBye,
+    /// The caller sent CANCEL before we answered.
+    Cancelled,
+    /// We sent BYE.
+    LocalBye,
+    /// We rejected the INVITE.
+    Rejected,
+    /// No ACK or a transaction timed out.
+    Timeout,
+    /// Anything else the stack reports.
+    Other,
+}
+
+/// Answers one in-dialog offer (re-INVITE/UPDATE).
+#[derive(Debug)]
+pub struct OfferResponder {
+    handle: TransactionHandle,
+}
+
+impl OfferResponder {
+    /// 200 OK with our SDP answer.
+    pub async fn accept(self, sdp: String) {
+        let headers = vec![Header::ContentType("application/sdp".into())];
+        if self
+            .handle
+            .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
+            .await
+            .is_err()
+        {
+            debug!("re-INVITE transaction ended before our answer");
+        }
+    }
+
+    /// Refuse the offer (488 for an unusable SDP); the session stays as it was.
+    pub async fn reject(self, code: u16) {
+        let _ = self.handle.reply(StatusCode::from(code)).await;
+    }
+}
+
+/// The inbound leg of one call.
+pub struct CallLeg {
+    dialog: InviteDialog,
+    states: DialogStateReceiver,
+    layer: Arc<DialogLayer>,
+    info: CallInfo,
+    ended: bool,
+}
+
+impl CallLeg {
+    pub(super) fn new(
+        dialog: InviteDialog,
+        states: DialogStateReceiver,
+        layer: Arc<DialogLayer>,
+        info: CallInfo,
+    ) -> Self {
+        CallLeg {
+            dialog,
+            states,
+            layer,
+            info,
+            ended: false,
+        }
+    }
+
+    pub fn info(&self) -> &CallInfo {
+        &self.info
+    }
+
+    /// Send 180 Ringing.
+    pub fn ringing(&self) -> Result<(), SipError> {
+        self.dialog.ringing(None, None).map_err(SipError::from)
+    }
+
+    /// Send 200 OK with our SDP answer.
+    pub fn answer(&self, sdp: String) -> Result<(), SipError> {
+        let headers = vec![Header::ContentType("application/sdp".into())];
+        self.dialog
+            .accept(Some(headers), Some(sdp.into_bytes()))
+            .map_err(SipError::from)
+    }
+
+    /// Refuse the INVITE with a final status code (486, 488, 503...).
+    pub fn reject(&mut self, code: u16, retry_after: Option<u32>) -> Result<(), SipError> {
+        let _ = retry_after; // Retry-After is added once max_calls lands.
+        self.ended = true;
+        self.dialog
+            .reject(Some(StatusCode::from(code)), None)
+            .map_err(SipError::from)
+    }
+
+    /// Send BYE and wait for its transaction to finish.
+    pub async fn hangup(&mut self) -> Result<(), SipError> {
+        self.ended = true;
+        self.dialog.bye().await.map_err(SipError::from)
+    }
+
+    /// The next event that needs the call task; `None` when the stack is gone.
+    pub async fn next_event(&mut self) -> Option<LegEvent> {
+        loop {
+            let state = self.states.recv().await?;
+            match state {
+                DialogState::Confirmed(..) => return Some(LegEvent::Confirmed),
+                DialogState::Updated(_, req, handle) => {
+                    if matches!(req.method, Method::Invite | Method::Update) {
+                        return Some(LegEvent::Offer(req.body.clone(), OfferResponder { handle }));
+                    }
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Refer(_, _, handle)
+                | DialogState::Message(_, _, handle)
+                | DialogState::Notify(_, _, handle)
+                | DialogState::Publish(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::NotImplemented).await;
+                }
+                DialogState::Terminated(_, reason) => {
+                    self.ended = true;
+                    return Some(LegEvent::Terminated(match reason {
+                        TerminatedReason::UacBye => LegEnd::RemoteBye,
+                        TerminatedReason::UacCancel => LegEnd::Cancelled,
+                        TerminatedReason::UasBye => LegEnd::LocalBye,
+                        TerminatedReason::UasDecline | TerminatedReason::UasBusy => LegEnd::Rejected,
+                        TerminatedReason::Timeout => LegEnd::Timeout,
+                        other => {
+                            warn!(call_id = %self.info.call_id, reason = ?other, "dialog ended");
+                            LegEnd::Other
+                        }
+                    }));
+                }
+                DialogState::Calling(_)
+                | DialogState::Trying(_)
+                | DialogState::Early(..)
+                | DialogState::WaitAck(..) => {}
+            }
+        }
+    }
+}
+
+impl Drop for CallLeg {
+    fn drop(&mut self) {
+        // A call task that fails half-way must not leave a dialog the peer
+        // still believes in, nor an entry in the dialog table.
+        if !self.ended {
+            let dialog = self.dialog.clone();
+            let layer = self.layer.clone();
+            let id = dialog.id();
+            tokio::spawn(async move {
+                let _ = dialog.bye().await;
+                layer.remove_dialog(&id);
+            });
+        } else {
+            self.layer.remove_dialog(&self.dialog.id());
+        }
+    }
+}
+
+/// Pull the plain facts out of an INVITE.
+pub(super) fn call_info(req: &rsipstack::sip::Request, source: Option<SocketAddr>) -> CallInfo {
+    let call_id = req
+        .call_id_header()
+        .map(|h| h.value().to_string())
+        .unwrap_or_default();
+    let from = req
+        .from_header()
+        .ok()
+        .and_then(|h| h.uri().ok())
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let to = req
+        .to_header()
+        .ok()
+        .and_then(|h| h.uri().ok())
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    CallInfo {
+        call_id,
+        from,
+        to,
+        source,
+        body: req.body.clone(),
+    }
+}

@@ -1,0 +1,28 @@
+//! SIP signalling, on top of `rsipstack`. Nothing outside this module sees a
+//! stack type: the engine gets [`CallLeg`]s, [`LegEvent`]s and plain strings.
+
+mod leg;
+pub mod screen;
+mod screening_socket;
+mod server;
+
+pub use leg::{CallInfo, CallLeg, LegEnd, LegEvent, OfferResponder};
+pub use server::SipServer;
+
+use std::net::SocketAddr;
+use thiserror::Error;
+
+/// Errors from the SIP layer.
+#[derive(Debug, Error)]
+pub enum SipError {
+    #[error("cannot bind SIP listener on {0}: {1}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+impl From<rsipstack::Error> for SipError {
+    fn from(e: rsipstack::Error) -> Self {
+        SipError::Stack(e.to_string())
+    }
+}

@@ -1,0 +1,250 @@
+//! The SIP endpoint: listeners, the stack, and the dispatcher that turns
+//! incoming transactions into new calls, in-dialog requests and stateless
+//! answers (OPTIONS keepalives, 405/481/501).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use rsipstack::EndpointBuilder;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::leg::{call_info, CallLeg};
+use super::screen::ALLOWED_METHODS;
+use super::screening_socket::ScreeningSocket;
+use super::SipError;
+use crate::config::{Config, Transport};
+use crate::metrics::Metrics;
+use crate::pii::mask_uri;
+
+/// A running SIP endpoint. New calls arrive on the receiver returned by
+/// [`SipServer::start`]; dropping the server does not stop it, [`SipServer::shutdown`] does.
+pub struct SipServer {
+    cancel: CancellationToken,
+    local_addr: SocketAddr,
+}
+
+impl SipServer {
+    /// Bind the listeners and start serving. Returns the server and the
+    /// stream of new inbound calls.
+    pub async fn start(
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> Result<(SipServer, mpsc::Receiver<CallLeg>), SipError> {
+        let cancel = CancellationToken::new();
+        let transport_layer = TransportLayer::new(cancel.child_token());
+        let listen = config.sip.listen;
+        let external = config.sip.public_address.map(|ip| SocketAddr::new(ip, listen.port()));
+        let mut local_addr = listen;
+
+        if config.sip.transports.contains(&Transport::Udp) {
+            let socket = tokio::net::UdpSocket::bind(listen)
+                .await
+                .map_err(|e| SipError::Bind(listen, e))?;
+            local_addr = socket.local_addr().map_err(|e| SipError::Bind(listen, e))?;
+            // A burst of INVITEs at 1,000 calls/s overflows the default
+            // 208 KB receive buffer during a scheduling hiccup.
+            set_recv_buffer(&socket, 4 * 1024 * 1024);
+            let screening = ScreeningSocket::new(socket, config.sip.user_agent.clone(), metrics.clone());
+            let conn = UdpConnection::from_socket(Arc::new(screening), external, Some(cancel.child_token()))
+                .await
+                .map_err(SipError::from)?;
+            transport_layer.add_transport(conn.into());
+        }
+        if config.sip.transports.contains(&Transport::Tcp) {
+            let tcp_addr = SocketAddr::new(listen.ip(), local_addr.port());
+            // The stack binds lazily; probe now so a taken port fails at start.
+            std::net::TcpListener::bind(tcp_addr).map_err(|e| SipError::Bind(tcp_addr, e))?;
+            let tcp = TcpListenerConnection::new(tcp_addr, external)
+                .await
+                .map_err(SipError::from)?;
+            transport_layer.add_transport(tcp.into());
+        }
+
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent(&config.sip.user_agent)
+            .with_cancel_token(cancel.child_token())
+            .with_transport_layer(transport_layer)
+            .with_allows(vec![
+                Method::Invite,
+                Method::Ack,
+                Method::Bye,
+                Method::Cancel,
+                Method::Options,
+                Method::Info,
+                Method::Update,
+            ])
+            .build();
+        let incoming = endpoint.incoming_transactions().map_err(SipError::from)?;
+        let layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let contact = contact_uri(config, local_addr)?;
+
+        let inner = endpoint.inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = inner.serve().await {
+                warn!(error = %e, "SIP endpoint stopped");
+            }
+        });
+
+        let (calls_tx, calls_rx) = mpsc::channel(1024);
+        let dispatcher = Dispatcher {
+            layer,
+            contact,
+            calls: calls_tx,
+            metrics,
+        };
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            // Keep the endpoint alive as long as the dispatcher runs.
+            let _endpoint = endpoint;
+            dispatcher.run(incoming, stop).await;
+        });
+        info!(address = %local_addr, transports = ?config.sip.transports, "SIP listening");
+        Ok((SipServer { cancel, local_addr }, calls_rx))
+    }
+
+    /// The address the listeners are bound to (the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop listening and end the stack.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+struct Dispatcher {
+    layer: Arc<DialogLayer>,
+    contact: rsipstack::sip::Uri,
+    calls: mpsc::Sender<CallLeg>,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    async fn run(self, mut incoming: rsipstack::transaction::TransactionReceiver, stop: CancellationToken) {
+        loop {
+            let tx = tokio::select! {
+                _ = stop.cancelled() => return,
+                tx = incoming.recv() => match tx {
+                    Some(tx) => tx,
+                    None => return,
+                },
+            };
+            self.dispatch(tx).await;
+        }
+    }
+
+    async fn dispatch(&self, mut tx: Transaction) {
+        let in_dialog = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|to| to.tag().ok().flatten())
+            .is_some();
+
+        if in_dialog {
+            match self.layer.match_dialog(&tx) {
+                Some(mut dialog) => {
+                    tokio::spawn(async move {
+                        if let Err(e) = dialog.handle(&mut tx).await {
+                            debug!(error = %e, "in-dialog request failed");
+                        }
+                    });
+                }
+                None => {
+                    // RFC 3261 §12.2.2: a request for a dialog we do not know.
+                    reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await;
+                }
+            }
+            return;
+        }
+
+        match tx.original.method {
+            Method::Invite => self.new_call(tx).await,
+            Method::Options => {
+                let headers = vec![
+                    Header::Allow(ALLOWED_METHODS.into()),
+                    Header::Accept("application/sdp".into()),
+                ];
+                reply(&mut tx, StatusCode::OK, headers).await;
+            }
+            Method::Bye => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
+            Method::Ack | Method::Cancel => {}
+            _ => {
+                let headers = vec![Header::Allow(ALLOWED_METHODS.into())];
+                reply(&mut tx, StatusCode::MethodNotAllowed, headers).await;
+            }
+        }
+    }
+
+    async fn new_call(&self, mut tx: Transaction) {
+        let source = tx
+            .connection
+            .as_ref()
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok());
+        let info = call_info(&tx.original, source);
+        let (state_tx, state_rx) = self.layer.new_dialog_state_channel();
+        let dialog = match self
+            .layer
+            .get_or_create_server_invite(&tx, state_tx, None, Some(self.contact.clone()))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(call_id = %info.call_id, error = %e, "cannot create dialog");
+                reply(&mut tx, StatusCode::ServerInternalError, vec![]).await;
+                return;
+            }
+        };
+        debug!(call_id = %info.call_id, from = %mask_uri(&info.from), "INVITE");
+        let leg = CallLeg::new(dialog.clone(), state_rx, self.layer.clone(), info);
+        // The dialog drives the INVITE transaction (100 Trying, our final
+        // response, its retransmissions, the ACK or a CANCEL).
+        let mut dialog_task = dialog;
+        tokio::spawn(async move {
+            if let Err(e) = dialog_task.handle(&mut tx).await {
+                debug!(error = %e, "INVITE transaction ended with an error");
+            }
+        });
+        // Never block the dispatcher: a full queue means the call tasks are
+        // not keeping up, and the caller is better served by a fast 503.
+        if let Err(mpsc::error::TrySendError::Full(mut leg) | mpsc::error::TrySendError::Closed(mut leg)) =
+            self.calls.try_send(leg)
+        {
+            self.metrics
+                .calls_rejected_busy
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = leg.reject(503, None);
+        }
+    }
+}
+
+async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
+    if let Err(e) = tx.reply_with(status, headers, None).await {
+        debug!(error = %e, "could not send response");
+    }
+}
+
+/// Our Contact: `sip:voxbridge@<advertised ip>:<port>`.
+fn contact_uri(config: &Config, local: SocketAddr) -> Result<rsipstack::sip::Uri, SipError> {
+    let host = match config.advertised_ip() {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let text = format!("sip:voxbridge@{host}:{}", local.port());
+    rsipstack::sip::Uri::try_from(text.as_str()).map_err(|e| SipError::Stack(e.to_string()))
+}
+
+fn set_recv_buffer(socket: &tokio::net::UdpSocket, bytes: usize) {
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.set_recv_buffer_size(bytes) {
+        debug!(error = %e, "could not enlarge the SIP receive buffer");
+    }
+}
