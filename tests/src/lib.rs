@@ -1,1 +1,328 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: start the real `voxbridge` binary
+//! on free loopback ports, run sipp scenarios against it, read its log.
+//!
+//! Everything here talks to 127.0.0.1 only, and every process it starts is
+//! bounded in time and killed when its guard drops.
+
+use std::fs;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The workspace root (where `fixtures/` and `target/` are).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The binary under test: `$VOXBRIDGE_BIN`, else the release build, else debug.
+pub fn voxbridge_bin() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("VOXBRIDGE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = workspace_root();
+    for profile in ["release", "debug"] {
+        let p = root.join("target").join(profile).join("voxbridge");
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    bail!("voxbridge binary not built: run `cargo build --release -p voxbridge-engine` (or `make test`)")
+}
+
+/// A scratch directory for one test, under `target/e2e/<name>`, emptied first.
+pub fn scratch_dir(name: &str) -> Result<PathBuf> {
+    let dir = workspace_root().join("target").join("e2e").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A loopback port free for both UDP and TCP right now.
+pub fn free_port() -> Result<u16> {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0")?;
+        let port = udp.local_addr()?.port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port")
+}
+
+/// Disjoint RTP port ranges so tests running in parallel never collide.
+pub fn rtp_range() -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 20;
+    let min = 30000 + slot * 1000;
+    (min, min + 998)
+}
+
+/// A running voxbridge process; killed on drop.
+pub struct Bot {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log_path: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Bot {
+    /// Start voxbridge with the bundled prompts and `extra` YAML merged into
+    /// the generated config (sections `sip:`, `rtp:`, `flow:` are written by
+    /// this helper; `extra_sip`, `extra_rtp`, `extra_flow` add keys to them).
+    pub fn start(name: &str, extra: &BotConfig) -> Result<Bot> {
+        let dir = scratch_dir(name)?;
+        let port = free_port()?;
+        let (rtp_min, rtp_max) = rtp_range();
+        let root = workspace_root();
+        let config = format!(
+            "sip:\n  listen: 127.0.0.1:{port}\n{}\nrtp:\n  port_min: {rtp_min}\n  port_max: {rtp_max}\n{}\nflow:\n  greeting: {}\n  goodbye: {}\n{}\nlog:\n  level: {}\n",
+            indent(&extra.sip),
+            indent(&extra.rtp),
+            root.join("fixtures/audio/greeting.wav").display(),
+            root.join("fixtures/audio/goodbye.wav").display(),
+            indent(&extra.flow),
+            extra.log_level.as_deref().unwrap_or("info"),
+        );
+        let config_path = dir.join("voxbridge.yaml");
+        fs::write(&config_path, config)?;
+        let log_path = dir.join("voxbridge.log");
+        let log = fs::File::create(&log_path)?;
+        let child = Command::new(voxbridge_bin()?)
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting voxbridge")?;
+        let bot = Bot {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log_path,
+            dir,
+        };
+        bot.wait_for_log("SIP listening", Duration::from_secs(10))?;
+        Ok(bot)
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = fs::File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Wait until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log().contains(needle) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("voxbridge log has no {needle:?} after {timeout:?}:\n{}", tail(&self.log(), 40))
+    }
+
+    /// Wait until `pred` holds on the log.
+    pub fn wait_until(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if pred(&self.log()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, wait for exit, return the full log (which ends with the
+    /// metrics summary line).
+    pub fn stop(mut self) -> Result<String> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Ok(self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("voxbridge did not exit on SIGTERM")
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Extra config lines for [`Bot::start`], YAML without the section header.
+#[derive(Default, Clone)]
+pub struct BotConfig {
+    pub sip: String,
+    pub rtp: String,
+    pub flow: String,
+    pub log_level: Option<String>,
+}
+
+fn indent(block: &str) -> String {
+    block
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The last `n` lines of a text.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A metric value from the summary line the bot logs when it stops.
+pub fn summary_metric(log: &str, name: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains("voxbridge stopped"))?;
+    let key = format!("{name}=");
+    let start = line.find(&key)? + key.len();
+    line[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Directory of the sipp scenarios shipped in `tests/sipp/`.
+pub fn scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp")
+}
+
+/// Outcome of one sipp run.
+pub struct SippRun {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stats: Option<SippStats>,
+    pub dir: PathBuf,
+}
+
+/// The counters of the last line of sipp's `-trace_stat` CSV.
+#[derive(Debug, Clone, Copy)]
+pub struct SippStats {
+    pub successful: u64,
+    pub failed: u64,
+    pub created: u64,
+}
+
+/// Run sipp in `dir` (which gets a `pcap` link to sipp's bundled captures),
+/// with `-trace_stat`, killing it after `timeout`.
+pub fn run_sipp(dir: &Path, args: &[&str], timeout: Duration) -> Result<SippRun> {
+    let pcap = dir.join("pcap");
+    if !pcap.exists() {
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/usr/share/sip-tester", &pcap).ok();
+    }
+    let stats_path = dir.join("stats.csv");
+    let _ = fs::remove_file(&stats_path);
+    let mut child = Command::new("sipp")
+        .args(args)
+        .args(["-trace_stat", "-stf"])
+        .arg(&stats_path)
+        .args(["-fd", "1", "-nostdin", "-trace_err", "-error_file"])
+        .arg(dir.join("errors.log"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting sipp (package sip-tester)")?;
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let stats = fs::read_to_string(&stats_path)
+        .ok()
+        .and_then(|csv| parse_stats(&csv));
+    Ok(SippRun {
+        status,
+        stdout,
+        stderr,
+        stats,
+        dir: dir.to_path_buf(),
+    })
+}
+
+impl SippRun {
+    /// A description for assertion messages.
+    pub fn describe(&self) -> String {
+        let errors = fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default();
+        format!(
+            "sipp exit {:?}, stats {:?}\nstderr:\n{}\nerrors:\n{}",
+            self.status,
+            self.stats,
+            tail(&self.stderr, 20),
+            tail(&errors, 20)
+        )
+    }
+}
+
+/// Parse sipp's `;`-separated stats file: the header names the columns.
+pub fn parse_stats(csv: &str) -> Option<SippStats> {
+    let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let last: Vec<&str> = lines.last()?.split(';').collect();
+    let col = |name: &str| -> Option<u64> {
+        let i = header.iter().position(|h| *h == name)?;
+        last.get(i)?.trim().parse().ok()
+    };
+    Some(SippStats {
+        successful: col("SuccessfulCall(C)")?,
+        failed: col("FailedCall(C)")?,
+        created: col("TotalCallCreated")?,
+    })
+}

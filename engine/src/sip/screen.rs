@@ -60,6 +60,13 @@ pub const ALLOWED_METHODS: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDA
 
 /// Judge one datagram. `server` is our Server header value.
 pub fn screen(datagram: &[u8], server: &str) -> Verdict {
+    // Methods are case-sensitive (RFC 3261 §7.1); the stack would accept
+    // `invite` as INVITE, so judge the token before parsing.
+    if let Some(method) = request_method(datagram) {
+        if !KNOWN_METHODS.contains(&method) {
+            return reply_or_drop(datagram, 501, "Not Implemented", Rejection::UnknownMethod, server);
+        }
+    }
     match SipMessage::try_from(datagram) {
         Ok(SipMessage::Request(req)) => {
             let complete = req.via_header().is_ok()
@@ -81,13 +88,6 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
             }
         }
         Err(_) => match request_method(datagram) {
-            Some(method) if !KNOWN_METHODS.contains(&method) => reply_or_drop(
-                datagram,
-                501,
-                "Not Implemented",
-                Rejection::UnknownMethod,
-                server,
-            ),
             // ACK never gets a response (RFC 3261 §17.2.1).
             Some("ACK") => Verdict::Drop(Rejection::BadRequest),
             Some(_) => reply_or_drop(datagram, 400, "Bad Request", Rejection::BadRequest, server),
@@ -106,7 +106,9 @@ fn request_method(datagram: &[u8]) -> Option<&str> {
     let version = parts.next()?;
     let token_ok = !method.is_empty()
         && method.len() <= 32
-        && method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_');
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
     (token_ok && version == "SIP/2.0" && parts.next().is_none()).then_some(method)
 }
 
@@ -218,6 +220,15 @@ mod tests {
         assert_eq!(
             status(&screen(bad_cseq.as_bytes(), "vb")).as_deref(),
             Some("SIP/2.0 400 Bad Request")
+        );
+    }
+
+    #[test]
+    fn lowercase_method_is_unknown() {
+        let msg = "invite sip:b@127.0.0.1 SIP/2.0\r\n".to_string() + &HEADERS.replace("FOO", "invite");
+        assert_eq!(
+            status(&screen(msg.as_bytes(), "vb")).as_deref(),
+            Some("SIP/2.0 501 Not Implemented")
         );
     }
 

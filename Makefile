@@ -1,0 +1,31 @@
+# voxbridge: the two commands of the README's quick start are `make demo` and `make test`.
+CONFIG ?= fixtures/config/voxbridge.yaml
+CARGO  ?= cargo
+
+.PHONY: deps build demo test lint unit e2e bench clean
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --locked -p voxbridge-engine
+
+## Run the bot as a SIP endpoint with the bundled configuration (127.0.0.1:5060).
+demo: build
+	./target/release/voxbridge run --config $(CONFIG)
+
+## Install what is needed, then lint and run every test (unit, property, sipp end-to-end).
+test: deps lint
+	$(CARGO) build --release --locked -p voxbridge-engine
+	$(CARGO) test --release --locked --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+
+## SIP load benchmark against voxbridge and sipp's own uas (prints figures).
+bench: build
+	./bench/sip-load
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,123 @@
+//! Broken SIP and SDP thrown at a running voxbridge (the corpus in
+//! `tests/corpus/sip/`): each datagram gets the answer `EXPECT` allows or
+//! is dropped, the process never panics, and a normal call right after works.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{TcpStream, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use voxbridge_e2e::{free_port, run_sipp, scratch_dir, summary_metric, tail, Bot, BotConfig};
+
+/// Final status codes received within `wait` (provisional 1xx ignored).
+fn finals(sock: &UdpSocket, wait: Duration) -> Vec<u16> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 9000];
+    let end = Instant::now() + wait;
+    while Instant::now() < end {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if let Some(code) = text
+                .strip_prefix("SIP/2.0 ")
+                .and_then(|r| r.get(..3))
+                .and_then(|c| c.parse::<u16>().ok())
+            {
+                if code >= 200 {
+                    out.push(code);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn expectations(dir: &Path) -> HashMap<String, Vec<String>> {
+    std::fs::read_to_string(dir.join("EXPECT"))
+        .expect("corpus EXPECT file")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (file, allowed) = l.split_once(' ')?;
+            Some((file.to_string(), allowed.trim().split('|').map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+#[test]
+fn corpus_gets_400_488_501_or_is_dropped_and_calls_still_work() {
+    let mut bot = Bot::start("malformed", &BotConfig::default()).unwrap();
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/sip");
+    let expect = expectations(&corpus);
+    assert!(expect.len() >= 25, "corpus has {} cases", expect.len());
+
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let local = sock.local_addr().unwrap().to_string();
+    let target = bot.addr.to_string();
+    let mut failures = Vec::new();
+    let mut names: Vec<&String> = expect.keys().collect();
+    names.sort();
+    for (n, name) in names.into_iter().enumerate() {
+        let raw = std::fs::read(corpus.join(name)).unwrap();
+        // Placeholders are ASCII; replace them bytewise so binary files survive.
+        let bytes = substitute(&raw, &local, &target, n);
+        sock.send_to(&bytes, bot.addr).unwrap();
+        let got = finals(&sock, Duration::from_millis(400));
+        let allowed = &expect[name];
+        let ok = match got.first() {
+            None => allowed.iter().any(|a| a == "drop"),
+            Some(code) => allowed.iter().any(|a| a == &code.to_string()),
+        };
+        if !ok {
+            failures.push(format!("{name}: got {got:?}, allowed {allowed:?}"));
+        }
+        assert!(bot.is_running(), "voxbridge died on {name}:\n{}", tail(&bot.log(), 30));
+    }
+
+    // Garbage over TCP must not take the listener down either.
+    if let Ok(mut tcp) = TcpStream::connect(bot.addr) {
+        let _ = tcp.write_all(b"\x16\x03\x01\x02\x00garbage\r\n\r\nFROB sip:x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(bot.is_running(), "voxbridge died on TCP garbage");
+
+    // A normal call right after.
+    let dir = scratch_dir("malformed_sipp").unwrap();
+    let port = free_port().unwrap().to_string();
+    let run = run_sipp(
+        &dir,
+        &["-sn", "uac", &target, "-i", "127.0.0.1", "-p", &port, "-m", "5", "-r", "5", "-timeout", "20s", "-timeout_error"],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+
+    let log = bot.stop().unwrap();
+    assert!(failures.is_empty(), "unexpected outcomes:\n{}\nlog:\n{}", failures.join("\n"), tail(&log, 40));
+    assert!(!log.contains("panicked"), "{}", tail(&log, 40));
+    assert!(summary_metric(&log, "sip_garbage").unwrap_or(0) >= 2, "{}", tail(&log, 3));
+    assert!(summary_metric(&log, "sip_bad_request").unwrap_or(0) >= 3, "{}", tail(&log, 3));
+    assert!(summary_metric(&log, "rejected_sdp").unwrap_or(0) >= 4, "{}", tail(&log, 3));
+    assert_eq!(summary_metric(&log, "ended_caller_hangup"), Some(5), "{}", tail(&log, 3));
+}
+
+/// Replace the corpus placeholders in raw bytes.
+fn substitute(raw: &[u8], local: &str, target: &str, n: usize) -> Vec<u8> {
+    let mut out = raw.to_vec();
+    for (from, to) in [("{{local}}", local.to_string()), ("{{target}}", target.to_string()), ("{{n}}", n.to_string())] {
+        let mut next = Vec::with_capacity(out.len());
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(from.as_bytes()) {
+                next.extend_from_slice(to.as_bytes());
+                i += from.len();
+            } else {
+                next.push(out[i]);
+                i += 1;
+            }
+        }
+        out = next;
+    }
+    out
+}
