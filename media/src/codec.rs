@@ -46,6 +46,15 @@ impl Codec {
         }
     }
 
+    /// The code for linear 0, sent as comfort silence so NATs and PBXs keep
+    /// seeing media while nothing plays.
+    pub fn silence_byte(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0xFF,
+            Codec::Pcma => 0xD5,
+        }
+    }
+
     /// RTP clock rate of both G.711 variants.
     pub const CLOCK_RATE: u32 = 8000;
 }

@@ -4,9 +4,33 @@
 //! RFC 4733 DTMF, WAV prompt playback and the per-call media session. No SIP
 //! and no models live here; the engine hands this crate a negotiated codec and
 //! a remote address and gets PCM, digits and timeouts back.
+//!
+//! The protocol logic is sans-IO ([`MediaCore`], [`JitterBuffer`],
+//! [`DtmfReceiver`], [`PacingClock`]): time and packets are passed in, so
+//! tests run hours of call time in microseconds. [`MediaSession`] is the thin
+//! tokio shell that runs one core per call on its own socket.
 
+pub mod clock;
 pub mod codec;
 pub mod direction;
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod port_pool;
+pub mod prompt;
+pub mod resample;
+pub mod rtp;
+pub mod session;
 
+pub use clock::PacingClock;
 pub use codec::Codec;
 pub use direction::Direction;
+pub use dtmf::{DtmfError, DtmfReceiver, DtmfSender};
+pub use jitter::{JitterBuffer, JitterOutput};
+pub use port_pool::{PortPool, PortPoolError};
+pub use prompt::{Prompt, PromptError};
+pub use rtp::{RtpError, RtpHeader, RtpPacketView};
+pub use session::{
+    AudioSink, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
+    ParamsError, PlaybackId,
+};

@@ -1,0 +1,117 @@
+//! What the engine negotiated for a call's media (SDP offer/answer), as the
+//! session needs it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::{Codec, Direction};
+
+/// Shortest packet interval we send or expect.
+pub const MIN_PTIME: Duration = Duration::from_millis(10);
+/// Longest packet interval we send or expect.
+pub const MAX_PTIME: Duration = Duration::from_millis(60);
+
+/// Negotiated media parameters; replaced as a whole on re-INVITE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaParams {
+    /// The G.711 variant.
+    pub codec: Codec,
+    /// Payload type used for the codec (normally its static one).
+    pub payload_type: u8,
+    /// Payload type of telephone-event, when the peer offered it.
+    pub dtmf_payload_type: Option<u8>,
+    /// Packet interval we send at: whole milliseconds within 10..=60.
+    pub ptime: Duration,
+    /// Where to send until RTP arrives and we latch onto its source.
+    pub remote: SocketAddr,
+    /// Media direction from our side.
+    pub direction: Direction,
+    /// Report [`MediaEvent::Inactive`](super::MediaEvent::Inactive) after
+    /// this long without RTP while we expect some (sendrecv, and recvonly,
+    /// where the peer holding us is expected to send music on hold; not
+    /// sendonly or inactive). Zero disables it.
+    pub inactivity_timeout: Duration,
+}
+
+impl MediaParams {
+    /// Typical parameters: static payload type, telephone-event on 101,
+    /// 20 ms, send and receive, 30 s inactivity timeout.
+    pub fn new(codec: Codec, remote: SocketAddr) -> Self {
+        MediaParams {
+            codec,
+            payload_type: codec.payload_type(),
+            dtmf_payload_type: Some(101),
+            ptime: Duration::from_millis(20),
+            remote,
+            direction: Direction::SendRecv,
+            inactivity_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Check the values the session relies on.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if self.payload_type > 127 {
+            return Err(ParamsError::PayloadType(self.payload_type));
+        }
+        if let Some(pt) = self.dtmf_payload_type {
+            if pt > 127 {
+                return Err(ParamsError::PayloadType(pt));
+            }
+            if pt == self.payload_type {
+                return Err(ParamsError::PayloadTypeClash(pt));
+            }
+        }
+        if !(MIN_PTIME..=MAX_PTIME).contains(&self.ptime) || self.ptime.subsec_micros() % 1000 != 0
+        {
+            return Err(ParamsError::Ptime(self.ptime));
+        }
+        Ok(())
+    }
+
+    /// 8 kHz samples per packet we send.
+    pub fn samples_per_frame(&self) -> usize {
+        self.ptime.as_millis() as usize * (Codec::CLOCK_RATE as usize / 1000)
+    }
+}
+
+/// Media parameters the session cannot work with.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParamsError {
+    /// RTP payload types are 7 bits.
+    #[error("payload type {0} is not in 0..=127")]
+    PayloadType(u8),
+    /// Audio and telephone-event cannot share a payload type.
+    #[error("payload type {0} is used for both audio and telephone-event")]
+    PayloadTypeClash(u8),
+    /// ptime outside 10..=60 ms or not a whole number of milliseconds.
+    #[error("ptime {0:?} is not a whole number of milliseconds in 10..=60")]
+    Ptime(Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        let remote: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let ok = MediaParams::new(Codec::Pcma, remote);
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.payload_type, 8);
+        assert_eq!(ok.samples_per_frame(), 160);
+        let mut p = ok.clone();
+        p.ptime = Duration::from_millis(5);
+        assert_eq!(p.validate(), Err(ParamsError::Ptime(p.ptime)));
+        p.ptime = Duration::from_micros(22_500);
+        assert!(p.validate().is_err());
+        p.ptime = Duration::from_millis(30);
+        assert_eq!(p.validate(), Ok(()));
+        assert_eq!(p.samples_per_frame(), 240);
+        p.dtmf_payload_type = Some(8);
+        assert_eq!(p.validate(), Err(ParamsError::PayloadTypeClash(8)));
+        p.dtmf_payload_type = Some(200);
+        assert_eq!(p.validate(), Err(ParamsError::PayloadType(200)));
+    }
+}
