@@ -32,5 +32,5 @@ pub use prompt::{Prompt, PromptError};
 pub use rtp::{RtpError, RtpHeader, RtpPacketView};
 pub use session::{
     AudioSink, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
-    ParamsError, PlaybackId,
+    ParamsError, PlaybackId, StartError,
 };

@@ -114,9 +114,9 @@ impl PortPool {
         })
     }
 
-    /// Like [`allocate`](Self::allocate), as a tokio socket for
-    /// `MediaSession::start`. Must be called inside a tokio runtime.
-    pub fn allocate_tokio(&self) -> Result<tokio::net::UdpSocket, PortPoolError> {
+    /// Like [`allocate`](Self::allocate), as the tokio socket that
+    /// `MediaSession::start` takes. Must be called inside a tokio runtime.
+    pub fn bind(&self) -> Result<tokio::net::UdpSocket, PortPoolError> {
         let socket = self.allocate()?;
         let addr = socket
             .local_addr()
@@ -219,7 +219,7 @@ mod tests {
     #[tokio::test]
     async fn tokio_socket() {
         let pool = pool(3, 1);
-        let s = pool.allocate_tokio().unwrap();
+        let s = pool.bind().unwrap();
         assert_eq!(s.local_addr().unwrap().port() % 2, 0);
     }
 }

@@ -14,6 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -33,6 +34,17 @@ const RECV_BUFFER: usize = 2048;
 /// broken and we stop reading from it (sending continues), rather than spin.
 const MAX_RECV_ERRORS: u32 = 100;
 
+/// Why a session could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The parameters are unusable.
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    /// The socket has no local address (not bound).
+    #[error("RTP socket has no local address: {0}")]
+    Socket(#[from] io::Error),
+}
+
 enum Command {
     Play(PlaybackId, Prompt),
     StopPlayback,
@@ -50,7 +62,7 @@ impl MediaSession {
     /// Run a session on `socket` (one socket per call, so sipp's identical
     /// SSRCs never mix) in a new tokio task. Must be called inside a tokio
     /// runtime.
-    pub fn start(socket: UdpSocket, params: MediaParams) -> Result<MediaHandle, ParamsError> {
+    pub fn start(socket: UdpSocket, params: MediaParams) -> Result<MediaHandle, StartError> {
         Self::start_inner(socket, params, None)
     }
 
@@ -60,7 +72,7 @@ impl MediaSession {
         socket: UdpSocket,
         params: MediaParams,
         sink: Box<dyn AudioSink>,
-    ) -> Result<MediaHandle, ParamsError> {
+    ) -> Result<MediaHandle, StartError> {
         Self::start_inner(socket, params, Some(sink))
     }
 
@@ -68,15 +80,15 @@ impl MediaSession {
         socket: UdpSocket,
         params: MediaParams,
         sink: Option<Box<dyn AudioSink>>,
-    ) -> Result<MediaHandle, ParamsError> {
+    ) -> Result<MediaHandle, StartError> {
         let mut core = MediaCore::new(Instant::now(), params)?;
         if let Some(sink) = sink {
             core.set_audio_sink(sink);
         }
-        let local_addr = socket.local_addr().ok();
+        let local_addr = socket.local_addr()?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let span = tracing::debug_span!("media", local = ?local_addr, ssrc = core.ssrc());
+        let span = tracing::debug_span!("media", local = %local_addr, ssrc = core.ssrc());
         let task = tokio::spawn(run(core, socket, command_rx, event_tx).instrument(span));
         Ok(MediaHandle {
             commands: command_tx,
@@ -93,12 +105,12 @@ pub struct MediaHandle {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<MediaEvent>,
     task: JoinHandle<MediaStats>,
-    local_addr: Option<SocketAddr>,
+    local_addr: SocketAddr,
 }
 
 impl MediaHandle {
     /// The local RTP address (for the SDP answer).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
@@ -288,7 +300,7 @@ mod tests {
             Box::new(move |pcm: &[i16]| sink.lock().unwrap().extend_from_slice(pcm)),
         )
         .unwrap();
-        assert_eq!(a.local_addr(), Some(addr_a));
+        assert_eq!(a.local_addr(), addr_a);
 
         // 200 ms of a ramp, so we can find it in what B heard.
         let prompt: Vec<i16> = (0..1600).map(|i| (i * 16 - 12_800) as i16).collect();
@@ -349,7 +361,10 @@ mod tests {
         let socket = loopback().await;
         let mut params = MediaParams::new(Codec::Pcmu, "127.0.0.1:9".parse().unwrap());
         params.ptime = Duration::from_millis(7);
-        assert!(MediaSession::start(socket, params.clone()).is_err());
+        assert!(matches!(
+            MediaSession::start(socket, params.clone()),
+            Err(StartError::Params(ParamsError::Ptime(_)))
+        ));
         let handle = MediaSession::start(
             loopback().await,
             MediaParams::new(Codec::Pcmu, params.remote),
