@@ -76,6 +76,10 @@ pub struct JitterBuffer {
     next_seq: u16,
     buffered: usize,
     playing: bool,
+    /// Whether anything was played since the last resync: until then the
+    /// playout point may still move back for an early packet that was
+    /// overtaken by its successor.
+    started: bool,
     /// Bit i set: `next_seq - 1 - i` was played from a real packet; tells a
     /// duplicate of a played frame from a late packet.
     played: u64,
@@ -103,6 +107,7 @@ impl JitterBuffer {
             next_seq: 0,
             buffered: 0,
             playing: false,
+            started: false,
             played: 0,
             stats: JitterStats::default(),
         }
@@ -136,6 +141,7 @@ impl JitterBuffer {
         self.ssrc = None;
         self.buffered = 0;
         self.playing = false;
+        self.started = false;
         self.played = 0;
     }
 
@@ -183,6 +189,20 @@ impl JitterBuffer {
             self.resync(ssrc, seq);
             delta = 0;
         }
+        if delta < 0 && !self.started {
+            let back = delta.unsigned_abs();
+            let span = self
+                .slots
+                .iter()
+                .filter(|slot| slot.filled)
+                .map(|slot| slot.seq.wrapping_sub(self.next_seq) + 1)
+                .max()
+                .unwrap_or(0);
+            if span + back <= self.max_span {
+                self.next_seq = seq;
+                delta = 0;
+            }
+        }
         if delta < 0 {
             let back = u32::from(delta.unsigned_abs()) - 1;
             if back < 64 && self.played & (1u64 << back) != 0 {
@@ -221,6 +241,7 @@ impl JitterBuffer {
             }
             self.playing = true;
         }
+        self.started = true;
         let seq = self.next_seq;
         let idx = self.slot_index(seq);
         if self.slots[idx].filled && self.slots[idx].seq == seq {
@@ -355,6 +376,21 @@ mod tests {
             [Some(1), Some(2), Some(3), Some(4), Some(5), Some(6), None]
         );
         assert_eq!(jb.stats().lost, 0);
+    }
+
+    #[test]
+    fn an_overtaken_first_packet_is_still_played() {
+        let mut jb = JitterBuffer::new(3);
+        for seq in [11, 10, 12] {
+            push(&mut jb, seq);
+        }
+        assert_eq!(pop_all(&mut jb, 4), [Some(10), Some(11), Some(12), None]);
+        // Once playing, an older packet is late.
+        for seq in [14, 15, 16] {
+            push(&mut jb, seq);
+        }
+        push(&mut jb, 9);
+        assert_eq!(jb.stats().late, 1);
     }
 
     #[test]
