@@ -183,7 +183,8 @@ async fn run(
 ) -> MediaStats {
     let mut buf = vec![0u8; RECV_BUFFER];
     // One timer entry reset at each deadline, rather than a new one per frame.
-    let sleep = tokio::time::sleep_until(Instant::now().into());
+    let mut armed = Instant::now();
+    let sleep = tokio::time::sleep_until(armed.into());
     tokio::pin!(sleep);
     let mut send_errors = 0u64;
     let mut recv_errors = 0u32;
@@ -204,7 +205,10 @@ async fn run(
                 Output::Timeout(deadline) => break deadline,
             }
         };
-        sleep.as_mut().reset(deadline.into());
+        if deadline != armed || sleep.is_elapsed() {
+            armed = deadline;
+            sleep.as_mut().reset(deadline.into());
+        }
         tokio::select! {
             received = socket.recv_from(&mut buf), if recv_errors < MAX_RECV_ERRORS => {
                 match received {
