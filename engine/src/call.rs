@@ -186,7 +186,14 @@ impl Call {
             warn!(call_id = %info.call_id, error = %e, "could not send 200 OK");
             return EndReason::Error;
         }
-        let media = MediaSession::start(socket, self.media_params(&negotiated));
+        let media = match MediaSession::start(socket, self.media_params(&negotiated)) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(call_id = %info.call_id, error = %e, "media session did not start");
+                let _ = self.leg.hangup().await;
+                return EndReason::Error;
+            }
+        };
         self.talk(media).await
     }
 
@@ -200,7 +207,9 @@ impl Call {
         loop {
             for action in pending.drain(..) {
                 match action {
-                    FlowAction::Play(prompt) => media.play(prompt),
+                    FlowAction::Play(prompt) => {
+                        media.play(prompt);
+                    }
                     FlowAction::StopPlayback => media.stop_playback(),
                     FlowAction::AwaitInput(d) => deadline = Some(tokio::time::Instant::now() + d),
                     FlowAction::DigitsCollected(digits) => {
@@ -223,7 +232,11 @@ impl Call {
                         match sdp::parse(&body).and_then(|o| sdp::negotiate(&o, &self.preferences())) {
                             Ok(n) => {
                                 self.origin = self.origin.next();
-                                media.update(self.media_params(&n));
+                                if let Err(e) = media.update(self.media_params(&n)) {
+                                    warn!(call_id = %call_id, error = %e, "re-INVITE media parameters refused");
+                                    responder.reject(488).await;
+                                    continue;
+                                }
                                 let port = media.local_addr().port();
                                 responder.accept(sdp::answer(&n, self.advertised_ip(), port, self.origin)).await;
                                 info!(call_id = %call_id, direction = n.direction.attribute(), "re-INVITE answered");
@@ -254,7 +267,7 @@ impl Call {
                         self.ctx.metrics.dtmf_digits.fetch_add(1, Ordering::Relaxed);
                         Some(FlowEvent::Digit(d))
                     }
-                    Some(MediaEvent::PlaybackDone) => Some(FlowEvent::PlaybackDone),
+                    Some(MediaEvent::PlaybackDone(_)) => Some(FlowEvent::PlaybackDone),
                     Some(MediaEvent::Inactive) => {
                         warn!(call_id = %call_id, "no RTP from the caller; hanging up");
                         media.stop().await;

@@ -1,7 +1,7 @@
 //! Offer/answer (RFC 3264) for one audio stream: pick the codec, the DTMF
 //! payload type, the packet time and the direction from a caller's offer.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use voxbridge_media::{Codec, Direction};
 

@@ -187,19 +187,27 @@ impl CallLeg {
 
 impl Drop for CallLeg {
     fn drop(&mut self) {
+        let id = self.dialog.id();
         // A call task that fails half-way must not leave a dialog the peer
         // still believes in, nor an entry in the dialog table.
         if !self.ended {
-            let dialog = self.dialog.clone();
-            let layer = self.layer.clone();
-            let id = dialog.id();
-            tokio::spawn(async move {
-                let _ = dialog.bye().await;
-                layer.remove_dialog(&id);
-            });
-        } else {
-            self.layer.remove_dialog(&self.dialog.id());
+            match self.dialog.state() {
+                DialogState::Confirmed(..) | DialogState::WaitAck(..) => {
+                    let dialog = self.dialog.clone();
+                    let layer = self.layer.clone();
+                    tokio::spawn(async move {
+                        let _ = dialog.bye().await;
+                        layer.remove_dialog(&id);
+                    });
+                    return;
+                }
+                DialogState::Terminated(..) => {}
+                _ => {
+                    let _ = self.dialog.reject(Some(StatusCode::ServerInternalError), None);
+                }
+            }
         }
+        self.layer.remove_dialog(&id);
     }
 }
 
