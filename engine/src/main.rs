@@ -74,7 +74,12 @@ fn init_logging(config: &Config) {
         format!("{},rsipstack=warn", config.log.level)
     };
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal, never in files or journald.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
