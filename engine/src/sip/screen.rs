@@ -67,6 +67,12 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
             return reply_or_drop(datagram, 501, "Not Implemented", Rejection::UnknownMethod, server);
         }
     }
+    if let Err(why) = check_content_length(datagram) {
+        return match request_method(datagram) {
+            Some("ACK") | None => Verdict::Drop(why),
+            Some(_) => reply_or_drop(datagram, 400, "Bad Request", why, server),
+        };
+    }
     match SipMessage::try_from(datagram) {
         Ok(SipMessage::Request(req)) => {
             let complete = req.via_header().is_ok()
@@ -94,6 +100,34 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
             None => Verdict::Drop(Rejection::Garbage),
         },
     }
+}
+
+/// RFC 3261 §18.3: over UDP the body must hold at least Content-Length
+/// bytes (extra bytes are ignored); a length that is not a number, or one
+/// that runs past the datagram, makes the request a 400.
+fn check_content_length(datagram: &[u8]) -> Result<(), Rejection> {
+    let Some(split) = find(datagram, b"\r\n\r\n") else {
+        return Ok(()); // no header end at all: the parser will judge
+    };
+    let body_len = datagram.len() - split - 4;
+    let head = String::from_utf8_lossy(&datagram[..split]);
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+            match value.trim().parse::<usize>() {
+                Ok(n) if n <= body_len => {}
+                _ => return Err(Rejection::BadRequest),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The method token of a request line `METHOD uri SIP/2.0`, if it is one.
@@ -230,6 +264,32 @@ mod tests {
             status(&screen(msg.as_bytes(), "vb")).as_deref(),
             Some("SIP/2.0 501 Not Implemented")
         );
+    }
+
+    #[test]
+    fn content_length_must_fit_the_datagram() {
+        let ok = "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n".to_string() + &HEADERS.replace("1 FOO", "1 OPTIONS");
+        for bad in ["Content-Length: 50", "Content-Length: -1", "Content-Length: lots"] {
+            let msg = ok.replace("Content-Length: 0", bad);
+            assert_eq!(
+                status(&screen(msg.as_bytes(), "vb")).as_deref(),
+                Some("SIP/2.0 400 Bad Request"),
+                "{bad}"
+            );
+        }
+        // Extra bytes past Content-Length are ignored, not an error.
+        let longer = ok.clone() + "trailing";
+        assert_eq!(screen(longer.as_bytes(), "vb"), Verdict::Pass);
+    }
+
+    #[test]
+    fn missing_from_and_to_is_400() {
+        let msg = "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n".to_string()
+            + &HEADERS
+                .replace("1 FOO", "1 OPTIONS")
+                .replace("From: <sip:a@127.0.0.1>;tag=1\r\n", "")
+                .replace("To: <sip:b@127.0.0.1>\r\n", "");
+        assert!(matches!(screen(msg.as_bytes(), "vb"), Verdict::Drop(Rejection::BadRequest)));
     }
 
     #[test]
