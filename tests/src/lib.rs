@@ -241,10 +241,20 @@ pub fn run_sipp(dir: &Path, args: &[&str], timeout: Duration) -> Result<SippRun>
         #[cfg(unix)]
         std::os::unix::fs::symlink("/usr/share/sip-tester", &pcap).ok();
     }
+    // sipp looks for `pcap/…` next to the scenario first: run a copy that
+    // sits beside the `pcap` link.
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if let Some(i) = args.iter().position(|a| a == "-sf") {
+        if let Some(src) = args.get(i + 1).map(PathBuf::from) {
+            let copy = dir.join(src.file_name().unwrap_or_default());
+            fs::copy(&src, &copy).with_context(|| format!("copying {}", src.display()))?;
+            args[i + 1] = copy.display().to_string();
+        }
+    }
     let stats_path = dir.join("stats.csv");
     let _ = fs::remove_file(&stats_path);
     let mut child = Command::new("sipp")
-        .args(args)
+        .args(&args)
         .args(["-trace_stat", "-stf"])
         .arg(&stats_path)
         .args(["-fd", "1", "-nostdin", "-trace_err", "-error_file"])
