@@ -45,8 +45,12 @@ impl Engine {
             greeting: load(&config.flow.greeting)?,
             goodbye: load(&config.flow.goodbye)?,
         };
-        let ports = PortPool::new(config.rtp_bind_ip(), config.rtp.port_min, config.rtp.port_max)
-            .map_err(|e| StartError::Ports(e.to_string()))?;
+        let ports = PortPool::new(
+            config.rtp_bind_ip(),
+            config.rtp.port_min,
+            config.rtp.port_max,
+        )
+        .map_err(|e| StartError::Ports(e.to_string()))?;
         let metrics = Arc::new(Metrics::default());
         let (sip, mut calls) = SipServer::start(&config, metrics.clone()).await?;
 

@@ -106,7 +106,13 @@ impl Call {
     }
 
     fn preferences(&self) -> Vec<voxbridge_media::Codec> {
-        self.ctx.config.sip.codecs.iter().map(|c| c.codec()).collect()
+        self.ctx
+            .config
+            .sip
+            .codecs
+            .iter()
+            .map(|c| c.codec())
+            .collect()
     }
 
     fn media_params(&self, n: &Negotiated) -> MediaParams {
@@ -138,23 +144,30 @@ impl Call {
             "incoming call"
         );
 
-        let negotiated = match sdp::parse(&info.body).and_then(|o| sdp::negotiate(&o, &self.preferences())) {
-            Ok(n) => n,
-            Err(e) => {
-                self.ctx.metrics.calls_rejected_sdp.fetch_add(1, Ordering::Relaxed);
-                let code = match e {
-                    SdpError::NoAudio | SdpError::NoCommonCodec | SdpError::NoConnection => 488,
-                    _ if info.body.is_empty() => 488,
-                    _ => 400,
-                };
-                return self.reject(code, &e.to_string());
-            }
-        };
+        let negotiated =
+            match sdp::parse(&info.body).and_then(|o| sdp::negotiate(&o, &self.preferences())) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.ctx
+                        .metrics
+                        .calls_rejected_sdp
+                        .fetch_add(1, Ordering::Relaxed);
+                    let code = match e {
+                        SdpError::NoAudio | SdpError::NoCommonCodec | SdpError::NoConnection => 488,
+                        _ if info.body.is_empty() => 488,
+                        _ => 400,
+                    };
+                    return self.reject(code, &e.to_string());
+                }
+            };
 
         let socket = match self.ctx.ports.bind() {
             Ok(s) => s,
             Err(e) => {
-                self.ctx.metrics.calls_rejected_busy.fetch_add(1, Ordering::Relaxed);
+                self.ctx
+                    .metrics
+                    .calls_rejected_busy
+                    .fetch_add(1, Ordering::Relaxed);
                 return self.reject(503, &e.to_string());
             }
         };

@@ -43,7 +43,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
@@ -194,17 +194,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            sip: SipConfig::default(),
-            rtp: RtpConfig::default(),
-            flow: FlowConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 /// Environment variables that override config keys. Each is named after the
 /// key it replaces so an operator can guess it: `sip.listen` → `VOXBRIDGE_SIP_LISTEN`.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
@@ -254,7 +243,10 @@ impl Config {
     }
 
     /// Apply `VOXBRIDGE_*` overrides; `lookup` is the environment (injected for tests).
-    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
         for (var, key) in ENV_OVERRIDES {
             let Some(value) = lookup(var) else { continue };
             let bad = |message: String| ConfigError::Env {
@@ -319,7 +311,10 @@ impl Config {
             ));
         }
         if self.sip.codecs.is_empty() {
-            return Err(invalid("sip.codecs", "at least one codec is needed".to_string()));
+            return Err(invalid(
+                "sip.codecs",
+                "at least one codec is needed".to_string(),
+            ));
         }
         if self.rtp.inactivity_timeout_secs == 0 {
             return Err(invalid(

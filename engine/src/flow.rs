@@ -202,7 +202,10 @@ mod tests {
     fn key_during_greeting_barges_in_and_counts() {
         let mut f = flow();
         f.on_event(FlowEvent::Answered);
-        assert_eq!(names(&f.on_event(FlowEvent::Digit('1'))), ["stop", "await(5)"]);
+        assert_eq!(
+            names(&f.on_event(FlowEvent::Digit('1'))),
+            ["stop", "await(5)"]
+        );
         // The stopped greeting reports done; that must not reset the timer.
         assert!(f.on_event(FlowEvent::PlaybackDone).is_empty());
         assert_eq!(

@@ -10,7 +10,11 @@ use voxbridge_engine::app::{run_until_signal, Engine};
 use voxbridge_engine::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "voxbridge", version, about = "A voice-bot engine that answers SIP calls")]
+#[command(
+    name = "voxbridge",
+    version,
+    about = "A voice-bot engine that answers SIP calls"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,7 +77,8 @@ fn init_logging(config: &Config) {
     } else {
         format!("{},rsipstack=warn", config.log.level)
     };
-    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
+    let filter =
+        EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
     // Colour codes only for a person at a terminal, never in files or journald.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

@@ -49,8 +49,16 @@ impl Metrics {
         for reason in EndReason::ALL {
             s.push_str(&format!(" ended_{}={}", reason.label(), self.ended(reason)));
         }
-        for why in [Rejection::UnknownMethod, Rejection::BadRequest, Rejection::Garbage] {
-            s.push_str(&format!(" sip_{}={}", why.label(), self.screened_count(why)));
+        for why in [
+            Rejection::UnknownMethod,
+            Rejection::BadRequest,
+            Rejection::Garbage,
+        ] {
+            s.push_str(&format!(
+                " sip_{}={}",
+                why.label(),
+                self.screened_count(why)
+            ));
         }
         s
     }

@@ -21,7 +21,13 @@ pub fn mask_number(value: &str) -> String {
 /// Mask the user part of a SIP URI: `sip:+15551234567@pbx` → `sip:********4567@pbx`.
 pub fn mask_uri(uri: &str) -> String {
     let (scheme, rest) = match uri.split_once(':') {
-        Some((s, r)) if s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips") || s.eq_ignore_ascii_case("tel") => (s, r),
+        Some((s, r))
+            if s.eq_ignore_ascii_case("sip")
+                || s.eq_ignore_ascii_case("sips")
+                || s.eq_ignore_ascii_case("tel") =>
+        {
+            (s, r)
+        }
         _ => return mask_number(uri),
     };
     match rest.split_once('@') {
@@ -44,7 +50,10 @@ mod tests {
 
     #[test]
     fn uris_mask_user_part_only() {
-        assert_eq!(mask_uri("sip:+15551234567@pbx.example"), "sip:********4567@pbx.example");
+        assert_eq!(
+            mask_uri("sip:+15551234567@pbx.example"),
+            "sip:********4567@pbx.example"
+        );
         assert_eq!(mask_uri("tel:+15551234567"), "tel:********4567");
         assert_eq!(mask_uri("sip:pbx.example"), "sip:pbx.example");
     }

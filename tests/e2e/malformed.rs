@@ -45,7 +45,10 @@ fn expectations(dir: &Path) -> HashMap<String, Vec<String>> {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let (file, allowed) = l.split_once(' ')?;
-            Some((file.to_string(), allowed.trim().split('|').map(str::to_string).collect()))
+            Some((
+                file.to_string(),
+                allowed.trim().split('|').map(str::to_string).collect(),
+            ))
         })
         .collect()
 }
@@ -58,7 +61,8 @@ fn corpus_gets_400_488_501_or_is_dropped_and_calls_still_work() {
     assert!(expect.len() >= 25, "corpus has {} cases", expect.len());
 
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let local = sock.local_addr().unwrap().to_string();
     let target = bot.addr.to_string();
     let mut failures = Vec::new();
@@ -78,7 +82,11 @@ fn corpus_gets_400_488_501_or_is_dropped_and_calls_still_work() {
         if !ok {
             failures.push(format!("{name}: got {got:?}, allowed {allowed:?}"));
         }
-        assert!(bot.is_running(), "voxbridge died on {name}:\n{}", tail(&bot.log(), 30));
+        assert!(
+            bot.is_running(),
+            "voxbridge died on {name}:\n{}",
+            tail(&bot.log(), 30)
+        );
     }
 
     // Garbage over TCP must not take the listener down either.
@@ -93,25 +101,66 @@ fn corpus_gets_400_488_501_or_is_dropped_and_calls_still_work() {
     let port = free_port().unwrap().to_string();
     let run = run_sipp(
         &dir,
-        &["-sn", "uac", &target, "-i", "127.0.0.1", "-p", &port, "-m", "5", "-r", "5", "-timeout", "20s", "-timeout_error"],
+        &[
+            "-sn",
+            "uac",
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-m",
+            "5",
+            "-r",
+            "5",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+        ],
         Duration::from_secs(30),
     )
     .unwrap();
     assert_eq!(run.status, Some(0), "{}", run.describe());
 
     let log = bot.stop().unwrap();
-    assert!(failures.is_empty(), "unexpected outcomes:\n{}\nlog:\n{}", failures.join("\n"), tail(&log, 40));
+    assert!(
+        failures.is_empty(),
+        "unexpected outcomes:\n{}\nlog:\n{}",
+        failures.join("\n"),
+        tail(&log, 40)
+    );
     assert!(!log.contains("panicked"), "{}", tail(&log, 40));
-    assert!(summary_metric(&log, "sip_garbage").unwrap_or(0) >= 2, "{}", tail(&log, 3));
-    assert!(summary_metric(&log, "sip_bad_request").unwrap_or(0) >= 3, "{}", tail(&log, 3));
-    assert!(summary_metric(&log, "rejected_sdp").unwrap_or(0) >= 4, "{}", tail(&log, 3));
-    assert_eq!(summary_metric(&log, "ended_caller_hangup"), Some(5), "{}", tail(&log, 3));
+    assert!(
+        summary_metric(&log, "sip_garbage").unwrap_or(0) >= 2,
+        "{}",
+        tail(&log, 3)
+    );
+    assert!(
+        summary_metric(&log, "sip_bad_request").unwrap_or(0) >= 3,
+        "{}",
+        tail(&log, 3)
+    );
+    assert!(
+        summary_metric(&log, "rejected_sdp").unwrap_or(0) >= 4,
+        "{}",
+        tail(&log, 3)
+    );
+    assert_eq!(
+        summary_metric(&log, "ended_caller_hangup"),
+        Some(5),
+        "{}",
+        tail(&log, 3)
+    );
 }
 
 /// Replace the corpus placeholders in raw bytes.
 fn substitute(raw: &[u8], local: &str, target: &str, n: usize) -> Vec<u8> {
     let mut out = raw.to_vec();
-    for (from, to) in [("{{local}}", local.to_string()), ("{{target}}", target.to_string()), ("{{n}}", n.to_string())] {
+    for (from, to) in [
+        ("{{local}}", local.to_string()),
+        ("{{target}}", target.to_string()),
+        ("{{n}}", n.to_string()),
+    ] {
         let mut next = Vec::with_capacity(out.len());
         let mut i = 0;
         while i < out.len() {

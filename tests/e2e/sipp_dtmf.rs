@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use voxbridge_e2e::{free_port, run_sipp, scenario_dir, scratch_dir, summary_metric, tail, Bot, BotConfig};
+use voxbridge_e2e::{
+    free_port, run_sipp, scenario_dir, scratch_dir, summary_metric, tail, Bot, BotConfig,
+};
 
 const CALLS: usize = 50;
 
@@ -20,9 +22,24 @@ fn fifty_calls_each_log_exactly_the_digits_sent() {
     let run = run_sipp(
         &dir,
         &[
-            "-sf", scenario.to_str().unwrap(), &target, "-i", "127.0.0.1", "-p", &port,
-            "-mp", "46000", "-r", "10", "-m", &calls, "-l", &calls,
-            "-timeout", "60s", "-timeout_error",
+            "-sf",
+            scenario.to_str().unwrap(),
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-mp",
+            "46000",
+            "-r",
+            "10",
+            "-m",
+            &calls,
+            "-l",
+            &calls,
+            "-timeout",
+            "60s",
+            "-timeout_error",
         ],
         Duration::from_secs(90),
     )
@@ -33,8 +50,16 @@ fn fifty_calls_each_log_exactly_the_digits_sent() {
     assert_eq!(stats.failed, 0, "{}", run.describe());
 
     let log = bot.stop().expect("bot stops");
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("digits collected")).collect();
-    assert_eq!(lines.len(), CALLS, "one digits line per call:\n{}", tail(&log, 40));
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("digits collected"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        CALLS,
+        "one digits line per call:\n{}",
+        tail(&log, 40)
+    );
     let mut call_ids = HashSet::new();
     for line in &lines {
         assert!(line.contains("digits=2558"), "wrong digits: {line}");
@@ -45,7 +70,11 @@ fn fifty_calls_each_log_exactly_the_digits_sent() {
             .expect("call_id on the line");
         call_ids.insert(id.to_string());
     }
-    assert_eq!(call_ids.len(), CALLS, "digits logged for {CALLS} distinct calls");
+    assert_eq!(
+        call_ids.len(),
+        CALLS,
+        "digits logged for {CALLS} distinct calls"
+    );
     assert_eq!(summary_metric(&log, "ended_bot_hangup"), Some(CALLS as u64));
     assert_eq!(summary_metric(&log, "dtmf_digits"), Some(CALLS as u64 * 5));
 }

@@ -14,8 +14,22 @@ fn two_thousand_calls_at_200_per_second_all_succeed() {
     let run = run_sipp(
         &dir,
         &[
-            "-sn", "uac", &target, "-i", "127.0.0.1", "-p", &port, "-r", "200", "-m", "2000",
-            "-l", "400", "-timeout", "60s", "-timeout_error",
+            "-sn",
+            "uac",
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-r",
+            "200",
+            "-m",
+            "2000",
+            "-l",
+            "400",
+            "-timeout",
+            "60s",
+            "-timeout_error",
         ],
         Duration::from_secs(90),
     )
@@ -28,7 +42,22 @@ fn two_thousand_calls_at_200_per_second_all_succeed() {
 
     let log = bot.stop().expect("bot stops on SIGTERM");
     assert!(!log.contains("panicked"), "{}", tail(&log, 30));
-    assert_eq!(summary_metric(&log, "calls_started"), Some(2000), "{}", tail(&log, 5));
-    assert_eq!(summary_metric(&log, "ended_caller_hangup"), Some(2000), "{}", tail(&log, 5));
-    assert_eq!(summary_metric(&log, "calls_active"), Some(0), "{}", tail(&log, 5));
+    assert_eq!(
+        summary_metric(&log, "calls_started"),
+        Some(2000),
+        "{}",
+        tail(&log, 5)
+    );
+    assert_eq!(
+        summary_metric(&log, "ended_caller_hangup"),
+        Some(2000),
+        "{}",
+        tail(&log, 5)
+    );
+    assert_eq!(
+        summary_metric(&log, "calls_active"),
+        Some(0),
+        "{}",
+        tail(&log, 5)
+    );
 }

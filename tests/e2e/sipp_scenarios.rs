@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use voxbridge_e2e::{free_port, run_sipp, scenario_dir, scratch_dir, summary_metric, tail, Bot, BotConfig, SippRun};
+use voxbridge_e2e::{
+    free_port, run_sipp, scenario_dir, scratch_dir, summary_metric, tail, Bot, BotConfig, SippRun,
+};
 
 fn sipp(name: &str, bot: &Bot, scenario: &str, extra: &[&str]) -> SippRun {
     let dir = scratch_dir(&format!("{name}_sipp")).unwrap();
@@ -15,8 +17,16 @@ fn sipp(name: &str, bot: &Bot, scenario: &str, extra: &[&str]) -> SippRun {
     let target = bot.addr.to_string();
     let scenario = scenario_dir().join(scenario);
     let mut args = vec![
-        "-sf", scenario.to_str().unwrap(), &target, "-i", "127.0.0.1", "-p", &port,
-        "-timeout", "40s", "-timeout_error",
+        "-sf",
+        scenario.to_str().unwrap(),
+        &target,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-timeout",
+        "40s",
+        "-timeout_error",
     ];
     args.extend_from_slice(extra);
     run_sipp(&dir, &args, Duration::from_secs(60)).expect("sipp runs")
@@ -36,10 +46,20 @@ fn cancel_before_answer_gets_487() {
         ..BotConfig::default()
     };
     let bot = Bot::start("cancel", &cfg).unwrap();
-    let run = sipp("cancel", &bot, "cancel.xml", &["-m", "10", "-r", "10", "-mp", "47000"]);
+    let run = sipp(
+        "cancel",
+        &bot,
+        "cancel.xml",
+        &["-m", "10", "-r", "10", "-mp", "47000"],
+    );
     assert_all_ok(&run, 10);
     let log = bot.stop().unwrap();
-    assert_eq!(summary_metric(&log, "ended_caller_cancel"), Some(10), "{}", tail(&log, 20));
+    assert_eq!(
+        summary_metric(&log, "ended_caller_cancel"),
+        Some(10),
+        "{}",
+        tail(&log, 20)
+    );
     assert_eq!(summary_metric(&log, "calls_active"), Some(0));
 }
 
@@ -51,11 +71,24 @@ fn bot_sends_bye_when_rtp_stops() {
     };
     let bot = Bot::start("rtp_timeout", &cfg).unwrap();
     let started = Instant::now();
-    let run = sipp("rtp_timeout", &bot, "rtp_timeout.xml", &["-m", "5", "-r", "5", "-l", "5", "-mp", "47200"]);
+    let run = sipp(
+        "rtp_timeout",
+        &bot,
+        "rtp_timeout.xml",
+        &["-m", "5", "-r", "5", "-l", "5", "-mp", "47200"],
+    );
     assert_all_ok(&run, 5);
-    assert!(started.elapsed() >= Duration::from_secs(2), "BYE came before the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "BYE came before the timeout"
+    );
     let log = bot.stop().unwrap();
-    assert_eq!(summary_metric(&log, "ended_rtp_timeout"), Some(5), "{}", tail(&log, 20));
+    assert_eq!(
+        summary_metric(&log, "ended_rtp_timeout"),
+        Some(5),
+        "{}",
+        tail(&log, 20)
+    );
     assert!(log.contains("no RTP from the caller"), "{}", tail(&log, 20));
 }
 
@@ -65,7 +98,12 @@ fn options_gets_200_and_unknown_methods_get_501_and_405() {
     let run = sipp("options", &bot, "options.xml", &["-m", "3", "-r", "3"]);
     assert_all_ok(&run, 3);
     let log = bot.stop().unwrap();
-    assert_eq!(summary_metric(&log, "sip_unknown_method"), Some(3), "{}", tail(&log, 20));
+    assert_eq!(
+        summary_metric(&log, "sip_unknown_method"),
+        Some(3),
+        "{}",
+        tail(&log, 20)
+    );
     assert_eq!(summary_metric(&log, "calls_started"), Some(0));
 }
 
@@ -76,7 +114,8 @@ type Received = Vec<(Duration, u16, u32)>;
 fn reinvite_hold_and_resume_keep_the_media_stream() {
     let bot = Bot::start("reinvite", &BotConfig::default()).unwrap();
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sink.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sink.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
     let done = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -97,12 +136,22 @@ fn reinvite_hold_and_resume_keep_the_media_stream() {
             got
         })
     };
-    let run = sipp("reinvite", &bot, "reinvite_hold.xml", &["-m", "1", "-set", "sink", &sink_port]);
+    let run = sipp(
+        "reinvite",
+        &bot,
+        "reinvite_hold.xml",
+        &["-m", "1", "-set", "sink", &sink_port],
+    );
     done.store(true, Ordering::Relaxed);
     let got = reader.join().unwrap();
     assert_all_ok(&run, 1);
     let log = bot.stop().unwrap();
-    assert_eq!(log.matches("re-INVITE answered").count(), 2, "{}", tail(&log, 20));
+    assert_eq!(
+        log.matches("re-INVITE answered").count(),
+        2,
+        "{}",
+        tail(&log, 20)
+    );
 
     // Three phases of ~1.5 s: talking, held (bot recvonly: silent), resumed.
     assert!(got.len() > 100, "bot sent RTP: {} packets", got.len());
@@ -116,10 +165,23 @@ fn reinvite_hold_and_resume_keep_the_media_stream() {
         .map(|(i, w)| (i, w[1].0 - w[0].0))
         .max_by_key(|(_, d)| *d)
         .unwrap();
-    assert!(gap >= Duration::from_millis(1000), "bot kept sending while held (longest gap {gap:?})");
-    assert!(gap <= Duration::from_millis(2500), "hold lasted too long: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(1000),
+        "bot kept sending while held (longest gap {gap:?})"
+    );
+    assert!(
+        gap <= Duration::from_millis(2500),
+        "hold lasted too long: {gap:?}"
+    );
     let before = got[gap_at].1;
     let after = got[gap_at + 1].1;
-    assert_eq!(after, before.wrapping_add(1), "sequence continues after resume");
-    assert!(got.len() - gap_at > 30, "bot resumed sending after the second re-INVITE");
+    assert_eq!(
+        after,
+        before.wrapping_add(1),
+        "sequence continues after resume"
+    );
+    assert!(
+        got.len() - gap_at > 30,
+        "bot resumed sending after the second re-INVITE"
+    );
 }

@@ -132,7 +132,10 @@ impl Bot {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("voxbridge log has no {needle:?} after {timeout:?}:\n{}", tail(&self.log(), 40))
+        bail!(
+            "voxbridge log has no {needle:?} after {timeout:?}:\n{}",
+            tail(&self.log(), 40)
+        )
     }
 
     /// Wait until `pred` holds on the log.
@@ -201,7 +204,10 @@ pub fn tail(text: &str, n: usize) -> String {
 
 /// A metric value from the summary line the bot logs when it stops.
 pub fn summary_metric(log: &str, name: &str) -> Option<u64> {
-    let line = log.lines().rev().find(|l| l.contains("voxbridge stopped"))?;
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("voxbridge stopped"))?;
     let key = format!("{name}=");
     let start = line.find(&key)? + key.len();
     line[start..]
@@ -324,8 +330,9 @@ impl SippRun {
 /// Parse sipp's `;`-separated stats file: the header names the columns.
 pub fn parse_stats(csv: &str) -> Option<SippStats> {
     let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next()?.split(';').collect();
-    let last: Vec<&str> = lines.last()?.split(';').collect();
+    let header_line = lines.next()?;
+    let header: Vec<&str> = header_line.split(';').collect();
+    let last: Vec<&str> = lines.next_back()?.split(';').collect();
     let col = |name: &str| -> Option<u64> {
         let i = header.iter().position(|h| *h == name)?;
         last.get(i)?.trim().parse().ok()

@@ -54,9 +54,17 @@ pub fn answer(n: &Negotiated, ip: IpAddr, rtp_port: u16, origin: SessionOrigin) 
             n.codec.encoding_name()
         );
         if let Some(te) = n.dtmf_payload_type {
-            let _ = write!(s, "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n");
+            let _ = write!(
+                s,
+                "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+            );
         }
-        let _ = write!(s, "a=ptime:{}\r\na={}\r\n", n.ptime_ms, n.direction.attribute());
+        let _ = write!(
+            s,
+            "a=ptime:{}\r\na={}\r\n",
+            n.ptime_ms,
+            n.direction.attribute()
+        );
     }
     s
 }
@@ -71,7 +79,12 @@ mod tests {
     fn answer_round_trips_through_our_parser() {
         let offer = parse(b"v=0\nc=IN IP4 127.0.0.1\nm=audio 6000 RTP/AVP 8 101\na=rtpmap:101 telephone-event/8000\na=ptime:30\nm=video 6002 RTP/AVP 96\n").unwrap();
         let n = negotiate(&offer, &[Codec::Pcmu, Codec::Pcma]).unwrap();
-        let text = answer(&n, "127.0.0.1".parse().unwrap(), 20000, SessionOrigin::new(42));
+        let text = answer(
+            &n,
+            "127.0.0.1".parse().unwrap(),
+            20000,
+            SessionOrigin::new(42),
+        );
         let back = parse(text.as_bytes()).unwrap();
         assert_eq!(back.media.len(), 2);
         let audio = &back.media[0];

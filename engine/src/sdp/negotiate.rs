@@ -41,7 +41,8 @@ pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, Sdp
             continue;
         }
         saw_audio = true;
-        if !m.protocol.eq_ignore_ascii_case("RTP/AVP") && !m.protocol.eq_ignore_ascii_case("RTP/AVPF")
+        if !m.protocol.eq_ignore_ascii_case("RTP/AVP")
+            && !m.protocol.eq_ignore_ascii_case("RTP/AVPF")
         {
             continue;
         }
@@ -113,7 +114,9 @@ fn pick_codec(m: &MediaDescription, preferences: &[Codec]) -> Option<(Codec, u8)
 /// The codec a payload type stands for: its rtpmap if present, else the static table.
 fn codec_for(m: &MediaDescription, pt: u8) -> Option<Codec> {
     match m.rtpmaps.iter().find(|r| r.payload_type == pt) {
-        Some(map) if map.clock_rate == Codec::CLOCK_RATE => Codec::from_encoding_name(&map.encoding),
+        Some(map) if map.clock_rate == Codec::CLOCK_RATE => {
+            Codec::from_encoding_name(&map.encoding)
+        }
         Some(_) => None,
         None => Codec::from_payload_type(pt),
     }
@@ -162,7 +165,8 @@ mod tests {
 
     #[test]
     fn dynamic_payload_type_for_g711() {
-        let n = neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/AVP 96\na=rtpmap:96 pcmu/8000\n").unwrap();
+        let n = neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/AVP 96\na=rtpmap:96 pcmu/8000\n")
+            .unwrap();
         assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 96));
     }
 
@@ -204,7 +208,10 @@ mod tests {
             neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/SAVP 0\n"),
             Err(SdpError::NoCommonCodec)
         );
-        assert_eq!(neg("v=0\nm=audio 7000 RTP/AVP 0\n"), Err(SdpError::NoConnection));
+        assert_eq!(
+            neg("v=0\nm=audio 7000 RTP/AVP 0\n"),
+            Err(SdpError::NoConnection)
+        );
         // PCMU at 16 kHz is not G.711.
         assert_eq!(
             neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/AVP 0\na=rtpmap:0 PCMU/16000\n"),
@@ -214,7 +221,8 @@ mod tests {
 
     #[test]
     fn second_audio_line_used_when_first_unusable() {
-        let n = neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/SAVP 0\nm=audio 7002 RTP/AVP 8\n").unwrap();
+        let n = neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/SAVP 0\nm=audio 7002 RTP/AVP 8\n")
+            .unwrap();
         assert_eq!(n.audio_index, 1);
         assert_eq!(n.offered_lines.len(), 2);
     }

@@ -80,7 +80,8 @@ pub fn parse(body: &[u8]) -> Result<Offer, SdpError> {
                 saw_version = true;
             }
             b'c' => {
-                let addr = parse_connection(value).ok_or(SdpError::BadConnection { line: line_no })?;
+                let addr =
+                    parse_connection(value).ok_or(SdpError::BadConnection { line: line_no })?;
                 match offer.media.last_mut() {
                     Some(m) => m.connection = Some(addr),
                     None => offer.session_connection = Some(addr),
@@ -215,7 +216,10 @@ mod tests {
 
     #[test]
     fn rejects_broken_bodies() {
-        assert!(matches!(parse(b"garbage"), Err(SdpError::BadLine { line: 1 })));
+        assert!(matches!(
+            parse(b"garbage"),
+            Err(SdpError::BadLine { line: 1 })
+        ));
         assert!(matches!(parse(b"v=1\n"), Err(SdpError::BadVersion)));
         assert!(matches!(parse(b"s=-\n"), Err(SdpError::BadVersion)));
         assert!(matches!(

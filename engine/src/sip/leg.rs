@@ -8,7 +8,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle};
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
+};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
@@ -168,7 +170,9 @@ impl CallLeg {
                         TerminatedReason::UacBye => LegEnd::RemoteBye,
                         TerminatedReason::UacCancel => LegEnd::Cancelled,
                         TerminatedReason::UasBye => LegEnd::LocalBye,
-                        TerminatedReason::UasDecline | TerminatedReason::UasBusy => LegEnd::Rejected,
+                        TerminatedReason::UasDecline | TerminatedReason::UasBusy => {
+                            LegEnd::Rejected
+                        }
                         TerminatedReason::Timeout => LegEnd::Timeout,
                         other => {
                             warn!(call_id = %self.info.call_id, reason = ?other, "dialog ended");
@@ -203,7 +207,9 @@ impl Drop for CallLeg {
                 }
                 DialogState::Terminated(..) => {}
                 _ => {
-                    let _ = self.dialog.reject(Some(StatusCode::ServerInternalError), None);
+                    let _ = self
+                        .dialog
+                        .reject(Some(StatusCode::ServerInternalError), None);
                 }
             }
         }

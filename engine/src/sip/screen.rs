@@ -64,7 +64,13 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
     // `invite` as INVITE, so judge the token before parsing.
     if let Some(method) = request_method(datagram) {
         if !KNOWN_METHODS.contains(&method) {
-            return reply_or_drop(datagram, 501, "Not Implemented", Rejection::UnknownMethod, server);
+            return reply_or_drop(
+                datagram,
+                501,
+                "Not Implemented",
+                Rejection::UnknownMethod,
+                server,
+            );
         }
     }
     if let Err(why) = check_content_length(datagram) {
@@ -79,7 +85,9 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
                 && req.call_id_header().is_ok()
                 && req.from_header().is_ok()
                 && req.to_header().is_ok()
-                && req.cseq_header().is_ok_and(|c| c.seq().is_ok() && c.method().is_ok());
+                && req
+                    .cseq_header()
+                    .is_ok_and(|c| c.seq().is_ok() && c.method().is_ok());
             if complete {
                 Verdict::Pass
             } else {
@@ -87,7 +95,10 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
             }
         }
         Ok(SipMessage::Response(resp)) => {
-            if resp.via_header().is_ok() && resp.cseq_header().is_ok() && resp.call_id_header().is_ok() {
+            if resp.via_header().is_ok()
+                && resp.cseq_header().is_ok()
+                && resp.call_id_header().is_ok()
+            {
                 Verdict::Pass
             } else {
                 Verdict::Drop(Rejection::Garbage)
@@ -133,7 +144,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// The method token of a request line `METHOD uri SIP/2.0`, if it is one.
 fn request_method(datagram: &[u8]) -> Option<&str> {
     let end = datagram.iter().position(|&b| b == b'\n')?;
-    let line = std::str::from_utf8(&datagram[..end]).ok()?.trim_end_matches('\r');
+    let line = std::str::from_utf8(&datagram[..end])
+        .ok()?
+        .trim_end_matches('\r');
     let mut parts = line.split(' ');
     let method = parts.next()?;
     let _uri = parts.next()?;
@@ -191,7 +204,11 @@ fn reply_or_drop(
         out.push_str(&via);
         out.push_str("\r\n");
     }
-    let to_tag = if to.contains(";tag=") { "" } else { ";tag=vbx-screen" };
+    let to_tag = if to.contains(";tag=") {
+        ""
+    } else {
+        ";tag=vbx-screen"
+    };
     out.push_str(&format!(
         "From: {from}\r\nTo: {to}{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nServer: {server}\r\n"
     ));
@@ -230,7 +247,9 @@ mod tests {
         let msg = "FOO sip:b@127.0.0.1 SIP/2.0\r\n".to_string() + HEADERS;
         let v = screen(msg.as_bytes(), "vb");
         assert_eq!(status(&v).as_deref(), Some("SIP/2.0 501 Not Implemented"));
-        let Verdict::Reply(bytes, why) = v else { unreachable!() };
+        let Verdict::Reply(bytes, why) = v else {
+            unreachable!()
+        };
         assert_eq!(why, Rejection::UnknownMethod);
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("Call-ID: c1@test\r\n"));
@@ -244,7 +263,9 @@ mod tests {
     #[test]
     fn missing_call_id_is_dropped_and_broken_cseq_is_400() {
         let no_call_id = "INVITE sip:b@127.0.0.1 SIP/2.0\r\n".to_string()
-            + &HEADERS.replace("Call-ID: c1@test\r\n", "").replace("FOO", "INVITE");
+            + &HEADERS
+                .replace("Call-ID: c1@test\r\n", "")
+                .replace("FOO", "INVITE");
         assert!(matches!(
             screen(no_call_id.as_bytes(), "vb"),
             Verdict::Drop(Rejection::BadRequest)
@@ -259,7 +280,8 @@ mod tests {
 
     #[test]
     fn lowercase_method_is_unknown() {
-        let msg = "invite sip:b@127.0.0.1 SIP/2.0\r\n".to_string() + &HEADERS.replace("FOO", "invite");
+        let msg =
+            "invite sip:b@127.0.0.1 SIP/2.0\r\n".to_string() + &HEADERS.replace("FOO", "invite");
         assert_eq!(
             status(&screen(msg.as_bytes(), "vb")).as_deref(),
             Some("SIP/2.0 501 Not Implemented")
@@ -268,8 +290,13 @@ mod tests {
 
     #[test]
     fn content_length_must_fit_the_datagram() {
-        let ok = "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n".to_string() + &HEADERS.replace("1 FOO", "1 OPTIONS");
-        for bad in ["Content-Length: 50", "Content-Length: -1", "Content-Length: lots"] {
+        let ok = "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n".to_string()
+            + &HEADERS.replace("1 FOO", "1 OPTIONS");
+        for bad in [
+            "Content-Length: 50",
+            "Content-Length: -1",
+            "Content-Length: lots",
+        ] {
             let msg = ok.replace("Content-Length: 0", bad);
             assert_eq!(
                 status(&screen(msg.as_bytes(), "vb")).as_deref(),
@@ -289,12 +316,18 @@ mod tests {
                 .replace("1 FOO", "1 OPTIONS")
                 .replace("From: <sip:a@127.0.0.1>;tag=1\r\n", "")
                 .replace("To: <sip:b@127.0.0.1>\r\n", "");
-        assert!(matches!(screen(msg.as_bytes(), "vb"), Verdict::Drop(Rejection::BadRequest)));
+        assert!(matches!(
+            screen(msg.as_bytes(), "vb"),
+            Verdict::Drop(Rejection::BadRequest)
+        ));
     }
 
     #[test]
     fn garbage_is_dropped() {
-        assert_eq!(screen(b"\x00\x01\x02hello", "vb"), Verdict::Drop(Rejection::Garbage));
+        assert_eq!(
+            screen(b"\x00\x01\x02hello", "vb"),
+            Verdict::Drop(Rejection::Garbage)
+        );
         assert_eq!(screen(b"", "vb"), Verdict::Drop(Rejection::Garbage));
     }
 

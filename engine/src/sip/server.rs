@@ -40,7 +40,10 @@ impl SipServer {
         let cancel = CancellationToken::new();
         let transport_layer = TransportLayer::new(cancel.child_token());
         let listen = config.sip.listen;
-        let external = config.sip.public_address.map(|ip| SocketAddr::new(ip, listen.port()));
+        let external = config
+            .sip
+            .public_address
+            .map(|ip| SocketAddr::new(ip, listen.port()));
         let mut local_addr = listen;
 
         if config.sip.transports.contains(&Transport::Udp) {
@@ -51,10 +54,15 @@ impl SipServer {
             // A burst of INVITEs at 1,000 calls/s overflows the default
             // 208 KB receive buffer during a scheduling hiccup.
             set_recv_buffer(&socket, 4 * 1024 * 1024);
-            let screening = ScreeningSocket::new(socket, config.sip.user_agent.clone(), metrics.clone());
-            let conn = UdpConnection::from_socket(Arc::new(screening), external, Some(cancel.child_token()))
-                .await
-                .map_err(SipError::from)?;
+            let screening =
+                ScreeningSocket::new(socket, config.sip.user_agent.clone(), metrics.clone());
+            let conn = UdpConnection::from_socket(
+                Arc::new(screening),
+                external,
+                Some(cancel.child_token()),
+            )
+            .await
+            .map_err(SipError::from)?;
             transport_layer.add_transport(conn.into());
         }
         if config.sip.transports.contains(&Transport::Tcp) {
@@ -128,7 +136,11 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    async fn run(self, mut incoming: rsipstack::transaction::TransactionReceiver, stop: CancellationToken) {
+    async fn run(
+        self,
+        mut incoming: rsipstack::transaction::TransactionReceiver,
+        stop: CancellationToken,
+    ) {
         loop {
             let tx = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -192,10 +204,12 @@ impl Dispatcher {
             .and_then(|a| a.get_socketaddr().ok());
         let info = call_info(&tx.original, source);
         let (state_tx, state_rx) = self.layer.new_dialog_state_channel();
-        let dialog = match self
-            .layer
-            .get_or_create_server_invite(&tx, state_tx, None, Some(self.contact.clone()))
-        {
+        let dialog = match self.layer.get_or_create_server_invite(
+            &tx,
+            state_tx,
+            None,
+            Some(self.contact.clone()),
+        ) {
             Ok(d) => d,
             Err(e) => {
                 warn!(call_id = %info.call_id, error = %e, "cannot create dialog");
@@ -215,8 +229,9 @@ impl Dispatcher {
         });
         // Never block the dispatcher: a full queue means the call tasks are
         // not keeping up, and the caller is better served by a fast 503.
-        if let Err(mpsc::error::TrySendError::Full(mut leg) | mpsc::error::TrySendError::Closed(mut leg)) =
-            self.calls.try_send(leg)
+        if let Err(
+            mpsc::error::TrySendError::Full(mut leg) | mpsc::error::TrySendError::Closed(mut leg),
+        ) = self.calls.try_send(leg)
         {
             self.metrics
                 .calls_rejected_busy
