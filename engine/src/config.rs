@@ -345,8 +345,19 @@ impl Config {
     }
 }
 
+/// The parser's message without its own "error: line L column C:" prefix,
+/// which our `file:line:column:` already says.
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).to_string()
+    let line = s.lines().next().unwrap_or(s);
+    let rest = line.strip_prefix("error: ").unwrap_or(line);
+    match rest.strip_prefix("line ") {
+        Some(after) => after
+            .split_once(": ")
+            .map(|(_, msg)| msg)
+            .unwrap_or(rest)
+            .to_string(),
+        None => rest.to_string(),
+    }
 }
 
 /// The 1-based line where a dotted key (`rtp.port_min`) is written, or 0
@@ -409,6 +420,7 @@ mod tests {
             ConfigError::Syntax { line, message, .. } => {
                 assert_eq!(*line, 3, "{err}");
                 assert!(message.contains("max_digit"), "{err}");
+                assert!(!message.starts_with("error"), "{err}");
             }
             other => panic!("wrong error {other:?}"),
         }

@@ -107,8 +107,47 @@ fn options_gets_200_and_unknown_methods_get_501_and_405() {
     assert_eq!(summary_metric(&log, "calls_started"), Some(0));
 }
 
-/// RTP packets the bot sent to the test's sink: (arrival, seq, ssrc).
-type Received = Vec<(Duration, u16, u32)>;
+#[test]
+fn calls_over_tcp_succeed() {
+    let bot = Bot::start("tcp", &BotConfig::default()).unwrap();
+    let dir = scratch_dir("tcp_sipp").unwrap();
+    let port = free_port().unwrap().to_string();
+    let target = bot.addr.to_string();
+    let run = run_sipp(
+        &dir,
+        &[
+            "-sn",
+            "uac",
+            &target,
+            "-t",
+            "t1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-m",
+            "20",
+            "-r",
+            "20",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+        Duration::from_secs(45),
+    )
+    .unwrap();
+    assert_all_ok(&run, 20);
+    let log = bot.stop().unwrap();
+    assert_eq!(
+        summary_metric(&log, "ended_caller_hangup"),
+        Some(20),
+        "{}",
+        tail(&log, 20)
+    );
+}
+
+/// RTP packets the bot sent to the test's sink: (arrival, seq, ssrc, payload).
+type Received = Vec<(Duration, u16, u32, Vec<u8>)>;
 
 #[test]
 fn reinvite_hold_and_resume_keep_the_media_stream() {
@@ -129,7 +168,7 @@ fn reinvite_hold_and_resume_keep_the_media_stream() {
                     if n >= 12 {
                         let seq = u16::from_be_bytes([buf[2], buf[3]]);
                         let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-                        got.push((start.elapsed(), seq, ssrc));
+                        got.push((start.elapsed(), seq, ssrc, buf[12..n].to_vec()));
                     }
                 }
             }
@@ -152,6 +191,16 @@ fn reinvite_hold_and_resume_keep_the_media_stream() {
         "{}",
         tail(&log, 20)
     );
+
+    // The caller hears the greeting: the first second of μ-law audio is
+    // speech, not the codec's silence.
+    let mut pcm = Vec::new();
+    for packet in got.iter().take(50) {
+        voxbridge_media::g711::decode(voxbridge_media::Codec::Pcmu, &packet.3, &mut pcm);
+    }
+    let rms =
+        (pcm.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / pcm.len().max(1) as f64).sqrt();
+    assert!(rms > 300.0, "greeting audio is silent (rms {rms:.0})");
 
     // Three phases of ~1.5 s: talking, held (bot recvonly: silent), resumed.
     assert!(got.len() > 100, "bot sent RTP: {} packets", got.len());
