@@ -1,7 +1,25 @@
 //! voxbridge CRM/ERP bridge.
 //!
-//! This crate will own the connector trait and its connectors (generic REST,
-//! Tryton, Request Tracker, vendor CRMs, an embedded SQLite CRM), the
-//! request-path resilience (timeouts, retries, circuit breaker, cache) and the
-//! durable outbox that writes every call back to the CRM. It is empty until
-//! that work lands; the engine does not call it yet.
+//! What a call needs from the systems around it: who is calling (looked up
+//! while the phone rings), their orders and the stock of what they ask
+//! about, and, after the call, a call log, tickets and tasks written back
+//! without ever losing one.
+//!
+//! - [`connector::Connector`] is the one interface every system implements;
+//!   [`model`] holds the plain types exchanged.
+//! - [`phone`] normalises numbers to E.164; [`mask`] keeps personal data out
+//!   of logs; [`secret`] reads credentials from the environment or files.
+//! - [`fuzzy`] matches spoken product names against a catalogue.
+
+pub mod connector;
+pub mod datetime;
+pub mod error;
+pub mod fuzzy;
+pub mod mask;
+pub mod model;
+pub mod phone;
+pub mod secret;
+
+pub use connector::{Connector, Operation};
+pub use error::CrmError;
+pub use phone::{Country, E164};
