@@ -10,8 +10,11 @@
 //! - [`phone`] normalises numbers to E.164; [`mask`] keeps personal data out
 //!   of logs; [`secret`] reads credentials from the environment or files.
 //! - [`fuzzy`] matches spoken product names against a catalogue.
+//! - [`connectors`] holds one module per system, starting with the
+//!   [`connectors::embedded`] SQLite CRM the default set-up uses.
 
 pub mod connector;
+pub mod connectors;
 pub mod datetime;
 pub mod error;
 pub mod fuzzy;

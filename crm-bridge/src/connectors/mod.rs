@@ -1,0 +1,3 @@
+//! The connectors: one module per system.
+
+pub mod embedded;
