@@ -8,7 +8,7 @@ deps:
 	./scripts/install-deps.sh
 
 build: deps
-	$(CARGO) build --release --locked -p voxbridge-engine
+	$(CARGO) build --release -p voxbridge-engine
 
 ## Run the bot as a SIP endpoint with the bundled configuration (127.0.0.1:5060).
 demo: build
@@ -16,12 +16,12 @@ demo: build
 
 ## Install what is needed, then lint and run every test (unit, property, sipp end-to-end).
 test: deps lint
-	$(CARGO) build --release --locked -p voxbridge-engine
-	$(CARGO) test --release --locked --workspace
+	$(CARGO) build --release -p voxbridge-engine
+	$(CARGO) test --release --workspace
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 ## SIP load benchmark against voxbridge and sipp's own uas (prints figures).
 bench: build

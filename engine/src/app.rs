@@ -1,13 +1,17 @@
 //! Wiring of one voxbridge process: config in, SIP server up, a task per call,
-//! and an orderly stop.
+//! and an orderly stop (drain).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use voxbridge_media::{PortPool, Prompt};
 
+use crate::acl::Allowlist;
+use crate::admission::Admission;
 use crate::call::{self, CallContext};
+use crate::cdr::{CdrError, CdrWriter};
 use crate::config::Config;
 use crate::flow::{DefaultFlow, DefaultPrompts};
 use crate::metrics::Metrics;
@@ -22,17 +26,28 @@ pub enum StartError {
     Sip(#[from] SipError),
     #[error("RTP port range: {0}")]
     Ports(String),
+    #[error("trunk.allow: {0}")]
+    Allowlist(String),
+    #[error(transparent)]
+    Cdr(#[from] CdrError),
+    #[error("admin HTTP on {0}: {1}")]
+    Admin(std::net::SocketAddr, std::io::Error),
 }
 
 /// A running engine.
 pub struct Engine {
     pub sip: SipServer,
     pub metrics: Arc<Metrics>,
-    stop: watch::Sender<bool>,
+    pub admission: Arc<Admission>,
+    pub admin_addr: Option<std::net::SocketAddr>,
+    config: Arc<Config>,
+    cdr: Arc<CdrWriter>,
+    hangup_all: CancellationToken,
+    stop_admin: CancellationToken,
 }
 
 impl Engine {
-    /// Load prompts, bind SIP and start accepting calls.
+    /// Load prompts, open the call records, bind SIP and admin, take calls.
     pub async fn start(config: Config) -> Result<Engine, StartError> {
         let config = Arc::new(config);
         let load = |path: &std::path::Path| {
@@ -51,40 +66,89 @@ impl Engine {
             config.rtp.port_max,
         )
         .map_err(|e| StartError::Ports(e.to_string()))?;
+        let allow = Allowlist::parse(&config.trunk.allow).map_err(StartError::Allowlist)?;
         let metrics = Arc::new(Metrics::default());
-        let (sip, mut calls) = SipServer::start(&config, metrics.clone()).await?;
+        let admission = Admission::new(config.calls.max_calls, allow);
+        let cdr = Arc::new(CdrWriter::start(&config.cdr.path, metrics.clone())?);
 
+        let stop_admin = CancellationToken::new();
+        let admin_addr = match config.admin.listen {
+            Some(addr) => Some(
+                crate::admin::serve(addr, metrics.clone(), admission.clone(), stop_admin.clone())
+                    .await
+                    .map_err(|e| StartError::Admin(addr, e))?,
+            ),
+            None => None,
+        };
+
+        let (sip, mut calls) =
+            SipServer::start(&config, metrics.clone(), admission.clone()).await?;
+
+        let hangup_all = CancellationToken::new();
         let flow_config = config.flow.clone();
         let ctx = Arc::new(CallContext {
             config: config.clone(),
             ports: Arc::new(ports),
             metrics: metrics.clone(),
             new_flow: Box::new(move || Box::new(DefaultFlow::new(prompts.clone(), &flow_config))),
+            cdr: cdr.clone(),
+            hangup_all: hangup_all.clone(),
         });
-        let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    leg = calls.recv() => match leg {
-                        Some(leg) => { tokio::spawn(call::run(leg, ctx.clone())); }
-                        None => break,
-                    },
-                    _ = stopped.changed() => break,
-                }
+            while let Some(leg) = calls.recv().await {
+                tokio::spawn(call::run(leg, ctx.clone()));
             }
         });
-        Ok(Engine { sip, metrics, stop })
+        Ok(Engine {
+            sip,
+            metrics,
+            admission,
+            admin_addr,
+            config,
+            cdr,
+            hangup_all,
+            stop_admin,
+        })
     }
 
-    /// Stop taking calls and close the listeners.
-    pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
+    /// Stop taking calls (503 + Retry-After), let active calls finish for up
+    /// to `calls.drain_timeout_secs`, hang up the rest, write every record,
+    /// close the listeners.
+    pub async fn drain(self) {
+        self.admission.start_draining();
+        let active = self.admission.active();
+        info!(
+            active,
+            timeout_secs = self.config.calls.drain_timeout_secs,
+            "draining"
+        );
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.config.calls.drain_timeout_secs);
+        while self.admission.active() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if self.admission.active() > 0 {
+            warn!(
+                active = self.admission.active(),
+                "drain timeout: hanging up the remaining calls"
+            );
+            self.hangup_all.cancel();
+            let grace = tokio::time::Instant::now() + Duration::from_secs(10);
+            while self.admission.active() > 0 && tokio::time::Instant::now() < grace {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        // Give BYE/200 transactions of the last calls a moment on the wire.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         self.sip.shutdown();
+        self.stop_admin.cancel();
+        let cdr = self.cdr.clone();
+        let _ = tokio::task::spawn_blocking(move || cdr.flush()).await;
         info!(metrics = %self.metrics.summary(), "voxbridge stopped");
     }
 }
 
-/// Run until SIGINT or SIGTERM.
+/// Run until SIGINT or SIGTERM, then drain.
 pub async fn run_until_signal(engine: Engine) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -104,5 +168,5 @@ pub async fn run_until_signal(engine: Engine) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    engine.shutdown();
+    engine.drain().await;
 }

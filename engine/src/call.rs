@@ -6,12 +6,15 @@
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
 
 use tokio::time::sleep_until;
 use tracing::{info, warn};
 use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession, PortPool};
 
+use crate::cdr::{CallRecord, CdrWriter};
 use crate::config::Config;
 use crate::flow::{CallFlow, FlowAction, FlowEvent};
 use crate::metrics::Metrics;
@@ -66,23 +69,43 @@ pub struct CallContext {
     pub metrics: Arc<Metrics>,
     /// Builds the flow for a new call.
     pub new_flow: Box<dyn Fn() -> Box<dyn CallFlow> + Send + Sync>,
+    /// Call records go here when a call ends.
+    pub cdr: Arc<CdrWriter>,
+    /// Fired when the drain timeout passes: every call hangs up.
+    pub hangup_all: CancellationToken,
 }
 
-/// Run one call to its end.
+/// Run one call to its end and write its record.
 pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     ctx.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
     ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
-    let call_id = leg.info().call_id.clone();
-    let started = Instant::now();
-    let reason = Call::new(leg, ctx.clone()).run().await;
-    ctx.metrics.calls_active.fetch_sub(1, Ordering::Relaxed);
-    ctx.metrics.call_ended(reason);
+    let info = leg.info().clone();
+    let mut call = Call::new(leg, ctx.clone());
+    let reason = call.run().await;
+    let record = CallRecord {
+        call_id: info.call_id.clone(),
+        from: info.from.clone(),
+        to: info.to.clone(),
+        started: info.received_at,
+        answered: call.answered,
+        ended: SystemTime::now(),
+        end_reason: reason.label().to_string(),
+        dtmf: std::mem::take(&mut call.dtmf),
+        recording: None,
+        transfer_target: None,
+    };
     info!(
-        call_id = %call_id,
+        call_id = %info.call_id,
         reason = reason.label(),
-        duration_ms = started.elapsed().as_millis() as u64,
+        duration_ms = record.duration().as_millis() as u64,
         "call ended"
     );
+    ctx.cdr.write(record);
+    ctx.metrics.calls_active.fetch_sub(1, Ordering::Relaxed);
+    ctx.metrics.call_ended(reason);
+    // The leg holds the call's admission slot: free it last, so a draining
+    // process that sees zero calls also sees every record queued.
+    drop(call);
     reason
 }
 
@@ -90,6 +113,8 @@ struct Call {
     leg: CallLeg,
     ctx: Arc<CallContext>,
     origin: SessionOrigin,
+    answered: Option<SystemTime>,
+    dtmf: String,
 }
 
 impl Call {
@@ -98,6 +123,8 @@ impl Call {
             leg,
             ctx,
             origin: SessionOrigin::new(rand::random::<u32>() as u64),
+            answered: None,
+            dtmf: String::new(),
         }
     }
 
@@ -135,7 +162,7 @@ impl Call {
         EndReason::Rejected
     }
 
-    async fn run(mut self) -> EndReason {
+    async fn run(&mut self) -> EndReason {
         let info = self.leg.info().clone();
         info!(
             call_id = %info.call_id,
@@ -185,6 +212,10 @@ impl Call {
             loop {
                 tokio::select! {
                     _ = sleep_until(until) => break,
+                    _ = self.ctx.hangup_all.cancelled() => {
+                        let _ = self.leg.reject(503, None);
+                        return EndReason::Rejected;
+                    }
                     ev = self.leg.next_event() => match ev {
                         Some(LegEvent::Terminated(LegEnd::Cancelled)) => return EndReason::CallerCancel,
                         Some(LegEvent::Terminated(_)) | None => return EndReason::Error,
@@ -199,6 +230,8 @@ impl Call {
             warn!(call_id = %info.call_id, error = %e, "could not send 200 OK");
             return EndReason::Error;
         }
+        self.answered = Some(SystemTime::now());
+        self.ctx.metrics.call_setup(info.received.elapsed());
         let media = match MediaSession::start(socket, self.media_params(&negotiated)) {
             Ok(m) => m,
             Err(e) => {
@@ -227,9 +260,10 @@ impl Call {
                     FlowAction::AwaitInput(d) => deadline = Some(tokio::time::Instant::now() + d),
                     FlowAction::DigitsCollected(digits) => {
                         info!(call_id = %call_id, digits = %digits, "digits collected");
+                        self.dtmf.push_str(&digits);
                     }
                     FlowAction::Hangup => {
-                        media.stop().await;
+                        self.finish_media(media).await;
                         if let Err(e) = self.leg.hangup().await {
                             warn!(call_id = %call_id, error = %e, "BYE failed");
                         }
@@ -262,7 +296,7 @@ impl Call {
                         None
                     }
                     Some(LegEvent::Terminated(end)) => {
-                        media.stop().await;
+                        self.finish_media(media).await;
                         return match end {
                             LegEnd::RemoteBye => EndReason::CallerHangup,
                             LegEnd::Cancelled => EndReason::CallerCancel,
@@ -271,7 +305,7 @@ impl Call {
                         };
                     }
                     None => {
-                        media.stop().await;
+                        self.finish_media(media).await;
                         return EndReason::Error;
                     }
                 },
@@ -283,7 +317,7 @@ impl Call {
                     Some(MediaEvent::PlaybackDone(_)) => Some(FlowEvent::PlaybackDone),
                     Some(MediaEvent::Inactive) => {
                         warn!(call_id = %call_id, "no RTP from the caller; hanging up");
-                        media.stop().await;
+                        self.finish_media(media).await;
                         if let Err(e) = self.leg.hangup().await {
                             warn!(call_id = %call_id, error = %e, "BYE failed");
                         }
@@ -296,6 +330,14 @@ impl Call {
                         return EndReason::Error;
                     }
                 },
+                _ = self.ctx.hangup_all.cancelled() => {
+                    info!(call_id = %call_id, "drain timeout: hanging up");
+                    self.finish_media(media).await;
+                    if let Err(e) = self.leg.hangup().await {
+                        warn!(call_id = %call_id, error = %e, "BYE failed");
+                    }
+                    return EndReason::BotHangup;
+                }
                 _ = wait_for(deadline) => {
                     deadline = None;
                     Some(FlowEvent::InputTimeout)
@@ -308,6 +350,14 @@ impl Call {
                 pending = flow.on_event(event);
             }
         }
+    }
+}
+
+impl Call {
+    /// Stop media and fold its statistics into the process counters.
+    async fn finish_media(&self, media: MediaHandle) {
+        let stats = media.stop().await;
+        self.ctx.metrics.add_media(&stats);
     }
 }
 

@@ -49,7 +49,103 @@ pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub flow: FlowConfig,
+    pub calls: CallsConfig,
+    pub trunk: TrunkConfig,
+    pub recording: RecordingConfig,
+    pub cdr: CdrConfig,
+    pub admin: AdminConfig,
     pub log: LogConfig,
+}
+
+/// Capacity and shutdown.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Calls handled at once; INVITEs beyond get 503 with Retry-After.
+    pub max_calls: usize,
+    /// Seconds put into Retry-After on a 503.
+    pub retry_after_secs: u32,
+    /// On SIGTERM, how long active calls may run on before the bot hangs up.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            max_calls: 500,
+            retry_after_secs: 30,
+            drain_timeout_secs: 60,
+        }
+    }
+}
+
+/// Trunk mode: accept INVITEs only from these sources (no registration).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrunkConfig {
+    /// Addresses or CIDRs (`192.0.2.10`, `10.1.0.0/16`, `::1`) allowed to
+    /// send INVITEs. Empty: everyone may (registration or a closed network).
+    pub allow: Vec<String>,
+}
+
+/// Per-call recording.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    pub enabled: bool,
+    /// Folder the WAV files go to (created if missing).
+    pub dir: PathBuf,
+    /// `stereo`: caller left, bot right; `mixed`: one channel.
+    pub mode: RecordingMode,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingMode {
+    Stereo,
+    Mixed,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            enabled: false,
+            dir: PathBuf::from("var/recordings"),
+            mode: RecordingMode::Stereo,
+        }
+    }
+}
+
+/// Call detail records.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdrConfig {
+    /// SQLite database file (created if missing).
+    pub path: PathBuf,
+}
+
+impl Default for CdrConfig {
+    fn default() -> Self {
+        CdrConfig {
+            path: PathBuf::from("var/voxbridge.db"),
+        }
+    }
+}
+
+/// The admin HTTP endpoint: /health, /ready, /metrics.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Where it listens; `null` turns it off.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9060))),
+        }
+    }
 }
 
 /// SIP signalling.
@@ -202,6 +298,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_RTP_ADDRESS", "rtp.address"),
     ("VOXBRIDGE_RTP_PORT_MIN", "rtp.port_min"),
     ("VOXBRIDGE_RTP_PORT_MAX", "rtp.port_max"),
+    ("VOXBRIDGE_ADMIN_LISTEN", "admin.listen"),
+    ("VOXBRIDGE_CDR_PATH", "cdr.path"),
     ("VOXBRIDGE_LOG_LEVEL", "log.level"),
     ("VOXBRIDGE_LOG_FORMAT", "log.format"),
 ];
@@ -267,6 +365,13 @@ impl Config {
                 "rtp.port_max" => {
                     self.rtp.port_max = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
+                "admin.listen" => {
+                    self.admin.listen = match value.as_str() {
+                        "" | "off" | "none" => None,
+                        v => Some(v.parse().map_err(|e| bad(format!("{e}")))?),
+                    }
+                }
+                "cdr.path" => self.cdr.path = PathBuf::from(value),
                 "log.level" => self.log.level = value,
                 "log.format" => {
                     self.log.format = match value.as_str() {
@@ -327,6 +432,14 @@ impl Config {
                 "flow.finish_key",
                 format!("`{}` is not a DTMF key", self.flow.finish_key),
             ));
+        }
+        if self.calls.max_calls == 0 {
+            return Err(invalid("calls.max_calls", "must be at least 1".to_string()));
+        }
+        for entry in &self.trunk.allow {
+            if let Err(e) = crate::acl::Cidr::parse(entry) {
+                return Err(invalid("trunk.allow", format!("`{entry}`: {e}")));
+            }
         }
         if self.flow.max_digits == 0 {
             return Err(invalid("flow.max_digits", "must be at least 1".to_string()));

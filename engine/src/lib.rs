@@ -1,10 +1,16 @@
 //! voxbridge engine: SIP signalling, call lifecycle, configuration and the CLI.
 //!
 //! `sip` speaks SIP through `rsipstack`; `sdp` does offer/answer; `call` runs
-//! one call; `flow` decides what a call does; `app` wires a process together.
+//! one call; `flow` decides what a call does; `admission` decides who gets
+//! in; `cdr` keeps call records; `admin` serves health and metrics; `app`
+//! wires a process together.
 
+pub mod acl;
+pub mod admin;
+pub mod admission;
 pub mod app;
 pub mod call;
+pub mod cdr;
 pub mod config;
 pub mod flow;
 pub mod metrics;

@@ -33,6 +33,34 @@ enum Command {
         /// Configuration file (YAML).
         config: PathBuf,
     },
+    /// Read the call records (CDR) the engine wrote.
+    Calls {
+        /// Configuration file naming the database (`cdr.path`).
+        #[arg(
+            short,
+            long,
+            global = true,
+            default_value = "fixtures/config/voxbridge.yaml"
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: CallsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CallsAction {
+    /// The newest calls, newest first.
+    List {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One call in full.
+    Show {
+        /// The SIP Call-ID.
+        call_id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +81,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
+        Command::Calls { config, action } => {
+            let config = Config::load(&config)?;
+            calls(&config, action)
+        }
         Command::Run { config } => {
             let config = Config::load(&config)?;
             init_logging(&config);
@@ -67,6 +99,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn calls(config: &Config, action: CallsAction) -> anyhow::Result<()> {
+    use voxbridge_engine::cdr;
+    let conn = cdr::open(&config.cdr.path)?;
+    match action {
+        CallsAction::List { limit } => {
+            println!(
+                "{:<24} {:<36} {:>9} {:<16} {:<12} FROM",
+                "STARTED", "CALL-ID", "SECONDS", "END", "DTMF"
+            );
+            for r in cdr::list(&conn, limit)? {
+                println!(
+                    "{:<24} {:<36} {:>9.1} {:<16} {:<12} {}",
+                    cdr::format_time(r.started),
+                    r.call_id,
+                    r.duration().as_secs_f64(),
+                    r.end_reason,
+                    r.dtmf,
+                    voxbridge_engine::pii::mask_uri(&r.from)
+                );
+            }
+        }
+        CallsAction::Show { call_id } => {
+            let Some(r) = cdr::show(&conn, &call_id)? else {
+                anyhow::bail!(
+                    "no call with Call-ID {call_id} in {}",
+                    config.cdr.path.display()
+                );
+            };
+            println!("call_id:         {}", r.call_id);
+            println!("from:            {}", r.from);
+            println!("to:              {}", r.to);
+            println!("started:         {}", cdr::format_time(r.started));
+            println!(
+                "answered:        {}",
+                r.answered
+                    .map(cdr::format_time)
+                    .unwrap_or_else(|| "-".into())
+            );
+            println!("ended:           {}", cdr::format_time(r.ended));
+            println!("duration:        {:.3} s", r.duration().as_secs_f64());
+            println!("end reason:      {}", r.end_reason);
+            println!("dtmf:            {}", r.dtmf);
+            println!(
+                "recording:       {}",
+                r.recording
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "-".into())
+            );
+            println!(
+                "transfer target: {}",
+                r.transfer_target.unwrap_or_else(|| "-".into())
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(config: &Config) {

@@ -1,65 +1,353 @@
-//! Process-wide counters. They are plain atomics so the hot path pays one
-//! relaxed add; the admin HTTP endpoint that exports them in Prometheus text
-//! format reads the same struct.
+//! Process-wide counters, rendered as Prometheus text at `/metrics` and as a
+//! summary log line at shutdown. They are plain atomics so the hot path pays
+//! one relaxed add.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use voxbridge_media::session::MediaStats;
+
+use crate::admission::Refusal;
 use crate::call::EndReason;
 use crate::sip::screen::Rejection;
 
+const REJECTIONS: [Rejection; 3] = [
+    Rejection::UnknownMethod,
+    Rejection::BadRequest,
+    Rejection::Garbage,
+];
+const REFUSALS: [Refusal; 3] = [Refusal::NotAllowed, Refusal::Busy, Refusal::Draining];
+
+/// Upper bounds of the call-setup histogram, in seconds.
+const SETUP_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
 /// Counters for one voxbridge process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     pub calls_started: AtomicU64,
     pub calls_active: AtomicU64,
     pub calls_rejected_sdp: AtomicU64,
     pub calls_rejected_busy: AtomicU64,
     ended: [AtomicU64; EndReason::COUNT],
+    refused: [AtomicU64; 3],
     screened: [AtomicU64; 3],
+    /// Responses we sent, indexed by status code (100..=699).
+    responses: Box<[AtomicU64]>,
     pub dtmf_digits: AtomicU64,
+    pub rtp_packets_in: AtomicU64,
+    pub rtp_packets_out: AtomicU64,
+    pub rtp_late: AtomicU64,
+    pub rtp_lost: AtomicU64,
+    setup_buckets: [AtomicU64; SETUP_BUCKETS.len()],
+    setup_count: AtomicU64,
+    setup_sum_us: AtomicU64,
+    pub registration_failures: AtomicU64,
+    pub registrations_ok: AtomicU64,
+    pub transfers_ok: AtomicU64,
+    pub transfers_failed: AtomicU64,
+    pub cdr_write_errors: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            calls_started: AtomicU64::new(0),
+            calls_active: AtomicU64::new(0),
+            calls_rejected_sdp: AtomicU64::new(0),
+            calls_rejected_busy: AtomicU64::new(0),
+            ended: Default::default(),
+            refused: Default::default(),
+            screened: Default::default(),
+            responses: (0..700).map(|_| AtomicU64::new(0)).collect(),
+            dtmf_digits: AtomicU64::new(0),
+            rtp_packets_in: AtomicU64::new(0),
+            rtp_packets_out: AtomicU64::new(0),
+            rtp_late: AtomicU64::new(0),
+            rtp_lost: AtomicU64::new(0),
+            setup_buckets: Default::default(),
+            setup_count: AtomicU64::new(0),
+            setup_sum_us: AtomicU64::new(0),
+            registration_failures: AtomicU64::new(0),
+            registrations_ok: AtomicU64::new(0),
+            transfers_ok: AtomicU64::new(0),
+            transfers_failed: AtomicU64::new(0),
+            cdr_write_errors: AtomicU64::new(0),
+        }
+    }
+}
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
 }
 
 impl Metrics {
     pub fn call_ended(&self, reason: EndReason) {
-        self.ended[reason as usize].fetch_add(1, Ordering::Relaxed);
+        inc(&self.ended[reason as usize]);
     }
 
     pub fn ended(&self, reason: EndReason) -> u64 {
-        self.ended[reason as usize].load(Ordering::Relaxed)
+        get(&self.ended[reason as usize])
     }
 
     pub fn screened(&self, why: Rejection) {
-        self.screened[why as usize].fetch_add(1, Ordering::Relaxed);
+        inc(&self.screened[why as usize]);
     }
 
     pub fn screened_count(&self, why: Rejection) -> u64 {
-        self.screened[why as usize].load(Ordering::Relaxed)
+        get(&self.screened[why as usize])
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        inc(&self.refused[why as usize]);
+    }
+
+    pub fn refused_count(&self, why: Refusal) -> u64 {
+        get(&self.refused[why as usize])
+    }
+
+    /// Count a response we sent.
+    pub fn response_sent(&self, code: u16) {
+        if let Some(c) = self.responses.get(code as usize) {
+            inc(c);
+        }
+    }
+
+    pub fn responses_sent(&self, code: u16) -> u64 {
+        self.responses.get(code as usize).map(get).unwrap_or(0)
+    }
+
+    /// Time from INVITE to our 200 OK.
+    pub fn call_setup(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bucket, bound) in self.setup_buckets.iter().zip(SETUP_BUCKETS) {
+            if secs <= bound {
+                inc(bucket);
+            }
+        }
+        inc(&self.setup_count);
+        self.setup_sum_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Fold one finished call's RTP statistics in.
+    pub fn add_media(&self, stats: &MediaStats) {
+        self.rtp_packets_in
+            .fetch_add(stats.packets_in, Ordering::Relaxed);
+        self.rtp_packets_out
+            .fetch_add(stats.packets_out, Ordering::Relaxed);
+        self.rtp_late.fetch_add(stats.late, Ordering::Relaxed);
+        self.rtp_lost.fetch_add(stats.lost, Ordering::Relaxed);
     }
 
     /// A one-line summary for logs and the end of a run.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "calls_started={} calls_active={} rejected_sdp={} rejected_busy={} dtmf_digits={}",
-            self.calls_started.load(Ordering::Relaxed),
-            self.calls_active.load(Ordering::Relaxed),
-            self.calls_rejected_sdp.load(Ordering::Relaxed),
-            self.calls_rejected_busy.load(Ordering::Relaxed),
-            self.dtmf_digits.load(Ordering::Relaxed),
+            get(&self.calls_started),
+            get(&self.calls_active),
+            get(&self.calls_rejected_sdp),
+            get(&self.calls_rejected_busy),
+            get(&self.dtmf_digits),
         );
         for reason in EndReason::ALL {
-            s.push_str(&format!(" ended_{}={}", reason.label(), self.ended(reason)));
+            let _ = write!(s, " ended_{}={}", reason.label(), self.ended(reason));
         }
-        for why in [
-            Rejection::UnknownMethod,
-            Rejection::BadRequest,
-            Rejection::Garbage,
-        ] {
-            s.push_str(&format!(
-                " sip_{}={}",
+        for why in REJECTIONS {
+            let _ = write!(s, " sip_{}={}", why.label(), self.screened_count(why));
+        }
+        for why in REFUSALS {
+            let _ = write!(s, " refused_{}={}", why.label(), self.refused_count(why));
+        }
+        let _ = write!(
+            s,
+            " transfers_ok={} transfers_failed={} registration_failures={}",
+            get(&self.transfers_ok),
+            get(&self.transfers_failed),
+            get(&self.registration_failures)
+        );
+        s
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut family = |name: &str, kind: &str, help: &str| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        };
+        family("voxbridge_calls_active", "gauge", "Calls in progress.");
+        let mut body = format!("voxbridge_calls_active {}\n", get(&self.calls_active));
+        let _ = write!(
+            body,
+            "# HELP voxbridge_calls_total Calls that ended, by outcome.\n# TYPE voxbridge_calls_total counter\n"
+        );
+        for reason in EndReason::ALL {
+            let _ = writeln!(
+                body,
+                "voxbridge_calls_total{{outcome=\"{}\"}} {}",
+                reason.label(),
+                self.ended(reason)
+            );
+        }
+        let _ = write!(
+            body,
+            "# HELP voxbridge_calls_refused_total INVITEs turned away before a dialog, by reason.\n# TYPE voxbridge_calls_refused_total counter\n"
+        );
+        for why in REFUSALS {
+            let _ = writeln!(
+                body,
+                "voxbridge_calls_refused_total{{reason=\"{}\"}} {}",
+                why.label(),
+                self.refused_count(why)
+            );
+        }
+        let _ = writeln!(
+            body,
+            "voxbridge_calls_refused_total{{reason=\"sdp\"}} {}",
+            get(&self.calls_rejected_sdp)
+        );
+        let _ = write!(
+            body,
+            "# HELP voxbridge_sip_responses_total SIP responses sent, by status code.\n# TYPE voxbridge_sip_responses_total counter\n"
+        );
+        for (code, c) in self.responses.iter().enumerate() {
+            let n = get(c);
+            if n > 0 {
+                let _ = writeln!(body, "voxbridge_sip_responses_total{{code=\"{code}\"}} {n}");
+            }
+        }
+        let _ = write!(
+            body,
+            "# HELP voxbridge_sip_malformed_total Malformed SIP datagrams, by kind.\n# TYPE voxbridge_sip_malformed_total counter\n"
+        );
+        for why in REJECTIONS {
+            let _ = writeln!(
+                body,
+                "voxbridge_sip_malformed_total{{kind=\"{}\"}} {}",
                 why.label(),
                 self.screened_count(why)
-            ));
+            );
         }
-        s
+        let counters: [(&str, &str, &AtomicU64); 10] = [
+            (
+                "voxbridge_rtp_packets_received_total",
+                "RTP packets received (finished calls).",
+                &self.rtp_packets_in,
+            ),
+            (
+                "voxbridge_rtp_packets_sent_total",
+                "RTP packets sent (finished calls).",
+                &self.rtp_packets_out,
+            ),
+            (
+                "voxbridge_rtp_packets_late_total",
+                "RTP packets that arrived after their playout time.",
+                &self.rtp_late,
+            ),
+            (
+                "voxbridge_rtp_packets_lost_total",
+                "RTP packets never received.",
+                &self.rtp_lost,
+            ),
+            (
+                "voxbridge_dtmf_digits_total",
+                "DTMF digits received.",
+                &self.dtmf_digits,
+            ),
+            (
+                "voxbridge_registrations_total",
+                "Successful REGISTER transactions.",
+                &self.registrations_ok,
+            ),
+            (
+                "voxbridge_registration_failures_total",
+                "Failed REGISTER attempts (auth, timeout, error).",
+                &self.registration_failures,
+            ),
+            (
+                "voxbridge_transfers_total",
+                "Transfers the target accepted.",
+                &self.transfers_ok,
+            ),
+            (
+                "voxbridge_transfer_failures_total",
+                "Transfers that failed.",
+                &self.transfers_failed,
+            ),
+            (
+                "voxbridge_cdr_write_errors_total",
+                "Call records that could not be written.",
+                &self.cdr_write_errors,
+            ),
+        ];
+        for (name, help, c) in counters {
+            let _ = write!(
+                body,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                get(c)
+            );
+        }
+        let _ = write!(
+            body,
+            "# HELP voxbridge_call_setup_seconds Time from INVITE to our 200 OK.\n# TYPE voxbridge_call_setup_seconds histogram\n"
+        );
+        for (bucket, bound) in self.setup_buckets.iter().zip(SETUP_BUCKETS) {
+            let _ = writeln!(
+                body,
+                "voxbridge_call_setup_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(bucket)
+            );
+        }
+        let count = get(&self.setup_count);
+        let _ = writeln!(
+            body,
+            "voxbridge_call_setup_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            body,
+            "voxbridge_call_setup_seconds_sum {}",
+            get(&self.setup_sum_us) as f64 / 1e6
+        );
+        let _ = writeln!(body, "voxbridge_call_setup_seconds_count {count}");
+        out.push_str(&body);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_families_and_values() {
+        let m = Metrics::default();
+        m.call_ended(EndReason::CallerHangup);
+        m.response_sent(200);
+        m.response_sent(200);
+        m.response_sent(488);
+        m.response_sent(9999); // ignored, not a panic
+        m.call_setup(Duration::from_millis(30));
+        m.refused(Refusal::Busy);
+        let text = m.render_prometheus();
+        assert!(text.contains("voxbridge_calls_total{outcome=\"caller_hangup\"} 1\n"));
+        assert!(text.contains("voxbridge_sip_responses_total{code=\"200\"} 2\n"));
+        assert!(text.contains("voxbridge_sip_responses_total{code=\"488\"} 1\n"));
+        assert!(text.contains("voxbridge_calls_refused_total{reason=\"busy\"} 1\n"));
+        assert!(text.contains("voxbridge_call_setup_seconds_bucket{le=\"0.025\"} 0\n"));
+        assert!(text.contains("voxbridge_call_setup_seconds_bucket{le=\"0.05\"} 1\n"));
+        assert!(text.contains("voxbridge_call_setup_seconds_count 1\n"));
+        // Every sample line belongs to a declared family.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let base = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count");
+            assert!(text.contains(&format!("# TYPE {base} ")), "{line}");
+        }
     }
 }

@@ -69,6 +69,10 @@ pub fn rtp_range() -> (u16, u16) {
 pub struct Bot {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin HTTP address (/health, /ready, /metrics).
+    pub admin: SocketAddr,
+    /// The generated config file.
+    pub config_path: PathBuf,
     pub log_path: PathBuf,
     pub dir: PathBuf,
 }
@@ -80,15 +84,18 @@ impl Bot {
     pub fn start(name: &str, extra: &BotConfig) -> Result<Bot> {
         let dir = scratch_dir(name)?;
         let port = free_port()?;
+        let admin_port = free_port()?;
         let (rtp_min, rtp_max) = rtp_range();
         let root = workspace_root();
         let config = format!(
-            "sip:\n  listen: 127.0.0.1:{port}\n{}\nrtp:\n  port_min: {rtp_min}\n  port_max: {rtp_max}\n{}\nflow:\n  greeting: {}\n  goodbye: {}\n{}\nlog:\n  level: {}\n",
+            "sip:\n  listen: {}:{port}\n{}\nrtp:\n  port_min: {rtp_min}\n  port_max: {rtp_max}\n{}\nflow:\n  greeting: {}\n  goodbye: {}\n{}\nadmin:\n  listen: 127.0.0.1:{admin_port}\n{}\nlog:\n  level: {}\n",
+            extra.listen_ip.as_deref().unwrap_or("127.0.0.1"),
             indent(&extra.sip),
             indent(&extra.rtp),
             root.join("fixtures/audio/greeting.wav").display(),
             root.join("fixtures/audio/goodbye.wav").display(),
             indent(&extra.flow),
+            extra.more,
             extra.log_level.as_deref().unwrap_or("info"),
         );
         let config_path = dir.join("voxbridge.yaml");
@@ -104,9 +111,12 @@ impl Bot {
             .stderr(log)
             .spawn()
             .context("starting voxbridge")?;
+        let ip: std::net::IpAddr = extra.listen_ip.as_deref().unwrap_or("127.0.0.1").parse()?;
         let bot = Bot {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::new(ip, port),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
+            config_path,
             log_path,
             dir,
         };
@@ -155,6 +165,42 @@ impl Bot {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Send SIGTERM without waiting.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Wait for the process to exit; its exit code, or `None` on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Run `voxbridge <args…> --config <this bot's config>` and return stdout.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(voxbridge_bin()?)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .current_dir(&self.dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "voxbridge {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// SIGTERM, wait for exit, return the full log (which ends with the
     /// metrics summary line).
     pub fn stop(mut self) -> Result<String> {
@@ -184,6 +230,10 @@ pub struct BotConfig {
     pub sip: String,
     pub rtp: String,
     pub flow: String,
+    /// Whole extra top-level sections (`calls:`, `trunk:`, `recording:`…).
+    pub more: String,
+    /// Listen IP instead of 127.0.0.1.
+    pub listen_ip: Option<String>,
     pub log_level: Option<String>,
 }
 
@@ -194,6 +244,73 @@ fn indent(block: &str) -> String {
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A plain HTTP/1.0 GET on loopback: (status, body). Enough for /metrics
+/// and friends without pulling an HTTP client into the tests.
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status line")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Send one INVITE (G.711 offer) from a socket bound to `from_ip` and
+/// return the status codes received within `wait`, in order.
+pub fn raw_invite(
+    from_ip: &str,
+    target: SocketAddr,
+    call_id: &str,
+    wait: Duration,
+) -> Result<Vec<(u16, String)>> {
+    let sock = UdpSocket::bind((from_ip, 0))?;
+    sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let local = sock.local_addr()?;
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n",
+        ip = local.ip()
+    );
+    let msg = format!(
+        "INVITE sip:bot@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call_id};rport\r\nFrom: <sip:+15550123@{local}>;tag=t{call_id}\r\nTo: <sip:bot@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{local}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sock.send_to(msg.as_bytes(), target)?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + wait;
+    while Instant::now() < end {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Some(code) = text.get(8..11).and_then(|c| c.parse().ok()) {
+                let done = code >= 200;
+                out.push((code, text));
+                if done {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The value of an unlabelled or labelled sample in Prometheus text.
+pub fn prom_value(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(sample) && l[sample.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// The last `n` lines of a text.

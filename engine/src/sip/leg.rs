@@ -17,6 +17,7 @@ use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
 use tracing::{debug, warn};
 
 use super::SipError;
+use crate::admission::CallSlot;
 
 /// Facts about the INVITE that started a call, as plain strings.
 #[derive(Debug, Clone)]
@@ -30,6 +31,10 @@ pub struct CallInfo {
     pub source: Option<SocketAddr>,
     /// The INVITE body (an SDP offer, or empty for a late offer).
     pub body: Vec<u8>,
+    /// When the INVITE arrived (for the call-setup time).
+    pub received: std::time::Instant,
+    /// When the INVITE arrived, wall clock (for the call record).
+    pub received_at: std::time::SystemTime,
 }
 
 /// What happened on the leg.
@@ -88,6 +93,8 @@ impl OfferResponder {
 
 /// The inbound leg of one call.
 pub struct CallLeg {
+    /// Holds the call's place under `calls.max_calls` until the leg is gone.
+    _slot: CallSlot,
     dialog: InviteDialog,
     states: DialogStateReceiver,
     layer: Arc<DialogLayer>,
@@ -97,12 +104,14 @@ pub struct CallLeg {
 
 impl CallLeg {
     pub(super) fn new(
+        slot: CallSlot,
         dialog: InviteDialog,
         states: DialogStateReceiver,
         layer: Arc<DialogLayer>,
         info: CallInfo,
     ) -> Self {
         CallLeg {
+            _slot: slot,
             dialog,
             states,
             layer,
@@ -241,5 +250,7 @@ pub(super) fn call_info(req: &rsipstack::sip::Request, source: Option<SocketAddr
         to,
         source,
         body: req.body.clone(),
+        received: std::time::Instant::now(),
+        received_at: std::time::SystemTime::now(),
     }
 }

@@ -41,6 +41,13 @@ impl StackUdpSocket for ScreeningSocket {
                 Verdict::Pass => return Ok((len, from)),
                 Verdict::Reply(response, why) => {
                     self.metrics.screened(why);
+                    if let Some(code) = response
+                        .get(8..11)
+                        .and_then(|c| std::str::from_utf8(c).ok())
+                        .and_then(|c| c.parse().ok())
+                    {
+                        self.metrics.response_sent(code);
+                    }
                     warn!(source = %from, reason = why.label(), bytes = len, "malformed SIP request answered");
                     if let Err(e) = self.socket.send_to(&response, from).await {
                         warn!(source = %from, error = %e, "could not answer malformed SIP request");

@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
+use rsipstack::sip::{Header, HeadersExt, Method, SipMessage, StatusCode};
+use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::SipAddr;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tokio::sync::mpsc;
@@ -19,6 +21,7 @@ use super::leg::{call_info, CallLeg};
 use super::screen::ALLOWED_METHODS;
 use super::screening_socket::ScreeningSocket;
 use super::SipError;
+use crate::admission::Admission;
 use crate::config::{Config, Transport};
 use crate::metrics::Metrics;
 use crate::pii::mask_uri;
@@ -36,6 +39,7 @@ impl SipServer {
     pub async fn start(
         config: &Config,
         metrics: Arc<Metrics>,
+        admission: Arc<Admission>,
     ) -> Result<(SipServer, mpsc::Receiver<CallLeg>), SipError> {
         let cancel = CancellationToken::new();
         let transport_layer = TransportLayer::new(cancel.child_token());
@@ -79,6 +83,7 @@ impl SipServer {
             .with_user_agent(&config.sip.user_agent)
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(transport_layer)
+            .with_inspector(Box::new(ResponseCounter(metrics.clone())))
             .with_allows(vec![
                 Method::Invite,
                 Method::Ack,
@@ -106,6 +111,8 @@ impl SipServer {
             contact,
             calls: calls_tx,
             metrics,
+            admission,
+            retry_after: config.calls.retry_after_secs,
         };
         let stop = cancel.clone();
         tokio::spawn(async move {
@@ -133,6 +140,24 @@ struct Dispatcher {
     contact: rsipstack::sip::Uri,
     calls: mpsc::Sender<CallLeg>,
     metrics: Arc<Metrics>,
+    admission: Arc<Admission>,
+    retry_after: u32,
+}
+
+/// Counts every response the stack sends, by status code.
+struct ResponseCounter(Arc<Metrics>);
+
+impl MessageInspector for ResponseCounter {
+    fn before_send(&self, msg: SipMessage, _dest: Option<&SipAddr>) -> SipMessage {
+        if let SipMessage::Response(resp) = &msg {
+            self.0.response_sent(resp.status_code.code());
+        }
+        msg
+    }
+
+    fn after_received(&self, msg: SipMessage, _from: Option<&SipAddr>) -> SipMessage {
+        msg
+    }
 }
 
 impl Dispatcher {
@@ -203,6 +228,26 @@ impl Dispatcher {
             .and_then(|c| c.get_remote_addr())
             .and_then(|a| a.get_socketaddr().ok());
         let info = call_info(&tx.original, source);
+        let slot = match self.admission.admit(source.map(|s| s.ip())) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                self.metrics.refused(refusal);
+                warn!(
+                    call_id = %info.call_id,
+                    source = ?source,
+                    from = %mask_uri(&info.from),
+                    reason = refusal.label(),
+                    status = refusal.status(),
+                    "INVITE refused"
+                );
+                let mut headers = vec![];
+                if refusal.status() == 503 {
+                    headers.push(Header::RetryAfter(self.retry_after.to_string().into()));
+                }
+                reply(&mut tx, StatusCode::from(refusal.status()), headers).await;
+                return;
+            }
+        };
         let (state_tx, state_rx) = self.layer.new_dialog_state_channel();
         let dialog = match self.layer.get_or_create_server_invite(
             &tx,
@@ -218,7 +263,7 @@ impl Dispatcher {
             }
         };
         debug!(call_id = %info.call_id, from = %mask_uri(&info.from), "INVITE");
-        let leg = CallLeg::new(dialog.clone(), state_rx, self.layer.clone(), info);
+        let leg = CallLeg::new(slot, dialog.clone(), state_rx, self.layer.clone(), info);
         // The dialog drives the INVITE transaction (100 Trying, our final
         // response, its retransmissions, the ACK or a CANCEL).
         let mut dialog_task = dialog;

@@ -1,0 +1,334 @@
+//! Call detail records: one row per call in SQLite.
+//!
+//! Call tasks never touch the database: they hand a finished [`CallRecord`]
+//! to a writer thread, which batches rows into transactions, so a slow disk
+//! delays records, not calls.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use thiserror::Error;
+use tracing::warn;
+
+use crate::metrics::Metrics;
+
+#[derive(Debug, Error)]
+pub enum CdrError {
+    #[error("call records {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("call records: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("call records {path}: cannot create folder: {source}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What one call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub started: SystemTime,
+    pub answered: Option<SystemTime>,
+    pub ended: SystemTime,
+    /// `EndReason::label()`, plus `transferred`/`transfer_failed`.
+    pub end_reason: String,
+    pub dtmf: String,
+    pub recording: Option<PathBuf>,
+    pub transfer_target: Option<String>,
+}
+
+impl CallRecord {
+    pub fn duration(&self) -> Duration {
+        self.ended.duration_since(self.started).unwrap_or_default()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id         TEXT NOT NULL,
+    from_uri        TEXT NOT NULL,
+    to_uri          TEXT NOT NULL,
+    started_ms      INTEGER NOT NULL,
+    answered_ms     INTEGER,
+    ended_ms        INTEGER NOT NULL,
+    duration_ms     INTEGER NOT NULL,
+    end_reason      TEXT NOT NULL,
+    dtmf            TEXT NOT NULL,
+    recording_path  TEXT,
+    transfer_target TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_call_id ON calls(call_id);
+CREATE INDEX IF NOT EXISTS calls_started ON calls(started_ms);
+";
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn from_ms(v: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(v.max(0) as u64)
+}
+
+/// Open (creating if needed) the database.
+pub fn open(path: &Path) -> Result<Connection, CdrError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| CdrError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|source| CdrError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // WAL lets `voxbridge calls list` read while the engine writes.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+pub fn insert(conn: &Connection, r: &CallRecord) -> Result<(), CdrError> {
+    conn.execute(
+        "INSERT INTO calls (call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, duration_ms,
+                            end_reason, dtmf, recording_path, transfer_target)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            r.call_id,
+            r.from,
+            r.to,
+            ms(r.started),
+            r.answered.map(ms),
+            ms(r.ended),
+            r.duration().as_millis() as i64,
+            r.end_reason,
+            r.dtmf,
+            r.recording.as_ref().map(|p| p.display().to_string()),
+            r.transfer_target,
+        ],
+    )?;
+    Ok(())
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
+    Ok(CallRecord {
+        call_id: r.get(0)?,
+        from: r.get(1)?,
+        to: r.get(2)?,
+        started: from_ms(r.get(3)?),
+        answered: r.get::<_, Option<i64>>(4)?.map(from_ms),
+        ended: from_ms(r.get(5)?),
+        end_reason: r.get(6)?,
+        dtmf: r.get(7)?,
+        recording: r.get::<_, Option<String>>(8)?.map(PathBuf::from),
+        transfer_target: r.get(9)?,
+    })
+}
+
+const COLUMNS: &str = "call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, end_reason, dtmf, recording_path, transfer_target";
+
+/// The newest `limit` records, newest first.
+pub fn list(conn: &Connection, limit: usize) -> Result<Vec<CallRecord>, CdrError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM calls ORDER BY id DESC LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map(params![limit as i64], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One call by Call-ID (the latest if the id was reused).
+pub fn show(conn: &Connection, call_id: &str) -> Result<Option<CallRecord>, CdrError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM calls WHERE call_id = ?1 ORDER BY id DESC LIMIT 1"),
+            params![call_id],
+            row,
+        )
+        .optional()?)
+}
+
+pub fn count(conn: &Connection) -> Result<u64, CdrError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+enum Job {
+    Write(Box<CallRecord>),
+    Flush(mpsc::Sender<()>),
+}
+
+/// The writer thread's handle.
+pub struct CdrWriter {
+    jobs: mpsc::Sender<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CdrWriter {
+    /// Open the database (so a bad path fails at start) and start the writer.
+    pub fn start(path: &Path, metrics: Arc<Metrics>) -> Result<CdrWriter, CdrError> {
+        let conn = open(path)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("cdr-writer".into())
+            .spawn(move || writer_loop(conn, rx, metrics))
+            .map_err(|e| CdrError::Folder {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        Ok(CdrWriter {
+            jobs,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queue a record; never blocks.
+    pub fn write(&self, record: CallRecord) {
+        if self.jobs.send(Job::Write(Box::new(record))).is_err() {
+            warn!("call record writer is gone; record lost");
+        }
+    }
+
+    /// Wait until every record queued so far is committed.
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.jobs.send(Job::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for CdrWriter {
+    fn drop(&mut self) {
+        self.flush();
+        // Closing the channel ends the loop.
+        let (dead, _) = mpsc::channel();
+        self.jobs = dead;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+            if batch.len() >= 512 {
+                break;
+            }
+        }
+        let mut waiters = Vec::new();
+        let mut records = Vec::new();
+        for job in batch {
+            match job {
+                Job::Write(r) => records.push(r),
+                Job::Flush(w) => waiters.push(w),
+            }
+        }
+        if !records.is_empty() {
+            let result = conn.transaction().map_err(CdrError::from).and_then(|tx| {
+                for r in &records {
+                    insert(&tx, r)?;
+                }
+                tx.commit().map_err(CdrError::from)
+            });
+            if let Err(e) = result {
+                metrics
+                    .cdr_write_errors
+                    .fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                warn!(error = %e, records = records.len(), "call records not written");
+            }
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+/// A timestamp for people: RFC 3339 in UTC, to the millisecond.
+pub fn format_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> CallRecord {
+        let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        CallRecord {
+            call_id: id.into(),
+            from: "sip:+15550100@pbx".into(),
+            to: "sip:bot@vb".into(),
+            started: start,
+            answered: Some(start + Duration::from_millis(120)),
+            ended: start + Duration::from_secs(42),
+            end_reason: "caller_hangup".into(),
+            dtmf: "1234".into(),
+            recording: Some(PathBuf::from("/rec/a.wav")),
+            transfer_target: None,
+        }
+    }
+
+    fn temp_db(name: &str) -> PathBuf {
+        let p =
+            std::env::temp_dir().join(format!("voxbridge-cdr-{name}-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    #[test]
+    fn insert_list_show_round_trip() {
+        let path = temp_db("rt");
+        let conn = open(&path).unwrap();
+        insert(&conn, &record("a")).unwrap();
+        insert(&conn, &record("b")).unwrap();
+        let all = list(&conn, 10).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].call_id, "b");
+        let a = show(&conn, "a").unwrap().unwrap();
+        assert_eq!(a, record("a"));
+        assert_eq!(a.duration(), Duration::from_secs(42));
+        assert!(show(&conn, "zzz").unwrap().is_none());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn writer_flushes_everything_queued() {
+        let path = temp_db("writer");
+        let w = CdrWriter::start(&path, Arc::new(Metrics::default())).unwrap();
+        for i in 0..300 {
+            w.write(record(&format!("c{i}")));
+        }
+        w.flush();
+        assert_eq!(count(&open(&path).unwrap()).unwrap(), 300);
+        drop(w);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn unwritable_path_fails_at_start() {
+        let err = CdrWriter::start(
+            Path::new("/proc/voxbridge/x.db"),
+            Arc::new(Metrics::default()),
+        );
+        assert!(err.is_err());
+    }
+}

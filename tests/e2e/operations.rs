@@ -1,0 +1,229 @@
+//! Operations: the admin endpoint, the call limit, the trunk allowlist and
+//! the drain on SIGTERM, each against the real binary.
+
+use std::time::Duration;
+
+use voxbridge_e2e::{
+    free_port, http_get, prom_value, raw_invite, run_sipp, scratch_dir, tail, Bot, BotConfig,
+};
+
+fn uac(name: &str, bot: &Bot, extra: &[&str]) -> voxbridge_e2e::SippRun {
+    let dir = scratch_dir(name).unwrap();
+    let port = free_port().unwrap().to_string();
+    let target = bot.addr.to_string();
+    let mut args = vec![
+        "-sn",
+        "uac",
+        &target,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-timeout",
+        "40s",
+    ];
+    args.extend_from_slice(extra);
+    run_sipp(&dir, &args, Duration::from_secs(60)).unwrap()
+}
+
+#[test]
+fn health_ready_and_metrics_reflect_calls() {
+    let bot = Bot::start("ops_metrics", &BotConfig::default()).unwrap();
+    assert_eq!(http_get(bot.admin, "/health").unwrap().0, 200);
+    assert_eq!(http_get(bot.admin, "/ready").unwrap().0, 200);
+    let run = uac("ops_metrics_sipp", &bot, &["-m", "30", "-r", "30"]);
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    // The last call's record is written just after its BYE is answered.
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, text) = http_get(bot.admin, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        prom_value(&text, "voxbridge_calls_total{outcome=\"caller_hangup\"}"),
+        Some(30.0),
+        "{text}"
+    );
+    assert_eq!(prom_value(&text, "voxbridge_calls_active"), Some(0.0));
+    // 30 answers to INVITE and 30 to BYE.
+    assert_eq!(
+        prom_value(&text, "voxbridge_sip_responses_total{code=\"200\"}"),
+        Some(60.0),
+        "{text}"
+    );
+    assert_eq!(
+        prom_value(&text, "voxbridge_sip_responses_total{code=\"180\"}"),
+        Some(30.0),
+        "{text}"
+    );
+    assert_eq!(
+        prom_value(&text, "voxbridge_call_setup_seconds_count"),
+        Some(30.0)
+    );
+    assert!(prom_value(&text, "voxbridge_rtp_packets_sent_total").unwrap_or(0.0) >= 0.0);
+    // Call records are readable from the CLI.
+    let list = bot.cli(&["calls", "list", "-n", "100"]).unwrap();
+    assert_eq!(list.lines().count(), 31, "{list}");
+    assert!(list.contains("caller_hangup"));
+    let call_id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let show = bot.cli(&["calls", "show", &call_id]).unwrap();
+    assert!(
+        show.contains(&format!("call_id:         {call_id}")),
+        "{show}"
+    );
+    assert!(show.contains("end reason:      caller_hangup"), "{show}");
+}
+
+#[test]
+fn over_max_calls_gets_503_with_retry_after() {
+    let cfg = BotConfig {
+        more: "calls:\n  max_calls: 2\n  retry_after_secs: 7".into(),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("ops_limit", &cfg).unwrap();
+    // Two calls that stay up for 4 s.
+    let holder = {
+        let target = bot.addr.to_string();
+        std::thread::spawn(move || {
+            let dir = scratch_dir("ops_limit_sipp").unwrap();
+            let port = free_port().unwrap().to_string();
+            run_sipp(
+                &dir,
+                &[
+                    "-sn",
+                    "uac",
+                    &target,
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-m",
+                    "2",
+                    "-r",
+                    "10",
+                    "-d",
+                    "4000",
+                    "-timeout",
+                    "30s",
+                ],
+                Duration::from_secs(40),
+            )
+            .unwrap()
+        })
+    };
+    assert!(bot.wait_until(Duration::from_secs(5), |log| log
+        .matches("incoming call")
+        .count()
+        >= 2));
+    let answers = raw_invite(
+        "127.0.0.1",
+        bot.addr,
+        "third-call@test",
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    let (code, text) = answers.last().cloned().expect("an answer");
+    assert_eq!(code, 503, "{answers:?}");
+    assert!(text.contains("Retry-After: 7"), "{text}");
+    let run = holder.join().unwrap();
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    let (_, metrics) = http_get(bot.admin, "/metrics").unwrap();
+    assert_eq!(
+        prom_value(&metrics, "voxbridge_calls_refused_total{reason=\"busy\"}"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn trunk_allowlist_refuses_strangers_with_403() {
+    let cfg = BotConfig {
+        more: "trunk:\n  allow: [127.0.0.1/32]".into(),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("ops_acl", &cfg).unwrap();
+    let answers = raw_invite(
+        "127.0.0.2",
+        bot.addr,
+        "stranger@test",
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    assert_eq!(answers.last().map(|a| a.0), Some(403), "{answers:?}");
+    let run = uac("ops_acl_sipp", &bot, &["-m", "3", "-r", "3"]);
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    let log = bot.stop().unwrap();
+    assert!(
+        log.contains("INVITE refused") && log.contains("not_allowed"),
+        "{}",
+        tail(&log, 20)
+    );
+    assert!(log.contains("127.0.0.2"), "the log names the stranger");
+}
+
+#[test]
+fn sigterm_drains_active_calls_and_refuses_new_ones() {
+    let mut bot = Bot::start("ops_drain", &BotConfig::default()).unwrap();
+    let holder = {
+        let target = bot.addr.to_string();
+        std::thread::spawn(move || {
+            let dir = scratch_dir("ops_drain_sipp").unwrap();
+            let port = free_port().unwrap().to_string();
+            run_sipp(
+                &dir,
+                &[
+                    "-sn",
+                    "uac",
+                    &target,
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-m",
+                    "20",
+                    "-l",
+                    "20",
+                    "-r",
+                    "40",
+                    "-d",
+                    "5000",
+                    "-timeout",
+                    "40s",
+                ],
+                Duration::from_secs(60),
+            )
+            .unwrap()
+        })
+    };
+    assert!(
+        bot.wait_until(Duration::from_secs(10), |log| log
+            .matches("incoming call")
+            .count()
+            >= 20),
+        "20 calls up"
+    );
+    bot.terminate();
+    assert!(bot.wait_until(Duration::from_secs(5), |log| log.contains("draining")));
+    assert_eq!(http_get(bot.admin, "/ready").unwrap().0, 503);
+    let answers = raw_invite("127.0.0.1", bot.addr, "late@test", Duration::from_secs(3)).unwrap();
+    assert_eq!(answers.last().map(|a| a.0), Some(503), "{answers:?}");
+    let run = holder.join().unwrap();
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    assert_eq!(run.stats.map(|s| s.successful), Some(20));
+    assert_eq!(
+        bot.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        tail(&bot.log(), 20)
+    );
+    let list = bot.cli(&["calls", "list", "-n", "100"]).unwrap();
+    assert_eq!(
+        list.lines().filter(|l| l.contains("caller_hangup")).count(),
+        20,
+        "{list}"
+    );
+}
