@@ -219,6 +219,7 @@ impl Call {
                     ev = self.leg.next_event() => match ev {
                         Some(LegEvent::Terminated(LegEnd::Cancelled)) => return EndReason::CallerCancel,
                         Some(LegEvent::Terminated(_)) | None => return EndReason::Error,
+                        // A re-INVITE before we answered is the stack's to refuse.
                         Some(_) => {}
                     }
                 }
@@ -275,6 +276,10 @@ impl Call {
             let event = tokio::select! {
                 ev = self.leg.next_event() => match ev {
                     Some(LegEvent::Confirmed) => None,
+                    Some(LegEvent::Dtmf(d)) => {
+                        self.ctx.metrics.dtmf_digits.fetch_add(1, Ordering::Relaxed);
+                        Some(FlowEvent::Digit(d))
+                    }
                     Some(LegEvent::Offer(body, responder)) => {
                         match sdp::parse(&body).and_then(|o| sdp::negotiate(&o, &self.preferences())) {
                             Ok(n) => {

@@ -44,6 +44,8 @@ pub enum LegEvent {
     Confirmed,
     /// A re-INVITE or UPDATE with this body: answer it with [`OfferResponder`].
     Offer(Vec<u8>, OfferResponder),
+    /// A key pressed, sent as SIP INFO (already answered with 200).
+    Dtmf(char),
     /// The dialog ended; the reason says who ended it.
     Terminated(LegEnd),
 }
@@ -164,7 +166,16 @@ impl CallLeg {
                     }
                     let _ = handle.reply(StatusCode::OK).await;
                 }
-                DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
+                DialogState::Info(_, req, handle) => {
+                    let content_type = req.header_value("Content-Type").unwrap_or_default();
+                    let key = super::info_dtmf::parse(&content_type, &req.body);
+                    // 200 either way: an INFO package we do not use is not an error.
+                    let _ = handle.reply(StatusCode::OK).await;
+                    if let Some(key) = key {
+                        return Some(LegEvent::Dtmf(key));
+                    }
+                }
+                DialogState::Options(_, _, handle) => {
                     let _ = handle.reply(StatusCode::OK).await;
                 }
                 DialogState::Refer(_, _, handle)

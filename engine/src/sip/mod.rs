@@ -1,6 +1,7 @@
 //! SIP signalling, on top of `rsipstack`. Nothing outside this module sees a
 //! stack type: the engine gets [`CallLeg`]s, [`LegEvent`]s and plain strings.
 
+mod info_dtmf;
 mod leg;
 pub mod screen;
 mod screening_socket;
