@@ -22,6 +22,10 @@ use crate::model::{
 };
 use crate::phone::E164;
 
+/// The boxed future `async_trait` methods return, for code that passes
+/// connector calls around as values.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// The operations, for configuration routing, errors and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,22 +7,30 @@
 //!
 //! - [`connector::Connector`] is the one interface every system implements;
 //!   [`model`] holds the plain types exchanged.
+//! - [`bridge::Bridge`] is what the engine calls: it routes operations to
+//!   systems through [`resilience`] (time budgets, retries for reads, a
+//!   circuit breaker per system, the profile cache, coalescing).
+//! - [`http`] reads replies with a size limit and names every bad reply.
 //! - [`phone`] normalises numbers to E.164; [`mask`] keeps personal data out
 //!   of logs; [`secret`] reads credentials from the environment or files.
 //! - [`fuzzy`] matches spoken product names against a catalogue.
 //! - [`connectors`] holds one module per system, starting with the
 //!   [`connectors::embedded`] SQLite CRM the default set-up uses.
 
+pub mod bridge;
 pub mod connector;
 pub mod connectors;
 pub mod datetime;
 pub mod error;
 pub mod fuzzy;
+pub mod http;
 pub mod mask;
 pub mod model;
 pub mod phone;
+pub mod resilience;
 pub mod secret;
 
+pub use bridge::{Bridge, LookupFailed};
 pub use connector::{Connector, Operation};
 pub use error::CrmError;
 pub use phone::{Country, E164};
