@@ -1,9 +1,13 @@
 //! voxbridge dialog scripts: the YAML call-flow format, its validator, and a
 //! sans-IO interpreter (events in, commands out).
 
+pub mod analysis;
 pub mod diag;
+pub mod expr;
 pub mod format;
 pub mod load;
 pub mod schema;
 pub mod source;
+pub mod template;
+pub mod validate;
 pub mod value;

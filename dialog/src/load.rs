@@ -107,10 +107,15 @@ pub fn load_str(
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => {
+                // The path as written: it is what the author can fix.
+                let why = match e.kind() {
+                    std::io::ErrorKind::NotFound => "no such file".to_string(),
+                    _ => e.to_string(),
+                };
                 problems.push(loaded.problem(
                     0,
                     &at,
-                    format!("cannot read import `{import}`: {e}"),
+                    format!("cannot read import `{import}`: {why}"),
                 ));
                 continue;
             }
