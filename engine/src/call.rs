@@ -91,7 +91,7 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
         ended: SystemTime::now(),
         end_reason: reason.label().to_string(),
         dtmf: std::mem::take(&mut call.dtmf),
-        recording: None,
+        recording: call.recording.take(),
         transfer_target: None,
     };
     info!(
@@ -115,6 +115,7 @@ struct Call {
     origin: SessionOrigin,
     answered: Option<SystemTime>,
     dtmf: String,
+    recording: Option<std::path::PathBuf>,
 }
 
 impl Call {
@@ -125,6 +126,7 @@ impl Call {
             origin: SessionOrigin::new(rand::random::<u32>() as u64),
             answered: None,
             dtmf: String::new(),
+            recording: None,
         }
     }
 
@@ -233,7 +235,12 @@ impl Call {
         }
         self.answered = Some(SystemTime::now());
         self.ctx.metrics.call_setup(info.received.elapsed());
-        let media = match MediaSession::start(socket, self.media_params(&negotiated)) {
+        let params = self.media_params(&negotiated);
+        let started = match self.recorder(&info) {
+            Some(recorder) => MediaSession::start_with_sink(socket, params, recorder),
+            None => MediaSession::start(socket, params),
+        };
+        let media = match started {
             Ok(m) => m,
             Err(e) => {
                 warn!(call_id = %info.call_id, error = %e, "media session did not start");
@@ -359,6 +366,31 @@ impl Call {
 }
 
 impl Call {
+    /// The recorder for this call, when recording is on and the file opens.
+    fn recorder(&mut self, info: &crate::sip::CallInfo) -> Option<Box<dyn voxbridge_media::session::AudioSink>> {
+        let rec = &self.ctx.config.recording;
+        if !rec.enabled {
+            return None;
+        }
+        let started_ms = info
+            .received_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let path = rec.dir.join(crate::recording::file_name(&info.call_id, started_ms));
+        match crate::recording::CallRecorder::create(&path, rec.mode) {
+            Ok(r) => {
+                self.recording = Some(path);
+                Some(Box::new(r))
+            }
+            Err(e) => {
+                // The call goes on unrecorded rather than not at all.
+                warn!(call_id = %info.call_id, path = %path.display(), error = %e, "cannot record call");
+                None
+            }
+        }
+    }
+
     /// Stop media and fold its statistics into the process counters.
     async fn finish_media(&self, media: MediaHandle) {
         let stats = media.stop().await;

@@ -15,5 +15,6 @@ pub mod config;
 pub mod flow;
 pub mod metrics;
 pub mod pii;
+pub mod recording;
 pub mod sdp;
 pub mod sip;

@@ -100,6 +100,8 @@ pub struct MediaCore {
     playout_owed: i64,
     pcm: Vec<i16>,
     sink: Option<Box<dyn AudioSink>>,
+    /// What this frame sent, for the sink (only filled when there is one).
+    sent_pcm: Vec<i16>,
     last_activity: Instant,
     inactive_reported: bool,
     /// Restart the inactivity timer at the next input: commands carry no
@@ -153,6 +155,7 @@ impl MediaCore {
             playout_owed: 0,
             pcm: Vec::with_capacity(params.samples_per_frame()),
             sink: None,
+            sent_pcm: Vec::new(),
             last_activity: now,
             inactive_reported: false,
             rearm_inactivity: false,
@@ -331,6 +334,11 @@ impl MediaCore {
                 }
                 if sends {
                     self.send_frame(frame);
+                }
+                if let Some(sink) = &mut self.sink {
+                    self.sent_pcm.resize(self.params.samples_per_frame(), 0);
+                    sink.on_sent(&self.sent_pcm);
+                    self.sent_pcm.clear();
                 }
             }
         }
@@ -511,6 +519,9 @@ impl MediaCore {
             let all = playback.prompt.samples();
             let end = (playback.pos + samples).min(all.len());
             g711::encode(codec, &all[playback.pos..end], &mut buf);
+            if self.sink.is_some() {
+                self.sent_pcm.extend_from_slice(&all[playback.pos..end]);
+            }
             playback.pos = end;
             if end == all.len() {
                 finished = Some(playback.id);

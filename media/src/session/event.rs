@@ -36,6 +36,12 @@ pub enum MediaEvent {
 pub trait AudioSink: Send {
     /// One frame of received audio.
     fn on_audio(&mut self, pcm: &[i16]);
+
+    /// What we sent during one send-clock frame: the prompt audio, or
+    /// silence while nothing plays or a digit is sent. Called once per frame
+    /// after that frame's `on_audio` calls, so a recorder can keep both
+    /// directions aligned on the same clock.
+    fn on_sent(&mut self, _pcm: &[i16]) {}
 }
 
 impl<F: FnMut(&[i16]) + Send> AudioSink for F {

@@ -531,3 +531,30 @@ mod prop {
         }
     }
 }
+
+/// Records both directions the way a call recorder sees them.
+struct BothWays(Arc<Mutex<Vec<Vec<i16>>>>);
+
+impl AudioSink for BothWays {
+    fn on_audio(&mut self, _pcm: &[i16]) {}
+    fn on_sent(&mut self, pcm: &[i16]) {
+        self.0.lock().unwrap().push(pcm.to_vec());
+    }
+}
+
+#[test]
+fn sink_sees_one_sent_frame_per_tick_with_prompt_then_silence() {
+    let mut h = Harness::new(params(20));
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    h.core.set_audio_sink(Box::new(BothWays(frames.clone())));
+    h.core.play(Prompt::from_samples(vec![1000i16; 400]));
+    h.run_until(Duration::from_millis(95));
+    let frames = frames.lock().unwrap();
+    assert!(frames.len() >= 5, "{} frames", frames.len());
+    assert!(frames.iter().all(|f| f.len() == 160));
+    let loud: usize = frames.iter().flatten().filter(|&&s| s == 1000).count();
+    assert_eq!(loud, 400, "the whole prompt, once");
+    assert!(frames[0].iter().all(|&s| s == 1000));
+    assert!(frames[2][..80].iter().all(|&s| s == 1000) && frames[2][80..].iter().all(|&s| s == 0));
+    assert!(frames[3].iter().all(|&s| s == 0));
+}
