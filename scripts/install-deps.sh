@@ -6,6 +6,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   sip-tester      # sipp: load and protocol tests
+  baresip-core    # a real SIP phone for end-to-end tests
   espeak-ng       # prompt generation and speech test audio
   sox             # audio conversion for prompts and test audio
   pkg-config

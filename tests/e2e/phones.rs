@@ -1,0 +1,114 @@
+//! Real SIP phones calling the real binary: baresip streams espeak-ng speech
+//! and presses keys; the bot collects them, hangs up, and records the call.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use voxbridge_e2e::{free_port, scratch_dir, tail, Bot, BotConfig};
+
+/// espeak-ng speech at 8 kHz mono, padded with silence to `seconds`.
+fn speech_wav(dir: &Path, text: &str, seconds: u32) -> PathBuf {
+    let raw = dir.join("speech-raw.wav");
+    let out = dir.join("speech.wav");
+    let ok = Command::new("espeak-ng").arg("-w").arg(&raw).arg(text).status().unwrap().success();
+    assert!(ok, "espeak-ng");
+    let ok = Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&out)
+        .args(["pad", "0", &seconds.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "sox");
+    out
+}
+
+fn key(cons: u16, k: &str) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(k.as_bytes(), ("127.0.0.1", cons)).unwrap();
+}
+
+/// RMS of one channel of a 16-bit WAV.
+fn channel_rms(path: &Path, channel: usize) -> (f64, f64) {
+    let r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    let samples: Vec<i16> = r.into_samples::<i16>().map(|s| s.unwrap()).collect();
+    let ch: Vec<f64> = samples
+        .chunks(spec.channels as usize)
+        .filter_map(|f| f.get(channel).map(|&s| s as f64))
+        .collect();
+    let rms = (ch.iter().map(|s| s * s).sum::<f64>() / ch.len().max(1) as f64).sqrt();
+    (rms, ch.len() as f64 / spec.sample_rate as f64)
+}
+
+#[test]
+fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
+    let cfg = BotConfig {
+        more: "recording:\n  enabled: true\n  dir: recordings\n  mode: stereo".into(),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("baresip", &cfg).unwrap();
+    let dir = scratch_dir("baresip_phone").unwrap();
+    let wav = speech_wav(&dir, "Hello. I would like to check the status of my order, please.", 14);
+    let sip_port = free_port().unwrap();
+    let cons = free_port().unwrap();
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,nil\naudio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule cons.so\nmodule_app account.so\nmodule_app menu.so\ncons_listen 127.0.0.1:{cons}\n",
+            wav.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(conf.join("accounts"), "<sip:+15550142@127.0.0.1>;regint=0\n").unwrap();
+    let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+    let mut phone = Command::new("baresip")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-e")
+        .arg(format!("/dial sip:bot@{}", bot.addr))
+        .args(["-t", "25"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("baresip (package baresip-core)");
+
+    assert!(bot.wait_until(Duration::from_secs(10), |l| l.contains("incoming call")), "baresip called");
+    // Speak over the greeting for a while, then key 4 7 #; a baresip key
+    // ends when the next one arrives, hence the trailing 9.
+    std::thread::sleep(Duration::from_secs(7));
+    for k in ["4", "7", "#", "9"] {
+        key(cons, k);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let ended = bot.wait_until(Duration::from_secs(15), |l| l.contains("call ended"));
+    let _ = phone.kill();
+    let _ = phone.wait();
+    let records = bot.cli(&["calls", "list"]).unwrap();
+    let call_id = records.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default().to_string();
+    let record = bot.cli(&["calls", "show", &call_id]).unwrap();
+    let log = bot.stop().unwrap();
+    assert!(record.contains("dtmf:            47"), "{record}");
+    assert!(record.contains("recordings/"), "the record names the recording: {record}");
+    assert!(ended, "call ended:\n{}", tail(&log, 20));
+    assert!(log.contains("digits=47"), "{}", tail(&log, 20));
+    assert!(log.contains("reason=\"bot_hangup\""), "{}", tail(&log, 20));
+
+    let rec_dir = dir.parent().unwrap().join("baresip").join("recordings");
+    let files: Vec<PathBuf> = std::fs::read_dir(&rec_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one recording in {}", rec_dir.display());
+    let (caller_rms, seconds) = channel_rms(&files[0], 0);
+    let (bot_rms, _) = channel_rms(&files[0], 1);
+    assert!(seconds > 8.0 && seconds < 20.0, "recording lasts {seconds:.1} s");
+    assert!(caller_rms > 200.0, "caller channel is speech, not silence (rms {caller_rms:.0})");
+    assert!(bot_rms > 200.0, "bot channel holds the prompts (rms {bot_rms:.0})");
+}
