@@ -2,9 +2,12 @@
 //! sans-IO interpreter (events in, commands out).
 
 pub mod analysis;
+pub mod date;
 pub mod diag;
 pub mod expr;
+pub mod extract;
 pub mod format;
+pub mod interp;
 pub mod load;
 pub mod schema;
 pub mod source;

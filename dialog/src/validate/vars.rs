@@ -16,6 +16,8 @@ use super::state::{say_texts, texts};
 use super::{suggest, Checker, Text, TextKind};
 
 type Vars = BTreeSet<String>;
+/// flow → outcome (`""`: any) → variables surely set on return.
+type FlowOut = BTreeMap<String, BTreeMap<String, Vars>>;
 
 pub(super) fn check(c: &mut Checker, units: &[Unit]) {
     let flow_out = flow_results(c, units);
@@ -43,28 +45,32 @@ pub(super) fn check(c: &mut Checker, units: &[Unit]) {
     }
 }
 
-/// What each flow surely sets by the time it returns. Flows can call flows
-/// (even themselves), so iterate from "nothing" up to a fixed point.
-fn flow_results<'a>(c: &Checker<'a>, units: &[Unit<'a>]) -> BTreeMap<String, Vars> {
-    let mut out: BTreeMap<String, Vars> = BTreeMap::new();
+/// What each flow surely sets by the time it returns, per returned
+/// outcome (and under `""` for any outcome). Flows can call flows (even
+/// themselves), so iterate from "nothing" up to a fixed point.
+fn flow_results<'a>(c: &Checker<'a>, units: &[Unit<'a>]) -> FlowOut {
+    let mut out: FlowOut = BTreeMap::new();
     for _ in 0..=units.len() {
         let mut changed = false;
         for unit in units.iter().filter(|u| u.flow.is_some()) {
             let avail = analyse(c, unit, &out);
-            let mut result: Option<Vars> = None;
+            let mut result: BTreeMap<String, Vars> = BTreeMap::new();
             for (name, state) in unit.states {
-                if !matches!(Action::of(state), Action::Return(_)) {
+                let Action::Return(outcome) = Action::of(state) else {
                     continue;
-                }
-                if let Some(Some(inn)) = avail.get(name.as_str()) {
-                    let entry = entry_vars(inn, state);
-                    result = Some(match result {
-                        None => entry,
+                };
+                let Some(Some(inn)) = avail.get(name.as_str()) else {
+                    continue;
+                };
+                let entry = entry_vars(inn, state);
+                for key in [outcome, ""] {
+                    let merged = match result.get(key) {
+                        None => entry.clone(),
                         Some(r) => r.intersection(&entry).cloned().collect(),
-                    });
+                    };
+                    result.insert(key.to_string(), merged);
                 }
             }
-            let result = result.unwrap_or_default();
             let key = unit.flow.unwrap_or_default().to_string();
             if out.get(&key) != Some(&result) {
                 out.insert(key, result);
@@ -82,7 +88,7 @@ fn flow_results<'a>(c: &Checker<'a>, units: &[Unit<'a>]) -> BTreeMap<String, Var
 fn analyse<'a>(
     c: &Checker<'a>,
     unit: &Unit<'a>,
-    flow_out: &BTreeMap<String, Vars>,
+    flow_out: &FlowOut,
 ) -> BTreeMap<&'a str, Option<Vars>> {
     let base: Vars = unit.uses.iter().cloned().collect();
     let edges = analysis::edges(c.s, unit);
@@ -135,7 +141,7 @@ fn entry_vars(inn: &Vars, state: &State) -> Vars {
 }
 
 /// What taking an edge sets on top of the state's entry variables.
-fn gen(state: &State, e: &Edge, flow_out: &BTreeMap<String, Vars>) -> Vars {
+fn gen(state: &State, e: &Edge, flow_out: &FlowOut) -> Vars {
     let success = matches!(e.kind, EdgeKind::Next | EdgeKind::On(_));
     let mut out = Vars::new();
     match Action::of(state) {
@@ -144,18 +150,21 @@ fn gen(state: &State, e: &Edge, flow_out: &BTreeMap<String, Vars>) -> Vars {
             out.insert(l.into.clone());
         }
         Action::Ticket(t) if e.kind == EdgeKind::Next => out.extend(t.into.clone()),
-        Action::Flow(f) if success => out.extend(flow_out.get(f).cloned().unwrap_or_default()),
+        Action::Flow(f) if success => {
+            let outcome = match &e.kind {
+                EdgeKind::On(o) => o.as_str(),
+                _ => "",
+            };
+            if let Some(v) = flow_out.get(f).and_then(|m| m.get(outcome)) {
+                out.extend(v.iter().cloned());
+            }
+        }
         _ => {}
     }
     out
 }
 
-fn report(
-    c: &mut Checker,
-    unit: &Unit,
-    avail: &BTreeMap<&str, Option<Vars>>,
-    flow_out: &BTreeMap<String, Vars>,
-) {
+fn report(c: &mut Checker, unit: &Unit, avail: &BTreeMap<&str, Option<Vars>>, flow_out: &FlowOut) {
     let edges = analysis::edges(c.s, unit);
     for (name, state) in unit.states {
         // A state never reached is reported as such; its texts are still
