@@ -11,6 +11,9 @@
 //!   systems through [`resilience`] (time budgets, retries for reads, a
 //!   circuit breaker per system, the profile cache, coalescing).
 //! - [`http`] reads replies with a size limit and names every bad reply.
+//! - [`outbox`] commits every write a call produces to SQLite and delivers
+//!   it in the background, at least once, idempotently; [`outbox::admin`]
+//!   is the operator's list/retry/purge.
 //! - [`phone`] normalises numbers to E.164; [`mask`] keeps personal data out
 //!   of logs; [`secret`] reads credentials from the environment or files.
 //! - [`fuzzy`] matches spoken product names against a catalogue.
@@ -26,6 +29,7 @@ pub mod fuzzy;
 pub mod http;
 pub mod mask;
 pub mod model;
+pub mod outbox;
 pub mod phone;
 pub mod resilience;
 pub mod secret;

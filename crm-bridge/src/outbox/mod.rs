@@ -1,0 +1,583 @@
+//! The durable outbox: every write a call produces (call log, tickets,
+//! tasks) is committed to SQLite (WAL) when the call ends, then delivered in
+//! the background, at least once, with an idempotency key the target uses to
+//! keep it once.
+//!
+//! - Failed deliveries are retried with exponential backoff and jitter; a
+//!   record that keeps failing (or is rejected outright) becomes a dead
+//!   letter for the operator (`voxbridge outbox list|retry|purge`, see
+//!   [`admin`]).
+//! - Records of one customer are delivered in the order they were written:
+//!   only the oldest pending record of a customer is ever in flight.
+//! - Nothing is marked delivered before the target confirmed it, so a
+//!   process killed at any moment redelivers on restart; and records wait
+//!   out a CRM outage of hours (the default schedule spans more than three
+//!   even with the shortest jitter before a record is dead).
+
+pub mod admin;
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use serde::Deserialize;
+use thiserror::Error;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::bridge::Bridge;
+use crate::datetime::now_ms;
+use crate::error::CrmError;
+use crate::model::{Write, WriteRef};
+use crate::resilience::retry::{exponential, jitter_upper_half};
+use store::{Claimed, NewRecord, Outcome};
+
+/// Outbox failures (storage, not delivery: delivery failures are retried).
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum OutboxError {
+    #[error("outbox {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("outbox database: {0}")]
+    Sql(String),
+    #[error("outbox record cannot be encoded: {0}")]
+    Encode(String),
+    #[error("outbox task failed: {0}")]
+    Task(String),
+}
+
+impl From<rusqlite::Error> for OutboxError {
+    fn from(e: rusqlite::Error) -> Self {
+        OutboxError::Sql(e.to_string())
+    }
+}
+
+/// How hard a commit is pushed to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Enqueued records survive a power cut (the WAL is synced per commit).
+    #[default]
+    Full,
+    /// Enqueued records survive the process being killed, not a power cut.
+    Normal,
+}
+
+/// Outbox tuning.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// The SQLite file.
+    pub path: PathBuf,
+    /// Deliveries tried before a record becomes a dead letter.
+    pub max_attempts: u32,
+    /// First retry delay, doubled per attempt.
+    #[serde(with = "crate::resilience::millis")]
+    pub backoff_base: Duration,
+    /// Longest delay between two attempts.
+    #[serde(with = "crate::resilience::millis")]
+    pub backoff_max: Duration,
+    /// Deliveries in flight at once (across customers).
+    pub concurrency: usize,
+    /// How often to look for due records when nothing wakes the worker.
+    #[serde(with = "crate::resilience::millis")]
+    pub poll_interval: Duration,
+    /// Disk sync of enqueues (`full` or `normal`). Delivery marks always use
+    /// `normal`: losing one only causes a redelivery the key absorbs.
+    pub durability: Durability,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            path: PathBuf::from("var/outbox.sqlite"),
+            max_attempts: 100,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            concurrency: 32,
+            poll_interval: Duration::from_millis(500),
+            durability: Durability::Full,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The delay after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        jitter_upper_half(exponential(
+            self.backoff_base,
+            self.backoff_max,
+            attempt.saturating_sub(1),
+        ))
+    }
+}
+
+/// A record's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl RecordState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Pending => "pending",
+            RecordState::Delivered => "delivered",
+            RecordState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecordState> {
+        match s {
+            "pending" => Some(RecordState::Pending),
+            "delivered" => Some(RecordState::Delivered),
+            "dead" => Some(RecordState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// Records per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
+
+/// A record accepted into the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: i64,
+    /// The idempotency key the target will see.
+    pub key: String,
+}
+
+/// Where the worker delivers. [`Bridge`] is the real one.
+#[async_trait]
+pub trait DeliveryTarget: Send + Sync {
+    /// Deliver one write; idempotent by `key`.
+    async fn deliver(&self, write: &Write, key: &str) -> Result<WriteRef, CrmError>;
+    /// The system a write of this kind goes to.
+    fn system_for(&self, write: &Write) -> Option<String>;
+}
+
+#[async_trait]
+impl DeliveryTarget for Bridge {
+    async fn deliver(&self, write: &Write, key: &str) -> Result<WriteRef, CrmError> {
+        Bridge::deliver(self, write, key).await
+    }
+    fn system_for(&self, write: &Write) -> Option<String> {
+        Bridge::system_for(self, write).map(str::to_string)
+    }
+}
+
+/// The outbox of one process.
+#[derive(Clone)]
+pub struct Outbox {
+    config: OutboxConfig,
+    writer: Arc<Mutex<Connection>>,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    /// Open (creating if needed) the outbox at `config.path`.
+    pub fn open(config: OutboxConfig) -> Result<Outbox, OutboxError> {
+        let conn = store::open(&config.path, config.durability)?;
+        Ok(Outbox {
+            config,
+            writer: Arc::new(Mutex::new(conn)),
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+
+    pub fn config(&self) -> &OutboxConfig {
+        &self.config
+    }
+
+    /// Commit one write; its key is derived from the record (see
+    /// [`idempotency_key`]). Returns once the record is on disk.
+    pub async fn enqueue(&self, write: Write) -> Result<Enqueued, OutboxError> {
+        let mut all = self.enqueue_all(vec![write]).await?;
+        all.pop()
+            .ok_or_else(|| OutboxError::Task("enqueue returned nothing".into()))
+    }
+
+    /// Commit several writes in one transaction: what the engine calls in
+    /// the step that ends a call (the call log and any ticket or task), so
+    /// either all of them are in the outbox or none.
+    pub async fn enqueue_all(&self, writes: Vec<Write>) -> Result<Vec<Enqueued>, OutboxError> {
+        let keyed: Vec<(String, Write)> = writes
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| (idempotency_key(&w, i), w))
+            .collect();
+        self.enqueue_keyed(keyed).await
+    }
+
+    /// Commit writes with keys of the caller's choosing. A key already in the
+    /// outbox is not added twice.
+    pub async fn enqueue_keyed(
+        &self,
+        writes: Vec<(String, Write)>,
+    ) -> Result<Vec<Enqueued>, OutboxError> {
+        let conn = Arc::clone(&self.writer);
+        let now = now_ms();
+        let ids = tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let records: Vec<NewRecord<'_>> = writes
+                .iter()
+                .map(|(key, write)| NewRecord { key, write })
+                .collect();
+            store::insert(&conn, &records, now).map(|ids| {
+                ids.into_iter()
+                    .zip(writes.iter())
+                    .map(|(id, (key, _))| Enqueued {
+                        id,
+                        key: key.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        .map_err(|e| OutboxError::Task(e.to_string()))??;
+        self.wake.notify_one();
+        Ok(ids)
+    }
+
+    /// Records per state.
+    pub async fn counts(&self) -> Result<Counts, OutboxError> {
+        let conn = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            store::counts(&conn)
+        })
+        .await
+        .map_err(|e| OutboxError::Task(e.to_string()))?
+    }
+
+    /// Deliver until `shutdown` completes, then wait up to `grace` for
+    /// deliveries in flight (those not finished stay pending and go out on
+    /// the next start).
+    pub async fn run(
+        &self,
+        target: Arc<dyn DeliveryTarget>,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+    ) -> Result<(), OutboxError> {
+        let conn = store::open(&self.config.path, Durability::Normal)?;
+        let mut worker = Worker {
+            config: self.config.clone(),
+            conn: Arc::new(Mutex::new(conn)),
+            target,
+            in_flight: HashMap::new(),
+            tasks: JoinSet::new(),
+        };
+        tokio::pin!(shutdown);
+        loop {
+            worker.fill().await?;
+            let sleep_for = worker.idle_wait().await?;
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                done = worker.tasks.join_next(), if !worker.tasks.is_empty() => {
+                    let mut results = Vec::new();
+                    if let Some(done) = done {
+                        results.push(done);
+                    }
+                    // Everything else already finished goes in the same
+                    // commit.
+                    while let Some(more) = worker.tasks.try_join_next() {
+                        results.push(more);
+                    }
+                    worker.settle(results).await?;
+                }
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep_for) => {}
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while !worker.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, worker.tasks.join_next()).await {
+                Ok(Some(done)) => worker.settle(vec![done]).await?,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        worker.tasks.abort_all();
+        Ok(())
+    }
+}
+
+type DeliveryResult = (i64, Result<WriteRef, CrmError>, Option<String>);
+
+struct Worker {
+    config: OutboxConfig,
+    conn: Arc<Mutex<Connection>>,
+    target: Arc<dyn DeliveryTarget>,
+    /// id → (order key, attempts so far)
+    in_flight: HashMap<i64, (String, u32)>,
+    tasks: JoinSet<DeliveryResult>,
+}
+
+impl Worker {
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, OutboxError> + Send + 'static,
+    ) -> Result<T, OutboxError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| OutboxError::Task(e.to_string()))?
+    }
+
+    /// Start deliveries up to the concurrency limit.
+    async fn fill(&mut self) -> Result<(), OutboxError> {
+        let room = self
+            .config
+            .concurrency
+            .max(1)
+            .saturating_sub(self.in_flight.len());
+        if room == 0 {
+            return Ok(());
+        }
+        let in_flight: HashSet<i64> = self.in_flight.keys().copied().collect();
+        let busy: HashSet<String> = self.in_flight.values().map(|(o, _)| o.clone()).collect();
+        let now = now_ms();
+        let claimed = self
+            .db(move |c| store::claim(c, now, room, &in_flight, &busy))
+            .await?;
+        let mut unreadable = Vec::new();
+        for Claimed {
+            id,
+            key,
+            order_key,
+            attempts,
+            write,
+        } in claimed
+        {
+            let write = match write {
+                Ok(w) => w,
+                Err(e) => {
+                    // A record this version cannot read will not get better.
+                    unreadable.push((
+                        id,
+                        Outcome::Dead {
+                            error: format!("stored record unreadable: {e}"),
+                            system: None,
+                        },
+                    ));
+                    continue;
+                }
+            };
+            self.in_flight.insert(id, (order_key, attempts));
+            let target = Arc::clone(&self.target);
+            self.tasks.spawn(async move {
+                let system = target.system_for(&write);
+                // A panicking connector must not take the outbox down: the
+                // delivery runs in its own task and a panic is a failed
+                // attempt like any other.
+                let delivery = tokio::spawn(async move { target.deliver(&write, &key).await });
+                let result = delivery.await.unwrap_or_else(|e| {
+                    Err(CrmError::Protocol {
+                        system: system.clone().unwrap_or_default(),
+                        message: format!("connector failed: {e}"),
+                    })
+                });
+                (id, result, system)
+            });
+        }
+        if !unreadable.is_empty() {
+            let now = now_ms();
+            self.db(move |c| store::complete(c, &unreadable, now))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How long to sleep when no delivery finishes first.
+    async fn idle_wait(&self) -> Result<Duration, OutboxError> {
+        let poll = self.config.poll_interval;
+        let next = self.db(store::next_due).await?;
+        let now = now_ms();
+        Ok(match next {
+            Some(at) if at > now => {
+                Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(poll)
+            }
+            // Due now but not claimable (its customer has one in flight, or
+            // no room): the completion will wake us.
+            Some(_) if !self.in_flight.is_empty() => poll,
+            Some(_) => Duration::from_millis(10),
+            None => poll,
+        })
+    }
+
+    /// Record finished deliveries.
+    async fn settle(
+        &mut self,
+        results: Vec<Result<DeliveryResult, tokio::task::JoinError>>,
+    ) -> Result<(), OutboxError> {
+        let now = now_ms();
+        let mut outcomes = Vec::with_capacity(results.len());
+        let mut recovered = HashSet::new();
+        for joined in results {
+            let (id, result, system) = match joined {
+                Ok(r) => r,
+                // Only cancellation gets here (the delivery itself runs in an
+                // inner task); the record stays pending.
+                Err(_) => continue,
+            };
+            let attempts = self.in_flight.remove(&id).map(|(_, a)| a).unwrap_or(0);
+            let outcome = match result {
+                Ok(r) => {
+                    let system = system.unwrap_or(r.system);
+                    if attempts > 0 {
+                        recovered.insert(system.clone());
+                    }
+                    Outcome::Delivered {
+                        remote_id: r.id,
+                        system,
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(id, error = %e, "outbox delivery failed");
+                    failure_outcome(&self.config, attempts, &e, system, now)
+                }
+            };
+            outcomes.push((id, outcome));
+        }
+        self.db(move |c| {
+            store::complete(c, &outcomes, now)?;
+            for system in &recovered {
+                store::pull_forward(c, system, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// What a failed delivery means for its record: retry later (with or
+/// without spending an attempt), or give up.
+fn failure_outcome(
+    config: &OutboxConfig,
+    attempts: u32,
+    e: &CrmError,
+    system: Option<String>,
+    now: i64,
+) -> Outcome {
+    let error = e.to_string();
+    let permanent = matches!(
+        e,
+        CrmError::Rejected { .. }
+            | CrmError::Invalid { .. }
+            | CrmError::Unsupported { .. }
+            | CrmError::NotConfigured(_)
+    );
+    if permanent {
+        tracing::warn!(error = %error, "outbox record rejected, moved to dead letters");
+        return Outcome::Dead { error, system };
+    }
+    // An open circuit is the breaker speaking, not the target: wait for it
+    // without spending one of the record's attempts.
+    if let CrmError::CircuitOpen { retry_in_ms, .. } = e {
+        let wait = jitter_upper_half(Duration::from_millis((*retry_in_ms).max(50)) * 2);
+        return Outcome::Retry {
+            next_at: now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2),
+            error,
+            system,
+            count: false,
+        };
+    }
+    let attempt = attempts + 1;
+    if attempt >= config.max_attempts.max(1) {
+        tracing::warn!(attempts = attempt, error = %error, "outbox record failed too often, moved to dead letters");
+        return Outcome::Dead { error, system };
+    }
+    let wait = config.backoff(attempt);
+    Outcome::Retry {
+        next_at: now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2),
+        error,
+        system,
+        count: true,
+    }
+}
+
+/// The idempotency key of a write: stable for the same call and kind, so an
+/// engine that enqueues the same call twice (after its own crash) adds it
+/// once. `index` tells apart several writes of one kind from one call.
+/// Keys are short and safe for any target field: `vb-` and 32 hex digits.
+pub fn idempotency_key(write: &Write, index: usize) -> String {
+    let call_id = match write {
+        Write::CallLog(c) => Some(c.call_id.as_str()),
+        Write::Ticket(t) => t.call_id.as_deref(),
+        Write::Task(t) => t.call_id.as_deref(),
+    };
+    let seed = match call_id {
+        Some(id) if !id.is_empty() => format!("{}\u{0}{id}\u{0}{index}", write.kind()),
+        // No call to tie it to: a random key, fixed once stored.
+        _ => format!("{}\u{0}{:032x}", write.kind(), rand::random::<u128>()),
+    };
+    format!(
+        "vb-{:016x}{:016x}",
+        fnv1a(seed.as_bytes(), 0xcbf2_9ce4_8422_2325),
+        fnv1a(seed.as_bytes(), 0x8422_2325_cbf2_9ce4)
+    )
+}
+
+fn fnv1a(bytes: &[u8], basis: u64) -> u64 {
+    bytes.iter().fold(basis, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod simulation;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CallLog, NewTicket};
+
+    #[test]
+    fn keys_are_stable_per_call_and_kind() {
+        let log = Write::CallLog(CallLog {
+            call_id: "a84b4c76e66710@pc33.atlanta.com".into(),
+            ..CallLog::default()
+        });
+        let k = idempotency_key(&log, 0);
+        assert_eq!(k, idempotency_key(&log, 0));
+        assert_ne!(k, idempotency_key(&log, 1));
+        assert_eq!(k.len(), 35);
+        assert!(k.starts_with("vb-") && k[3..].chars().all(|c| c.is_ascii_hexdigit()));
+        let ticket = Write::Ticket(NewTicket {
+            call_id: Some("a84b4c76e66710@pc33.atlanta.com".into()),
+            ..NewTicket::default()
+        });
+        assert_ne!(k, idempotency_key(&ticket, 0));
+        let orphan = Write::Ticket(NewTicket::default());
+        assert_ne!(idempotency_key(&orphan, 0), idempotency_key(&orphan, 0));
+    }
+
+    #[test]
+    fn default_schedule_outlasts_three_hours() {
+        let c = OutboxConfig::default();
+        // Jitter takes each delay down to half at worst.
+        let worst: Duration = (1..c.max_attempts)
+            .map(|a| exponential(c.backoff_base, c.backoff_max, a - 1) / 2)
+            .sum();
+        assert!(worst > Duration::from_secs(3 * 3600), "{worst:?}");
+    }
+}
