@@ -5,13 +5,23 @@
 
 use crate::format::Script;
 
-/// Path of the committed schema, relative to the `dialog` crate.
+/// Path of the committed script schema, relative to the `dialog` crate.
 pub const SCRIPT_SCHEMA_FILE: &str = "schema/dialog-script.schema.json";
+/// Path of the committed conversation-test schema.
+pub const TEST_SCHEMA_FILE: &str = "schema/dialog-test.schema.json";
 
 /// The script schema as pretty-printed JSON (with a trailing newline).
 pub fn script_schema() -> String {
-    let schema = schemars::schema_for!(Script);
-    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    pretty(&schemars::schema_for!(Script))
+}
+
+/// The conversation-test schema as pretty-printed JSON.
+pub fn test_schema() -> String {
+    pretty(&schemars::schema_for!(crate::convtest::TestFile))
+}
+
+fn pretty(schema: &schemars::Schema) -> String {
+    let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
     s.push('\n');
     s
 }
@@ -24,9 +34,13 @@ mod tests {
     /// The committed schema must equal the generated one. Run with
     /// `VOXBRIDGE_UPDATE_SCHEMA=1` to rewrite it after changing the format.
     #[test]
-    fn committed_schema_is_current() {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCRIPT_SCHEMA_FILE);
-        let generated = script_schema();
+    fn committed_schemas_are_current() {
+        check(SCRIPT_SCHEMA_FILE, script_schema());
+        check(TEST_SCHEMA_FILE, test_schema());
+    }
+
+    fn check(path: &str, generated: String) {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
         if std::env::var_os("VOXBRIDGE_UPDATE_SCHEMA").is_some() {
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(&file, &generated).unwrap();
