@@ -243,11 +243,19 @@ fn chinese_number(text: &str) -> Option<f64> {
 
 /// Yes or no, from a recognised intent or the words themselves.
 pub fn yes_no(text: &str, intent: Option<&str>) -> Option<bool> {
-    match intent {
-        Some("yes" | "affirm" | "confirm") => return Some(true),
-        Some("no" | "deny" | "reject") => return Some(false),
-        _ => {}
+    // Words first: "not interested" must stay a no even if a classifier
+    // matched it to an example like "interested".
+    if let Some(b) = yes_no_words(text) {
+        return Some(b);
     }
+    match intent {
+        Some("yes" | "affirm" | "confirm") => Some(true),
+        Some("no" | "deny" | "reject") => Some(false),
+        _ => None,
+    }
+}
+
+fn yes_no_words(text: &str) -> Option<bool> {
     let norm = normalize(text);
     // Chinese: "没问题" (no problem) is a yes, though it starts with 没.
     for p in ["没问题", "当然"] {
@@ -260,7 +268,19 @@ pub fn yes_no(text: &str, intent: Option<&str>) -> Option<bool> {
             return Some(false);
         }
     }
-    for p in ["是", "对", "好", "要", "可以", "嗯", "行", "需要"] {
+    for p in [
+        "是",
+        "对",
+        "好",
+        "要",
+        "可以",
+        "嗯",
+        "行",
+        "需要",
+        "愿意",
+        "感兴趣",
+        "有兴趣",
+    ] {
         if norm.contains(p) {
             return Some(true);
         }
@@ -282,7 +302,7 @@ pub fn yes_no(text: &str, intent: Option<&str>) -> Option<bool> {
         "incorrect",
         "no thanks",
     ];
-    const YES: [&str; 15] = [
+    const YES: [&str; 17] = [
         "yes",
         "yeah",
         "yep",
@@ -298,6 +318,8 @@ pub fn yes_no(text: &str, intent: Option<&str>) -> Option<bool> {
         "affirmative",
         "certainly",
         "yea",
+        "interested",
+        "speaking",
     ];
     if words.iter().any(|w| NO.contains(w)) {
         return Some(false);
@@ -591,6 +613,9 @@ mod tests {
         assert_eq!(yes_no("不用了", None), Some(false));
         assert_eq!(yes_no("没问题", None), Some(true));
         assert_eq!(yes_no("whatever", Some("affirm")), Some(true));
+        assert_eq!(yes_no("not interested", Some("yes")), Some(false));
+        assert_eq!(yes_no("还感兴趣", None), Some(true));
+        assert_eq!(yes_no("不感兴趣", None), Some(false));
         assert_eq!(yes_no("banana", None), None);
     }
 

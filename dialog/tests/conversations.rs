@@ -10,7 +10,7 @@ fn bundled_conversation_tests_pass() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scripts/tests");
     let files = convtest::collect(&[dir]).unwrap();
     assert!(
-        files.len() >= 2,
+        files.len() >= 4,
         "expected tests for both scripts in both languages"
     );
     let mut failures = Vec::new();

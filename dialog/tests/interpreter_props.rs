@@ -154,12 +154,13 @@ proptest! {
         let mut call = Interpreter::new(program);
         let mut records = 0;
         if start_first {
-            call.handle(Event::CallStarted(CallStart {
+            let out = call.handle(Event::CallStarted(CallStart {
                 caller: "+15550001".into(),
                 customer: None,
                 language: None,
                 today: Date::new(2026, 11, 21),
             }));
+            records += out.iter().filter(|c| matches!(c, Command::Record(_))).count();
         }
         for e in events {
             let hangup = matches!(e, Event::Hangup);

@@ -754,18 +754,15 @@ impl Interpreter {
                 }
             }
             Some(kind) => {
-                // Free text would swallow "agent please": globals first there.
-                if kind == SlotType::Text {
-                    if let Some(d) = global {
-                        return self.run(d, out);
-                    }
+                // A confident global intent wins over the slot: "please stop
+                // calling me" holds a "please" that reads as a yes, and free
+                // text would swallow "agent please".
+                if let Some(d) = global {
+                    return self.run(d, out);
                 }
                 match self.extract(ask, kind, &h, intent.as_deref()) {
                     Some(v) => self.fill(state, ask, kind, v, out),
-                    None => match global {
-                        Some(d) => self.run(d, out),
-                        None => self.failed(false, out),
-                    },
+                    None => self.failed(false, out),
                 }
             }
         }

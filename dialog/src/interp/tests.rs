@@ -747,3 +747,37 @@ states:
     assert_eq!(hangup(&out), Some("error"));
     assert!(i.is_finished());
 }
+
+#[test]
+fn a_confident_global_intent_wins_over_a_slot_answer() {
+    let p = program(
+        r#"
+name: g
+defaults:
+  no_input: [{ goto: bye }]
+  no_match: [{ goto: bye }]
+global:
+  intents: { stop: stop }
+intents:
+  stop: [stop calling me]
+start: q
+states:
+  q:
+    ask: { prompt: Interested?, slot: ok, type: yes_no }
+    on: { yes: bye, no: bye }
+  stop:
+    hangup: do_not_call
+  bye:
+    hangup: bye
+"#,
+    );
+    let (mut i, _) = start(&p, None);
+    // "please" alone would read as a yes.
+    let out = i.handle(heard("please stop calling me", Some("stop"), 0.9));
+    assert_eq!(hangup(&out), Some("do_not_call"));
+    // Below the threshold the words decide.
+    let (mut i, _) = start(&p, None);
+    let out = i.handle(heard("yes please", Some("stop"), 0.2));
+    assert_eq!(hangup(&out), Some("bye"));
+    assert_eq!(record(&out).facts["ok"], Value::Bool(true));
+}
