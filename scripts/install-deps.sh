@@ -7,6 +7,7 @@ set -euo pipefail
 APT_PACKAGES=(
   sip-tester      # sipp: load and protocol tests
   baresip-core    # a real SIP phone for end-to-end tests
+  kamailio        # a real registrar for the registration tests
   espeak-ng       # prompt generation and speech test audio
   sox             # audio conversion for prompts and test audio
   pkg-config

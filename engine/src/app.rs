@@ -140,7 +140,7 @@ impl Engine {
         }
         // Give BYE/200 transactions of the last calls a moment on the wire.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        self.sip.shutdown();
+        self.sip.stop().await;
         self.stop_admin.cancel();
         let cdr = self.cdr.clone();
         let _ = tokio::task::spawn_blocking(move || cdr.flush()).await;

@@ -367,7 +367,10 @@ impl Call {
 
 impl Call {
     /// The recorder for this call, when recording is on and the file opens.
-    fn recorder(&mut self, info: &crate::sip::CallInfo) -> Option<Box<dyn voxbridge_media::session::AudioSink>> {
+    fn recorder(
+        &mut self,
+        info: &crate::sip::CallInfo,
+    ) -> Option<Box<dyn voxbridge_media::session::AudioSink>> {
         let rec = &self.ctx.config.recording;
         if !rec.enabled {
             return None;
@@ -377,7 +380,9 @@ impl Call {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let path = rec.dir.join(crate::recording::file_name(&info.call_id, started_ms));
+        let path = rec
+            .dir
+            .join(crate::recording::file_name(&info.call_id, started_ms));
         match crate::recording::CallRecorder::create(&path, rec.mode) {
             Ok(r) => {
                 self.recording = Some(path);

@@ -50,6 +50,7 @@ pub struct Config {
     pub rtp: RtpConfig,
     pub flow: FlowConfig,
     pub calls: CallsConfig,
+    pub registration: RegistrationConfig,
     pub trunk: TrunkConfig,
     pub recording: RecordingConfig,
     pub cdr: CdrConfig,
@@ -76,6 +77,55 @@ impl Default for CallsConfig {
             retry_after_secs: 30,
             drain_timeout_secs: 60,
         }
+    }
+}
+
+/// Registration with a PBX or registrar, one account per DID or queue.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// One account to REGISTER.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Registrar URI, e.g. `sip:pbx.example.com:5060` or `sip:10.0.0.5;transport=tcp`.
+    pub registrar: String,
+    /// User part of the address of record (and the digest user name).
+    pub username: String,
+    /// Digest user name when the PBX wants a different one.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Name of the environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (first line; for container secrets).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Registration lifetime asked for, in seconds; refreshed at 75 %.
+    #[serde(default = "default_expires")]
+    pub expires_secs: u32,
+}
+
+fn default_expires() -> u32 {
+    300
+}
+
+impl AccountConfig {
+    /// The password, read now from the environment or the file. Never logged.
+    pub fn password(&self) -> Result<String, String> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var)
+                .map_err(|_| format!("environment variable {var} is not set"));
+        }
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("password file {}: {e}", path.display()))?;
+            return Ok(text.lines().next().unwrap_or("").trim_end().to_string());
+        }
+        Err("no password_env or password_file given".to_string())
     }
 }
 
@@ -435,6 +485,29 @@ impl Config {
         }
         if self.calls.max_calls == 0 {
             return Err(invalid("calls.max_calls", "must be at least 1".to_string()));
+        }
+        for account in &self.registration.accounts {
+            if !account.registrar.starts_with("sip:") && !account.registrar.starts_with("sips:") {
+                return Err(invalid(
+                    "registration.accounts.registrar",
+                    format!("`{}` is not a sip: URI", account.registrar),
+                ));
+            }
+            if account.password_env.is_none() && account.password_file.is_none() {
+                return Err(invalid(
+                    "registration.accounts.username",
+                    format!(
+                        "account `{}` needs password_env or password_file (passwords are never read from this file)",
+                        account.username
+                    ),
+                ));
+            }
+            if account.expires_secs < 10 {
+                return Err(invalid(
+                    "registration.accounts.expires_secs",
+                    "must be at least 10".to_string(),
+                ));
+            }
         }
         for entry in &self.trunk.allow {
             if let Err(e) = crate::acl::Cidr::parse(entry) {

@@ -165,7 +165,8 @@ impl Drop for CallRecorder {
         // Whatever either side has queued still counts: pad the shorter.
         let (c, b) = (self.caller.len(), self.bot.len());
         self.bot.extend(std::iter::repeat_n(0, c.saturating_sub(b)));
-        self.caller.extend(std::iter::repeat_n(0, b.saturating_sub(c)));
+        self.caller
+            .extend(std::iter::repeat_n(0, b.saturating_sub(c)));
         self.emit();
         if let Some(file) = &mut self.file {
             if let Err(e) = file.patch() {
@@ -181,7 +182,13 @@ pub fn file_name(call_id: &str, started_unix_ms: u128) -> String {
     let safe: String = call_id
         .chars()
         .take(96)
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{started_unix_ms}-{safe}.wav")
 }
@@ -212,7 +219,10 @@ mod tests {
             }
         }
         let (spec, samples) = read(&path);
-        assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8000, 16));
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (2, 8000, 16)
+        );
         assert_eq!(samples.len(), 2 * 16_000);
         assert!(samples.chunks(2).all(|f| f == [100, -200]));
         let _ = std::fs::remove_file(&path);
@@ -246,7 +256,10 @@ mod tests {
         }
         // Not dropped: a crash now would leave exactly this file.
         let (_, samples) = read(&path);
-        assert!(samples.len() >= 2 * 8000, "at least the first second is readable");
+        assert!(
+            samples.len() >= 2 * 8000,
+            "at least the first second is readable"
+        );
         std::mem::forget(rec);
         let _ = std::fs::remove_file(&path);
     }

@@ -12,7 +12,13 @@ use voxbridge_e2e::{free_port, scratch_dir, tail, Bot, BotConfig};
 fn speech_wav(dir: &Path, text: &str, seconds: u32) -> PathBuf {
     let raw = dir.join("speech-raw.wav");
     let out = dir.join("speech.wav");
-    let ok = Command::new("espeak-ng").arg("-w").arg(&raw).arg(text).status().unwrap().success();
+    let ok = Command::new("espeak-ng")
+        .arg("-w")
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "espeak-ng");
     let ok = Command::new("sox")
         .arg(&raw)
@@ -52,7 +58,11 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
     };
     let bot = Bot::start("baresip", &cfg).unwrap();
     let dir = scratch_dir("baresip_phone").unwrap();
-    let wav = speech_wav(&dir, "Hello. I would like to check the status of my order, please.", 14);
+    let wav = speech_wav(
+        &dir,
+        "Hello. I would like to check the status of my order, please.",
+        14,
+    );
     let sip_port = free_port().unwrap();
     let cons = free_port().unwrap();
     let conf = dir.join("conf");
@@ -65,7 +75,11 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
         ),
     )
     .unwrap();
-    std::fs::write(conf.join("accounts"), "<sip:+15550142@127.0.0.1>;regint=0\n").unwrap();
+    std::fs::write(
+        conf.join("accounts"),
+        "<sip:+15550142@127.0.0.1>;regint=0\n",
+    )
+    .unwrap();
     let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
     let mut phone = Command::new("baresip")
         .arg("-f")
@@ -79,7 +93,10 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
         .spawn()
         .expect("baresip (package baresip-core)");
 
-    assert!(bot.wait_until(Duration::from_secs(10), |l| l.contains("incoming call")), "baresip called");
+    assert!(
+        bot.wait_until(Duration::from_secs(10), |l| l.contains("incoming call")),
+        "baresip called"
+    );
     // Speak over the greeting for a while, then key 4 7 #; a baresip key
     // ends when the next one arrives, hence the trailing 9.
     std::thread::sleep(Duration::from_secs(7));
@@ -91,11 +108,19 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
     let _ = phone.kill();
     let _ = phone.wait();
     let records = bot.cli(&["calls", "list"]).unwrap();
-    let call_id = records.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default().to_string();
+    let call_id = records
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_string();
     let record = bot.cli(&["calls", "show", &call_id]).unwrap();
     let log = bot.stop().unwrap();
     assert!(record.contains("dtmf:            47"), "{record}");
-    assert!(record.contains("recordings/"), "the record names the recording: {record}");
+    assert!(
+        record.contains("recordings/"),
+        "the record names the recording: {record}"
+    );
     assert!(ended, "call ended:\n{}", tail(&log, 20));
     assert!(log.contains("digits=47"), "{}", tail(&log, 20));
     assert!(log.contains("reason=\"bot_hangup\""), "{}", tail(&log, 20));
@@ -108,7 +133,16 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
     assert_eq!(files.len(), 1, "one recording in {}", rec_dir.display());
     let (caller_rms, seconds) = channel_rms(&files[0], 0);
     let (bot_rms, _) = channel_rms(&files[0], 1);
-    assert!(seconds > 8.0 && seconds < 20.0, "recording lasts {seconds:.1} s");
-    assert!(caller_rms > 200.0, "caller channel is speech, not silence (rms {caller_rms:.0})");
-    assert!(bot_rms > 200.0, "bot channel holds the prompts (rms {bot_rms:.0})");
+    assert!(
+        seconds > 8.0 && seconds < 20.0,
+        "recording lasts {seconds:.1} s"
+    );
+    assert!(
+        caller_rms > 200.0,
+        "caller channel is speech, not silence (rms {caller_rms:.0})"
+    );
+    assert!(
+        bot_rms > 200.0,
+        "bot channel holds the prompts (rms {bot_rms:.0})"
+    );
 }

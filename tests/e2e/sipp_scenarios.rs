@@ -110,7 +110,12 @@ fn options_gets_200_and_unknown_methods_get_501_and_405() {
 #[test]
 fn sip_info_dtmf_is_collected() {
     let bot = Bot::start("info_dtmf", &BotConfig::default()).unwrap();
-    let run = sipp("info_dtmf", &bot, "info_dtmf.xml", &["-m", "5", "-r", "5", "-l", "5", "-mp", "47400"]);
+    let run = sipp(
+        "info_dtmf",
+        &bot,
+        "info_dtmf.xml",
+        &["-m", "5", "-r", "5", "-l", "5", "-mp", "47400"],
+    );
     assert_all_ok(&run, 5);
     let log = bot.stop().unwrap();
     assert_eq!(log.matches("digits=31").count(), 5, "{}", tail(&log, 30));

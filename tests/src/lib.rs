@@ -103,6 +103,7 @@ impl Bot {
         let log_path = dir.join("voxbridge.log");
         let log = fs::File::create(&log_path)?;
         let child = Command::new(voxbridge_bin()?)
+            .envs(extra.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args(["run", "--config"])
             .arg(&config_path)
             .current_dir(&dir)
@@ -224,6 +225,75 @@ impl Drop for Bot {
     }
 }
 
+/// A Kamailio registrar (Debian `kamailio`) on a free loopback port,
+/// from `tests/kamailio/registrar.cfg`; killed on drop.
+pub struct Kamailio {
+    child: Child,
+    pub port: u16,
+    pub log_path: PathBuf,
+}
+
+impl Kamailio {
+    pub fn start(name: &str, algorithm: &str, password: &str) -> Result<Kamailio> {
+        let dir = scratch_dir(name)?;
+        let port = free_port()?;
+        let template = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("kamailio/registrar.cfg"),
+        )?;
+        let cfg = template
+            .replace("@PORT@", &port.to_string())
+            .replace("@ALGORITHM@", algorithm)
+            .replace("@PASSWORD@", password);
+        let cfg_path = dir.join("kamailio.cfg");
+        fs::write(&cfg_path, cfg)?;
+        let run_dir = dir.join("run");
+        fs::create_dir_all(&run_dir)?;
+        let log_path = dir.join("kamailio.log");
+        let log = fs::File::create(&log_path)?;
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg_path)
+            .args(["-DD", "-E", "-Y"])
+            .arg(&run_dir)
+            .args(["-P"])
+            .arg(run_dir.join("kamailio.pid"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting kamailio (package kamailio)")?;
+        let k = Kamailio {
+            child,
+            port,
+            log_path,
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            // Ready once its UDP socket holds the port.
+            if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+                return Ok(k);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("kamailio did not start:\n{}", tail(&k.log(), 30))
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Extra config lines for [`Bot::start`], YAML without the section header.
 #[derive(Default, Clone)]
 pub struct BotConfig {
@@ -234,6 +304,8 @@ pub struct BotConfig {
     pub more: String,
     /// Listen IP instead of 127.0.0.1.
     pub listen_ip: Option<String>,
+    /// Environment variables for the process (passwords).
+    pub env: Vec<(String, String)>,
     pub log_level: Option<String>,
 }
 

@@ -9,7 +9,9 @@ pub fn parse(content_type: &str, body: &[u8]) -> Option<char> {
     let raw = match mime.as_str() {
         "application/dtmf-relay" => text.lines().find_map(|line| {
             let (name, value) = line.split_once('=')?;
-            name.trim().eq_ignore_ascii_case("signal").then(|| value.trim())
+            name.trim()
+                .eq_ignore_ascii_case("signal")
+                .then(|| value.trim())
         })?,
         "application/dtmf" => text.trim(),
         _ => return None,
@@ -39,9 +41,18 @@ mod tests {
 
     #[test]
     fn dtmf_relay_bodies() {
-        assert_eq!(parse("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"), Some('5'));
-        assert_eq!(parse("application/dtmf-relay", b"Signal= #\nDuration=100"), Some('#'));
-        assert_eq!(parse("Application/DTMF-Relay; charset=x", b"signal=11\r\n"), Some('#'));
+        assert_eq!(
+            parse("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
+            Some('5')
+        );
+        assert_eq!(
+            parse("application/dtmf-relay", b"Signal= #\nDuration=100"),
+            Some('#')
+        );
+        assert_eq!(
+            parse("Application/DTMF-Relay; charset=x", b"signal=11\r\n"),
+            Some('#')
+        );
         assert_eq!(parse("application/dtmf-relay", b"Duration=160\r\n"), None);
         assert_eq!(parse("application/dtmf-relay", b"Signal=55\r\n"), None);
     }

@@ -1,13 +1,16 @@
 //! SIP signalling, on top of `rsipstack`. Nothing outside this module sees a
 //! stack type: the engine gets [`CallLeg`]s, [`LegEvent`]s and plain strings.
 
+mod digest_compat;
 mod info_dtmf;
 mod leg;
+mod registration;
 pub mod screen;
 mod screening_socket;
 mod server;
 
 pub use leg::{CallInfo, CallLeg, LegEnd, LegEvent, OfferResponder};
+pub use registration::Registrations;
 pub use server::SipServer;
 
 use std::net::SocketAddr;
@@ -20,6 +23,8 @@ pub enum SipError {
     Bind(SocketAddr, #[source] std::io::Error),
     #[error("SIP stack: {0}")]
     Stack(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<rsipstack::Error> for SipError {

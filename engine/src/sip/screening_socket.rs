@@ -1,6 +1,7 @@
 //! The UDP socket the SIP stack reads through. It runs [`screen`] on every
 //! datagram so malformed requests are answered (400/501) or dropped with a
-//! log line and a metric, instead of vanishing inside the stack.
+//! log line and a metric, instead of vanishing inside the stack, and it
+//! translates digest algorithm names (see `digest_compat`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +32,13 @@ impl ScreeningSocket {
 impl StackUdpSocket for ScreeningSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (len, from) = self.socket.recv_from(buf).await?;
+            let (mut len, from) = self.socket.recv_from(buf).await?;
+            if let Some(fixed) = super::digest_compat::inbound(&buf[..len]) {
+                if fixed.len() <= buf.len() {
+                    buf[..fixed.len()].copy_from_slice(&fixed);
+                    len = fixed.len();
+                }
+            }
             let datagram = &buf[..len];
             // Keepalives (CRLF) and empty datagrams are the stack's business.
             if datagram.iter().all(u8::is_ascii_whitespace) {
@@ -62,7 +69,14 @@ impl StackUdpSocket for ScreeningSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        Ok(self.socket.send_to(buf, addr).await?)
+        match super::digest_compat::outbound(buf) {
+            Some(fixed) => {
+                self.socket.send_to(&fixed, addr).await?;
+                // The stack checks that everything it handed over was sent.
+                Ok(buf.len())
+            }
+            None => Ok(self.socket.send_to(buf, addr).await?),
+        }
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::leg::{call_info, CallLeg};
+use super::registration::Registrations;
 use super::screen::ALLOWED_METHODS;
 use super::screening_socket::ScreeningSocket;
 use super::SipError;
@@ -31,6 +32,7 @@ use crate::pii::mask_uri;
 pub struct SipServer {
     cancel: CancellationToken,
     local_addr: SocketAddr,
+    registrations: Option<Registrations>,
 }
 
 impl SipServer {
@@ -98,6 +100,16 @@ impl SipServer {
         let layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let contact = contact_uri(config, local_addr)?;
 
+        let registrations = if config.registration.accounts.is_empty() {
+            None
+        } else {
+            Some(Registrations::start(
+                endpoint.inner.clone(),
+                &config.registration.accounts,
+                metrics.clone(),
+            )?)
+        };
+
         let inner = endpoint.inner.clone();
         tokio::spawn(async move {
             if let Err(e) = inner.serve().await {
@@ -121,7 +133,14 @@ impl SipServer {
             dispatcher.run(incoming, stop).await;
         });
         info!(address = %local_addr, transports = ?config.sip.transports, "SIP listening");
-        Ok((SipServer { cancel, local_addr }, calls_rx))
+        Ok((
+            SipServer {
+                cancel,
+                local_addr,
+                registrations,
+            },
+            calls_rx,
+        ))
     }
 
     /// The address the listeners are bound to (the real port when 0 was asked).
@@ -129,8 +148,11 @@ impl SipServer {
         self.local_addr
     }
 
-    /// Stop listening and end the stack.
-    pub fn shutdown(&self) {
+    /// Un-REGISTER every account, then stop listening and end the stack.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.registrations.take() {
+            r.unregister_all().await;
+        }
         self.cancel.cancel();
     }
 }
