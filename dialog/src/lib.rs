@@ -9,6 +9,7 @@ pub mod diag;
 pub mod expr;
 pub mod extract;
 pub mod format;
+pub mod graph;
 pub mod interp;
 pub mod load;
 pub mod nlu;
