@@ -2,6 +2,8 @@
 //! sans-IO interpreter (events in, commands out).
 
 pub mod analysis;
+pub mod chat;
+pub mod cli;
 pub mod convtest;
 pub mod date;
 pub mod demo;

@@ -55,6 +55,8 @@ pub struct Simulator {
     classifier: Box<dyn Classifier>,
     failures: Failures,
     next_ticket: u32,
+    /// What the simulator answered, in order, for display.
+    answers: Vec<String>,
 }
 
 impl Simulator {
@@ -73,6 +75,7 @@ impl Simulator {
             classifier,
             failures,
             next_ticket: 1001,
+            answers: Vec::new(),
         }
     }
 
@@ -141,9 +144,18 @@ impl Simulator {
             let Some(event) = next.take() else { break };
             let out = self.call.handle(event);
             next = out.last().and_then(|c| self.answer(c));
+            if let Some(e) = &next {
+                self.answers.push(describe_answer(e));
+            }
             all.extend(out);
         }
         all
+    }
+
+    /// Descriptions of the answers given on the engine's behalf since the
+    /// last call, one per lookup/ticket/transfer command, in order.
+    pub fn take_answers(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.answers)
     }
 
     /// What the engine would report after carrying out `command`.
@@ -180,5 +192,24 @@ impl Simulator {
             Command::Transfer { .. } => Some(Event::Hangup),
             _ => None,
         }
+    }
+}
+
+fn describe_answer(e: &Event) -> String {
+    match e {
+        Event::LookupDone { result } if result.is_empty_result() => "not found".into(),
+        Event::LookupDone { result } => {
+            let mut s = result.to_string();
+            if s.chars().count() > 100 {
+                s = s.chars().take(100).collect::<String>() + "…";
+            }
+            format!("found {s}")
+        }
+        Event::LookupFailed { reason } => format!("failed: {reason}"),
+        Event::TicketCreated { id } => format!("created ticket {id}"),
+        Event::TicketFailed { reason } => format!("failed: {reason}"),
+        Event::TransferFailed { reason } => format!("failed: {reason}"),
+        Event::Hangup => "connected; the call left the bot".into(),
+        other => format!("{other:?}"),
     }
 }
