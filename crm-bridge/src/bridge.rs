@@ -161,7 +161,7 @@ impl BridgeBuilder {
         self
     }
 
-    /// Operations without an explicit route go to the first system added.
+    /// With a single system, operations without a route go to it.
     pub fn build(self) -> Result<Bridge, BuildError> {
         let mut guards: HashMap<String, (Arc<dyn Connector>, Arc<SystemGuard>)> = HashMap::new();
         let mut order = Vec::new();
@@ -190,7 +190,11 @@ impl BridgeBuilder {
                 },
             );
         }
-        if let Some((connector, guard)) = order.first().and_then(|n| guards.get(n)) {
+        // One system does everything; with several, each operation must be
+        // routed (an unrouted one answers `NotConfigured`).
+        if let (1, Some((connector, guard))) =
+            (order.len(), order.first().and_then(|n| guards.get(n)))
+        {
             for op in Operation::ALL {
                 routes.entry(op).or_insert_with(|| Route {
                     connector: Arc::clone(connector),

@@ -20,21 +20,27 @@
 //! - [`connectors`] holds one module per system, starting with the
 //!   [`connectors::embedded`] SQLite CRM the default set-up uses.
 
+pub mod auth;
 pub mod bridge;
+pub mod config;
 pub mod connector;
 pub mod connectors;
+pub mod context;
 pub mod datetime;
 pub mod error;
 pub mod fuzzy;
 pub mod http;
+pub mod mapping;
 pub mod mask;
 pub mod model;
 pub mod outbox;
 pub mod phone;
 pub mod resilience;
 pub mod secret;
+pub mod template;
 
 pub use bridge::{Bridge, LookupFailed};
+pub use config::CrmConfig;
 pub use connector::{Connector, Operation};
 pub use error::CrmError;
 pub use phone::{Country, E164};

@@ -1,3 +1,4 @@
 //! The connectors: one module per system.
 
 pub mod embedded;
+pub mod rest;
