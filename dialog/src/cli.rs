@@ -7,6 +7,9 @@
 //! pub fn graph(script: &Path, format: GraphFormat, out: &mut dyn Write) -> Result<(), CliError>
 //! pub fn chat(script: &Path, options: &ChatOptions, classifier: Option<Box<dyn Classifier>>,
 //!             input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), CliError>
+//! pub fn chat_with(script: &Path, options: &ChatOptions, classifier: Option<Box<dyn Classifier>>,
+//!                  backend: Option<Box<dyn Backend>>, input: &mut dyn BufRead,
+//!                  out: &mut dyn Write) -> Result<(), CliError>
 //! pub fn test_dialog(paths: &[PathBuf], out: &mut dyn Write) -> Result<TestSummary, CliError>
 //! ```
 //!
@@ -28,7 +31,7 @@ use crate::graph::{self, GraphFormat};
 use crate::interp::Program;
 use crate::load;
 use crate::nlu::Classifier;
-use crate::sim::{Failures, Simulator};
+use crate::sim::{Backend, Failures, Simulator};
 use crate::validate::{self, Labels};
 
 /// What stopped a command (as opposed to problems it found and printed).
@@ -50,7 +53,9 @@ pub enum CliError {
     Dot(String),
     #[error("no customer `{0}` in the demo data")]
     UnknownCustomer(String),
-    #[error("`--customer` needs demo data (`--data`, or fixtures/dialog/demo-crm.yaml)")]
+    #[error(
+        "`--customer` needs customer data (`--data`, fixtures/dialog/demo-crm.yaml, or a CRM)"
+    )]
     NoDemoData,
     #[error("no test files in {0}")]
     NoTests(String),
@@ -205,6 +210,7 @@ pub const DEFAULT_DEMO_DATA: &str = "fixtures/dialog/demo-crm.yaml";
 /// `voxbridge chat SCRIPT [--customer ID]`: a text conversation with the
 /// script. `classifier` is the intent model when one is loaded; without
 /// it, caller text is matched against the script's example phrases.
+/// Customers and lookups come from the demo data (`options.data`).
 pub fn chat(
     script: &Path,
     options: &ChatOptions,
@@ -212,24 +218,45 @@ pub fn chat(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    chat_with(script, options, classifier, None, input, out)
+}
+
+/// [`chat`] with customers and lookups from `backend` (e.g. the embedded
+/// CRM) instead of the demo data; `None` uses the demo data.
+pub fn chat_with(
+    script: &Path,
+    options: &ChatOptions,
+    classifier: Option<Box<dyn Classifier>>,
+    backend: Option<Box<dyn Backend>>,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let program = Arc::new(Program::load(script, None).map_err(CliError::Problems)?);
     for w in program.warnings() {
         writeln!(out, "{w}")?;
     }
-    let data_path = options.data.clone().or_else(|| {
-        let p = PathBuf::from(DEFAULT_DEMO_DATA);
-        p.exists().then_some(p)
-    });
-    let crm = match &data_path {
-        Some(p) => Some(DemoCrm::load(p).map_err(|p| CliError::Problems(Problems(vec![p])))?),
-        None => None,
+    let (backend, source): (Option<Box<dyn Backend>>, String) = match backend {
+        Some(b) => (Some(b), "the configured CRM".into()),
+        None => {
+            let data_path = options.data.clone().or_else(|| {
+                let p = PathBuf::from(DEFAULT_DEMO_DATA);
+                p.exists().then_some(p)
+            });
+            match data_path {
+                Some(p) => {
+                    let crm =
+                        DemoCrm::load(&p).map_err(|e| CliError::Problems(Problems(vec![e])))?;
+                    (Some(Box::new(crm)), p.display().to_string())
+                }
+                None => (None, "nowhere (they fail)".into()),
+            }
+        }
     };
-    let customer = match (&options.customer, &crm) {
+    let customer = match (&options.customer, &backend) {
         (None, _) => None,
         (Some(_), None) => return Err(CliError::NoDemoData),
-        (Some(id), Some(crm)) => Some(
-            crm.customer(id)
-                .cloned()
+        (Some(id), Some(b)) => Some(
+            b.customer(id)
                 .ok_or_else(|| CliError::UnknownCustomer(id.clone()))?,
         ),
     };
@@ -250,14 +277,10 @@ pub fn chat(
     };
     writeln!(
         out,
-        "chat with {} as {who} from {caller}; lookups from {}. /help for commands.",
+        "chat with {} as {who} from {caller}; lookups from {source}. /help for commands.",
         program.script().name,
-        data_path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "nowhere (they fail)".into())
     )?;
-    let mut sim = Simulator::new(program, crm, classifier, Failures::default());
+    let mut sim = Simulator::new(program, backend, classifier, Failures::default());
     let opening = sim.start(&caller, customer, options.language, today);
     crate::chat::run(&mut sim, opening, input, out)?;
     Ok(())

@@ -353,7 +353,10 @@ fn run_conversation(
         tickets: g.fail.ticket,
         transfers: g.fail.transfer,
     };
-    let mut sim = Simulator::new(program.clone(), crm.cloned(), None, failures);
+    let backend = crm
+        .cloned()
+        .map(|c| Box::new(c) as Box<dyn crate::sim::Backend>);
+    let mut sim = Simulator::new(program.clone(), backend, None, failures);
     let mut pending: Vec<Command> =
         sim.start(&caller, customer, g.language.or(file.language), today);
     let mut last_input = "the call started".to_string();

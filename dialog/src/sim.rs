@@ -39,6 +39,24 @@ impl Input {
     }
 }
 
+/// Where a simulated call's customers and lookups come from: the demo data
+/// ([`DemoCrm`]), or anything else that can answer (the embedded CRM).
+pub trait Backend {
+    /// A customer profile by id or phone number.
+    fn customer(&self, id_or_phone: &str) -> Option<Value>;
+    /// Answer a script lookup: `Ok(Null)` is "not found", `Err` a failure.
+    fn lookup(&mut self, name: &str, args: &BTreeMap<String, String>) -> Result<Value, String>;
+}
+
+impl Backend for DemoCrm {
+    fn customer(&self, id_or_phone: &str) -> Option<Value> {
+        DemoCrm::customer(self, id_or_phone).cloned()
+    }
+    fn lookup(&mut self, name: &str, args: &BTreeMap<String, String>) -> Result<Value, String> {
+        DemoCrm::lookup(self, name, args)
+    }
+}
+
 /// What should go wrong, to test the unhappy paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Failures {
@@ -51,7 +69,7 @@ pub struct Failures {
 /// One simulated call.
 pub struct Simulator {
     call: Interpreter,
-    crm: Option<DemoCrm>,
+    backend: Option<Box<dyn Backend>>,
     classifier: Box<dyn Classifier>,
     failures: Failures,
     next_ticket: u32,
@@ -61,9 +79,10 @@ pub struct Simulator {
 
 impl Simulator {
     /// A call on `program`; `classifier` defaults to the script's examples.
+    /// Without a backend every lookup fails.
     pub fn new(
         program: Arc<Program>,
-        crm: Option<DemoCrm>,
+        backend: Option<Box<dyn Backend>>,
         classifier: Option<Box<dyn Classifier>>,
         failures: Failures,
     ) -> Simulator {
@@ -71,7 +90,7 @@ impl Simulator {
             classifier.unwrap_or_else(|| Box::new(ExampleMatcher::from_script(program.script())));
         Simulator {
             call: Interpreter::new(program),
-            crm,
+            backend,
             classifier,
             failures,
             next_ticket: 1001,
@@ -81,10 +100,6 @@ impl Simulator {
 
     pub fn call(&self) -> &Interpreter {
         &self.call
-    }
-
-    pub fn crm(&self) -> Option<&DemoCrm> {
-        self.crm.as_ref()
     }
 
     /// Start the call.
@@ -164,12 +179,12 @@ impl Simulator {
             Command::Lookup(l) => {
                 let fail =
                     self.failures.lookups.contains(&l.name) || self.failures.lookups.contains("*");
-                Some(match (&self.crm, fail) {
+                Some(match (&mut self.backend, fail) {
                     (_, true) => Event::LookupFailed {
                         reason: "simulated failure".into(),
                     },
                     (None, false) => Event::LookupFailed {
-                        reason: "no demo data loaded".into(),
+                        reason: "no CRM or demo data loaded".into(),
                     },
                     (Some(crm), false) => match crm.lookup(&l.name, &l.args) {
                         Ok(result) => Event::LookupDone { result },

@@ -244,3 +244,62 @@ fn test_dialog_reports_failures() {
     ));
     std::fs::remove_dir_all(&empty).ok();
 }
+
+/// A stand-in for the embedded CRM: one customer, every order "delivered".
+struct FakeCrm;
+
+impl voxbridge_dialog::sim::Backend for FakeCrm {
+    fn customer(&self, id: &str) -> Option<voxbridge_dialog::value::Value> {
+        use voxbridge_dialog::value::Value;
+        (id == "X1").then(|| {
+            Value::map([
+                ("id", Value::from("X1")),
+                ("name", Value::from("Zoe Park")),
+                ("first_name", Value::from("Zoe")),
+                ("tier", Value::from("bronze")),
+            ])
+        })
+    }
+    fn lookup(
+        &mut self,
+        name: &str,
+        args: &std::collections::BTreeMap<String, String>,
+    ) -> Result<voxbridge_dialog::value::Value, String> {
+        use voxbridge_dialog::value::Value;
+        match name {
+            "order_status" => Ok(Value::map([
+                ("id", Value::from(args["order_id"].as_str())),
+                ("status", Value::from("delivered")),
+                ("delivered", Value::from("2026-11-20")),
+            ])),
+            _ => Err("not here".into()),
+        }
+    }
+}
+
+#[test]
+fn chat_with_another_backend() {
+    let options = ChatOptions {
+        customer: Some("X1".into()),
+        today: Date::new(2026, 11, 21),
+        ..ChatOptions::default()
+    };
+    let mut input = Cursor::new(b"#1\nno\n#4455#\n".to_vec());
+    let mut out = Vec::new();
+    cli::chat_with(
+        &scripts().join("customer-service.yaml"),
+        &options,
+        None,
+        Some(Box::new(FakeCrm)),
+        &mut input,
+        &mut out,
+    )
+    .unwrap();
+    let out = text(out);
+    assert!(out.contains("as customer X1 (Zoe Park)"), "{out}");
+    assert!(out.contains("lookups from the configured CRM"), "{out}");
+    assert!(
+        out.contains("bot: Your order 4 4 5 5 was delivered on 2026-11-20."),
+        "{out}"
+    );
+}
