@@ -59,6 +59,8 @@ impl Engine {
         let prompts = DefaultPrompts {
             greeting: load(&config.flow.greeting)?,
             goodbye: load(&config.flow.goodbye)?,
+            transferring: load(&config.flow.transferring)?,
+            transfer_failed: load(&config.flow.transfer_failed)?,
         };
         let ports = PortPool::new(
             config.rtp_bind_ip(),

@@ -3,6 +3,7 @@
 //!
 //! This task is the only place that knows SIP, media and the flow at once.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::pii::mask_uri;
 use crate::sdp::{self, Negotiated, SdpError, SessionOrigin};
 use crate::sip::{CallLeg, LegEnd, LegEvent};
+use crate::transfer::{self, ContextOptions, TransferState, TransferTracker};
 
 /// Why a call ended: one label per metric series and call record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +39,14 @@ pub enum EndReason {
     Rejected,
     /// No ACK, a transaction timeout or an internal failure.
     Error,
+    /// Handed to a human by REFER; the target answered.
+    Transferred,
+    /// The last transfer attempt failed and the call then ended.
+    TransferFailed,
 }
 
 impl EndReason {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 8;
     pub const ALL: [EndReason; EndReason::COUNT] = [
         EndReason::CallerHangup,
         EndReason::CallerCancel,
@@ -48,6 +54,8 @@ impl EndReason {
         EndReason::RtpTimeout,
         EndReason::Rejected,
         EndReason::Error,
+        EndReason::Transferred,
+        EndReason::TransferFailed,
     ];
 
     pub fn label(self) -> &'static str {
@@ -58,6 +66,8 @@ impl EndReason {
             EndReason::RtpTimeout => "rtp_timeout",
             EndReason::Rejected => "rejected",
             EndReason::Error => "error",
+            EndReason::Transferred => "transferred",
+            EndReason::TransferFailed => "transfer_failed",
         }
     }
 }
@@ -81,7 +91,10 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
     let info = leg.info().clone();
     let mut call = Call::new(leg, ctx.clone());
-    let reason = call.run().await;
+    let mut reason = call.run().await;
+    if call.last_transfer_failed && matches!(reason, EndReason::CallerHangup | EndReason::BotHangup) {
+        reason = EndReason::TransferFailed;
+    }
     let record = CallRecord {
         call_id: info.call_id.clone(),
         from: info.from.clone(),
@@ -92,7 +105,7 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
         end_reason: reason.label().to_string(),
         dtmf: std::mem::take(&mut call.dtmf),
         recording: call.recording.take(),
-        transfer_target: None,
+        transfer_target: call.transfer_target.take(),
     };
     info!(
         call_id = %info.call_id,
@@ -116,6 +129,8 @@ struct Call {
     answered: Option<SystemTime>,
     dtmf: String,
     recording: Option<std::path::PathBuf>,
+    transfer_target: Option<String>,
+    last_transfer_failed: bool,
 }
 
 impl Call {
@@ -127,6 +142,8 @@ impl Call {
             answered: None,
             dtmf: String::new(),
             recording: None,
+            transfer_target: None,
+            last_transfer_failed: false,
         }
     }
 
@@ -257,6 +274,8 @@ impl Call {
         let mut flow = (self.ctx.new_flow)();
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut pending = flow.on_event(FlowEvent::Answered);
+        let mut queued: VecDeque<FlowEvent> = VecDeque::new();
+        let mut transfer: Option<(TransferTracker, tokio::time::Instant)> = None;
 
         loop {
             for action in pending.drain(..) {
@@ -269,6 +288,17 @@ impl Call {
                     FlowAction::DigitsCollected(digits) => {
                         info!(call_id = %call_id, digits = %digits, "digits collected");
                         self.dtmf.push_str(&digits);
+                        // The caller moved on after a failed transfer.
+                        self.last_transfer_failed = false;
+                    }
+                    FlowAction::Transfer { target, context } => {
+                        match self.start_transfer(&target, context).await {
+                            Ok(tracker) => {
+                                let timeout = Duration::from_secs(self.ctx.config.transfer.timeout_secs);
+                                transfer = Some((tracker, tokio::time::Instant::now() + timeout));
+                            }
+                            Err(why) => queued.push_back(self.transfer_failed(why)),
+                        }
                     }
                     FlowAction::Hangup => {
                         self.finish_media(media).await;
@@ -280,8 +310,38 @@ impl Call {
                 }
             }
 
+            if let Some(event) = queued.pop_front() {
+                pending = flow.on_event(event);
+                continue;
+            }
+
             let event = tokio::select! {
                 ev = self.leg.next_event() => match ev {
+                    Some(LegEvent::ReferProgress { code, terminated }) => {
+                        let Some((tracker, _)) = transfer.as_mut() else {
+                            continue;
+                        };
+                        match tracker.on_notify(code, terminated) {
+                            TransferState::Pending => None,
+                            TransferState::Succeeded => {
+                                self.ctx.metrics.transfers_ok.fetch_add(1, Ordering::Relaxed);
+                                info!(call_id = %call_id, status = code, "transfer answered; leaving the call");
+                                self.finish_media(media).await;
+                                // Our 200 to the final NOTIFY is sent by another
+                                // task; let it leave first, as some UAs treat a
+                                // BYE that overtakes it as an error.
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                if let Err(e) = self.leg.hangup().await {
+                                    warn!(call_id = %call_id, error = %e, "BYE after transfer failed");
+                                }
+                                return EndReason::Transferred;
+                            }
+                            TransferState::Failed(why) => {
+                                transfer = None;
+                                Some(self.transfer_failed(why))
+                            }
+                        }
+                    }
                     Some(LegEvent::Confirmed) => None,
                     Some(LegEvent::Dtmf(d)) => {
                         self.ctx.metrics.dtmf_digits.fetch_add(1, Ordering::Relaxed);
@@ -350,6 +410,16 @@ impl Call {
                     }
                     return EndReason::BotHangup;
                 }
+                _ = wait_for(transfer.as_ref().map(|t| t.1)) => {
+                    let why = match transfer.take() {
+                        Some((tracker, _)) => match tracker.on_timeout() {
+                            TransferState::Failed(why) => why,
+                            _ => "timeout".to_string(),
+                        },
+                        None => "timeout".to_string(),
+                    };
+                    Some(self.transfer_failed(why))
+                }
                 _ = wait_for(deadline) => {
                     deadline = None;
                     Some(FlowEvent::InputTimeout)
@@ -366,6 +436,46 @@ impl Call {
 }
 
 impl Call {
+    /// Send the REFER; `Ok` when the transferee accepted it (202) and the
+    /// NOTIFYs decide, `Err` with a reason when it failed at once.
+    async fn start_transfer(
+        &mut self,
+        target: &str,
+        mut context: Vec<(String, String)>,
+    ) -> Result<TransferTracker, String> {
+        let call_id = self.leg.info().call_id.clone();
+        let cfg = &self.ctx.config.transfer;
+        context.push(("call-id".to_string(), call_id.clone()));
+        let options = ContextOptions {
+            in_uri: cfg.context_in_uri,
+            user_to_user: cfg.user_to_user,
+            header_prefix: cfg.header_prefix.clone(),
+            max_bytes: cfg.max_context_bytes,
+        };
+        let request = transfer::refer_request(target, &context, &options);
+        if !request.dropped.is_empty() {
+            warn!(call_id = %call_id, dropped = ?request.dropped, "transfer context over the size limit");
+        }
+        self.transfer_target = Some(target.to_string());
+        info!(call_id = %call_id, target = %mask_uri(target), "transferring by REFER");
+        let mut tracker = TransferTracker::default();
+        match self.leg.refer(&request.refer_to, request.user_to_user.as_deref()).await {
+            Ok(code) => match tracker.on_refer_response(code) {
+                TransferState::Failed(why) => Err(why),
+                _ => Ok(tracker),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Count and log a failed transfer; the event tells the flow.
+    fn transfer_failed(&mut self, why: String) -> FlowEvent {
+        self.ctx.metrics.transfers_failed.fetch_add(1, Ordering::Relaxed);
+        self.last_transfer_failed = true;
+        warn!(call_id = %self.leg.info().call_id, reason = %why, "transfer failed; the bot keeps the call");
+        FlowEvent::TransferFailed(why)
+    }
+
     /// The recorder for this call, when recording is on and the file opens.
     fn recorder(
         &mut self,

@@ -51,6 +51,7 @@ pub struct Config {
     pub flow: FlowConfig,
     pub calls: CallsConfig,
     pub registration: RegistrationConfig,
+    pub transfer: TransferConfig,
     pub trunk: TrunkConfig,
     pub recording: RecordingConfig,
     pub cdr: CdrConfig,
@@ -126,6 +127,34 @@ impl AccountConfig {
             return Ok(text.lines().next().unwrap_or("").trim_end().to_string());
         }
         Err("no password_env or password_file given".to_string())
+    }
+}
+
+/// Transfers to a human by REFER.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    /// Give up on a transfer with no final NOTIFY after this long.
+    pub timeout_secs: u64,
+    /// Put the call context on the Refer-To URI as headers.
+    pub context_in_uri: bool,
+    /// Also send the context in a `User-to-User` header.
+    pub user_to_user: bool,
+    /// Prefix of the context header names.
+    pub header_prefix: String,
+    /// Most bytes of context attached.
+    pub max_context_bytes: usize,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            timeout_secs: 30,
+            context_in_uri: true,
+            user_to_user: true,
+            header_prefix: "X-VB-".to_string(),
+            max_context_bytes: 256,
+        }
     }
 }
 
@@ -274,6 +303,14 @@ pub struct FlowConfig {
     pub first_digit_timeout_secs: u64,
     /// Seconds to wait between digits.
     pub inter_digit_timeout_secs: u64,
+    /// Key that asks for a human; `null` turns transfer off.
+    pub transfer_key: Option<char>,
+    /// Where the transfer key sends the caller (a SIP URI); none: no transfer.
+    pub transfer_target: Option<String>,
+    /// WAV played before the REFER.
+    pub transferring: PathBuf,
+    /// WAV played when the transfer failed; the bot keeps the call.
+    pub transfer_failed: PathBuf,
 }
 
 /// Logging.
@@ -327,6 +364,10 @@ impl Default for FlowConfig {
             max_digits: 20,
             first_digit_timeout_secs: 10,
             inter_digit_timeout_secs: 5,
+            transfer_key: Some('0'),
+            transfer_target: None,
+            transferring: PathBuf::from("fixtures/audio/transferring.wav"),
+            transfer_failed: PathBuf::from("fixtures/audio/transfer-failed.wav"),
         }
     }
 }
@@ -512,6 +553,14 @@ impl Config {
         for entry in &self.trunk.allow {
             if let Err(e) = crate::acl::Cidr::parse(entry) {
                 return Err(invalid("trunk.allow", format!("`{entry}`: {e}")));
+            }
+        }
+        if let Some(target) = &self.flow.transfer_target {
+            if !target.starts_with("sip:") && !target.starts_with("sips:") && !target.starts_with("tel:") {
+                return Err(invalid(
+                    "flow.transfer_target",
+                    format!("`{target}` is not a sip:, sips: or tel: URI"),
+                ));
             }
         }
         if self.flow.max_digits == 0 {

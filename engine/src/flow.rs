@@ -23,6 +23,9 @@ pub enum FlowEvent {
     Digit(char),
     /// The input deadline set by `AwaitInput` passed.
     InputTimeout,
+    /// The transfer asked for by `Transfer` did not happen; the caller is
+    /// still on the line with the bot.
+    TransferFailed(String),
 }
 
 /// Something the call task must do.
@@ -37,6 +40,12 @@ pub enum FlowAction {
     AwaitInput(Duration),
     /// The caller entered these digits (for the log and the call record).
     DigitsCollected(String),
+    /// Hand the caller to a human by REFER, with context items attached.
+    /// On success the call ends; on failure `TransferFailed` follows.
+    Transfer {
+        target: String,
+        context: Vec<(String, String)>,
+    },
     /// End the call with BYE.
     Hangup,
 }
@@ -51,12 +60,20 @@ pub trait CallFlow: Send {
 pub struct DefaultPrompts {
     pub greeting: Prompt,
     pub goodbye: Prompt,
+    pub transferring: Prompt,
+    pub transfer_failed: Prompt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Greeting,
     Collecting,
+    /// Saying "please hold" before the REFER.
+    Transferring,
+    /// Waiting for the REFER's outcome.
+    Referred,
+    /// Saying the transfer failed.
+    TransferFailed,
     Goodbye,
     Done,
 }
@@ -68,6 +85,7 @@ pub struct DefaultFlow {
     max_digits: usize,
     first_timeout: Duration,
     inter_digit_timeout: Duration,
+    transfer: Option<(char, String)>,
     stage: Stage,
     digits: String,
 }
@@ -80,6 +98,7 @@ impl DefaultFlow {
             max_digits: config.max_digits,
             first_timeout: Duration::from_secs(config.first_digit_timeout_secs),
             inter_digit_timeout: Duration::from_secs(config.inter_digit_timeout_secs),
+            transfer: config.transfer_key.zip(config.transfer_target.clone()),
             stage: Stage::Greeting,
             digits: String::new(),
         }
@@ -94,6 +113,10 @@ impl DefaultFlow {
     }
 
     fn digit(&mut self, d: char) -> Vec<FlowAction> {
+        if self.transfer.as_ref().is_some_and(|(key, _)| *key == d) {
+            self.stage = Stage::Transferring;
+            return vec![FlowAction::Play(self.prompts.transferring.clone())];
+        }
         if d == self.finish_key {
             return self.finish();
         }
@@ -124,6 +147,31 @@ impl CallFlow for DefaultFlow {
             }
             (Stage::Collecting, FlowEvent::Digit(d)) => self.digit(d),
             (Stage::Collecting, FlowEvent::InputTimeout) => self.finish(),
+            (Stage::Transferring, FlowEvent::PlaybackDone) => {
+                self.stage = Stage::Referred;
+                let target = self.transfer.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+                let mut context = vec![("intent".to_string(), "agent".to_string())];
+                if !self.digits.is_empty() {
+                    context.insert(0, ("account".to_string(), self.digits.clone()));
+                }
+                vec![FlowAction::Transfer { target, context }]
+            }
+            (Stage::Referred, FlowEvent::TransferFailed(_)) => {
+                self.stage = Stage::TransferFailed;
+                self.digits.clear();
+                vec![FlowAction::Play(self.prompts.transfer_failed.clone())]
+            }
+            (Stage::TransferFailed, FlowEvent::PlaybackDone) => {
+                self.stage = Stage::Collecting;
+                vec![FlowAction::AwaitInput(self.first_timeout)]
+            }
+            // Keys during the apology barge in like during the greeting.
+            (Stage::TransferFailed, FlowEvent::Digit(d)) => {
+                self.stage = Stage::Collecting;
+                let mut actions = vec![FlowAction::StopPlayback];
+                actions.extend(self.digit(d));
+                actions
+            }
             (Stage::Goodbye, FlowEvent::PlaybackDone) => {
                 self.stage = Stage::Done;
                 vec![FlowAction::Hangup]
@@ -139,12 +187,27 @@ impl CallFlow for DefaultFlow {
 mod tests {
     use super::*;
 
-    fn flow() -> DefaultFlow {
-        let prompts = DefaultPrompts {
+    fn prompts() -> DefaultPrompts {
+        DefaultPrompts {
             greeting: Prompt::from_samples(vec![0i16; 800]),
             goodbye: Prompt::from_samples(vec![0i16; 160]),
-        };
-        DefaultFlow::new(prompts, &FlowConfig::default())
+            transferring: Prompt::from_samples(vec![0i16; 320]),
+            transfer_failed: Prompt::from_samples(vec![0i16; 480]),
+        }
+    }
+
+    fn flow() -> DefaultFlow {
+        DefaultFlow::new(prompts(), &FlowConfig::default())
+    }
+
+    fn transfer_flow() -> DefaultFlow {
+        DefaultFlow::new(
+            prompts(),
+            &FlowConfig {
+                transfer_target: Some("sip:agent@pbx".into()),
+                ..FlowConfig::default()
+            },
+        )
     }
 
     fn names(actions: &[FlowAction]) -> Vec<String> {
@@ -155,6 +218,7 @@ mod tests {
                 FlowAction::StopPlayback => "stop".into(),
                 FlowAction::AwaitInput(d) => format!("await({})", d.as_secs()),
                 FlowAction::DigitsCollected(d) => format!("digits({d})"),
+                FlowAction::Transfer { target, context } => format!("transfer({target},{context:?})"),
                 FlowAction::Hangup => "hangup".into(),
             })
             .collect()
@@ -215,9 +279,40 @@ mod tests {
     }
 
     #[test]
+    fn transfer_key_transfers_with_context_and_failure_returns_to_collecting() {
+        let mut f = transfer_flow();
+        f.on_event(FlowEvent::Answered);
+        f.on_event(FlowEvent::PlaybackDone);
+        f.on_event(FlowEvent::Digit('4'));
+        assert_eq!(names(&f.on_event(FlowEvent::Digit('0'))), ["play(320)"]);
+        assert_eq!(
+            names(&f.on_event(FlowEvent::PlaybackDone)),
+            [r#"transfer(sip:agent@pbx,[("account", "4"), ("intent", "agent")])"#]
+        );
+        assert_eq!(
+            names(&f.on_event(FlowEvent::TransferFailed("486".into()))),
+            ["play(480)"]
+        );
+        assert_eq!(names(&f.on_event(FlowEvent::PlaybackDone)), ["await(10)"]);
+        f.on_event(FlowEvent::Digit('7'));
+        assert_eq!(
+            names(&f.on_event(FlowEvent::Digit('#'))),
+            ["digits(7)", "play(160)"]
+        );
+    }
+
+    #[test]
+    fn without_a_target_zero_is_just_a_digit() {
+        let mut f = flow();
+        f.on_event(FlowEvent::Answered);
+        f.on_event(FlowEvent::PlaybackDone);
+        assert_eq!(names(&f.on_event(FlowEvent::Digit('0'))), ["await(5)"]);
+    }
+
+    #[test]
     fn max_digits_finishes_without_key() {
         let mut f = DefaultFlow::new(
-            flow().prompts,
+            prompts(),
             &FlowConfig {
                 max_digits: 3,
                 ..FlowConfig::default()

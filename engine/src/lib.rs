@@ -18,3 +18,4 @@ pub mod pii;
 pub mod recording;
 pub mod sdp;
 pub mod sip;
+pub mod transfer;

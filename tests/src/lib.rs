@@ -88,12 +88,14 @@ impl Bot {
         let (rtp_min, rtp_max) = rtp_range();
         let root = workspace_root();
         let config = format!(
-            "sip:\n  listen: {}:{port}\n{}\nrtp:\n  port_min: {rtp_min}\n  port_max: {rtp_max}\n{}\nflow:\n  greeting: {}\n  goodbye: {}\n{}\nadmin:\n  listen: 127.0.0.1:{admin_port}\n{}\nlog:\n  level: {}\n",
+            "sip:\n  listen: {}:{port}\n{}\nrtp:\n  port_min: {rtp_min}\n  port_max: {rtp_max}\n{}\nflow:\n  greeting: {}\n  goodbye: {}\n  transferring: {}\n  transfer_failed: {}\n{}\nadmin:\n  listen: 127.0.0.1:{admin_port}\n{}\nlog:\n  level: {}\n",
             extra.listen_ip.as_deref().unwrap_or("127.0.0.1"),
             indent(&extra.sip),
             indent(&extra.rtp),
             root.join("fixtures/audio/greeting.wav").display(),
             root.join("fixtures/audio/goodbye.wav").display(),
+            root.join("fixtures/audio/transferring.wav").display(),
+            root.join("fixtures/audio/transfer-failed.wav").display(),
             indent(&extra.flow),
             extra.more,
             extra.log_level.as_deref().unwrap_or("info"),

@@ -46,6 +46,9 @@ pub enum LegEvent {
     Offer(Vec<u8>, OfferResponder),
     /// A key pressed, sent as SIP INFO (already answered with 200).
     Dtmf(char),
+    /// A NOTIFY about our REFER (already answered with 200): the sipfrag
+    /// status and whether the subscription ended.
+    ReferProgress { code: u16, terminated: bool },
     /// The dialog ended; the reason says who ended it.
     Terminated(LegEnd),
 }
@@ -148,6 +151,21 @@ impl CallLeg {
             .map_err(SipError::from)
     }
 
+    /// Send REFER (blind transfer) and return the status of its final
+    /// response (408 when none came).
+    pub async fn refer(&self, refer_to: &str, user_to_user: Option<&str>) -> Result<u16, SipError> {
+        let mut headers = Vec::new();
+        if let Some(uui) = user_to_user {
+            headers.push(Header::UserToUser(uui.into()));
+        }
+        let response = self
+            .dialog
+            .refer(rsipstack::sip::ReferTo::from(refer_to.to_string()), Some(headers), None)
+            .await
+            .map_err(SipError::from)?;
+        Ok(response.map(|r| r.status_code.code()).unwrap_or(408))
+    }
+
     /// Send BYE and wait for its transaction to finish.
     pub async fn hangup(&mut self) -> Result<(), SipError> {
         self.ended = true;
@@ -178,9 +196,23 @@ impl CallLeg {
                 DialogState::Options(_, _, handle) => {
                     let _ = handle.reply(StatusCode::OK).await;
                 }
+                DialogState::Notify(_, req, handle) => {
+                    let event = req.header_value("Event").unwrap_or_default().to_ascii_lowercase();
+                    let state = req
+                        .header_value("Subscription-State")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    let code = crate::transfer::sipfrag_status(&req.body);
+                    let _ = handle.reply(StatusCode::OK).await;
+                    if let (true, Some(code)) = (event.starts_with("refer"), code) {
+                        return Some(LegEvent::ReferProgress {
+                            code,
+                            terminated: state.starts_with("terminated"),
+                        });
+                    }
+                }
                 DialogState::Refer(_, _, handle)
                 | DialogState::Message(_, _, handle)
-                | DialogState::Notify(_, _, handle)
                 | DialogState::Publish(_, _, handle) => {
                     let _ = handle.reply(StatusCode::NotImplemented).await;
                 }
