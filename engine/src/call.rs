@@ -92,7 +92,8 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     let info = leg.info().clone();
     let mut call = Call::new(leg, ctx.clone());
     let mut reason = call.run().await;
-    if call.last_transfer_failed && matches!(reason, EndReason::CallerHangup | EndReason::BotHangup) {
+    if call.last_transfer_failed && matches!(reason, EndReason::CallerHangup | EndReason::BotHangup)
+    {
         reason = EndReason::TransferFailed;
     }
     let record = CallRecord {
@@ -261,7 +262,7 @@ impl Call {
             Ok(m) => m,
             Err(e) => {
                 warn!(call_id = %info.call_id, error = %e, "media session did not start");
-                let _ = self.leg.hangup().await;
+                let _ = self.bye().await;
                 return EndReason::Error;
             }
         };
@@ -294,7 +295,8 @@ impl Call {
                     FlowAction::Transfer { target, context } => {
                         match self.start_transfer(&target, context).await {
                             Ok(tracker) => {
-                                let timeout = Duration::from_secs(self.ctx.config.transfer.timeout_secs);
+                                let timeout =
+                                    Duration::from_secs(self.ctx.config.transfer.timeout_secs);
                                 transfer = Some((tracker, tokio::time::Instant::now() + timeout));
                             }
                             Err(why) => queued.push_back(self.transfer_failed(why)),
@@ -302,7 +304,7 @@ impl Call {
                     }
                     FlowAction::Hangup => {
                         self.finish_media(media).await;
-                        if let Err(e) = self.leg.hangup().await {
+                        if let Err(e) = self.bye().await {
                             warn!(call_id = %call_id, error = %e, "BYE failed");
                         }
                         return EndReason::BotHangup;
@@ -331,7 +333,7 @@ impl Call {
                                 // task; let it leave first, as some UAs treat a
                                 // BYE that overtakes it as an error.
                                 tokio::time::sleep(Duration::from_millis(50)).await;
-                                if let Err(e) = self.leg.hangup().await {
+                                if let Err(e) = self.bye().await {
                                     warn!(call_id = %call_id, error = %e, "BYE after transfer failed");
                                 }
                                 return EndReason::Transferred;
@@ -390,7 +392,7 @@ impl Call {
                     Some(MediaEvent::Inactive) => {
                         warn!(call_id = %call_id, "no RTP from the caller; hanging up");
                         self.finish_media(media).await;
-                        if let Err(e) = self.leg.hangup().await {
+                        if let Err(e) = self.bye().await {
                             warn!(call_id = %call_id, error = %e, "BYE failed");
                         }
                         return EndReason::RtpTimeout;
@@ -398,14 +400,14 @@ impl Call {
                     Some(_) => None,
                     None => {
                         warn!(call_id = %call_id, "media session ended unexpectedly");
-                        let _ = self.leg.hangup().await;
+                        let _ = self.bye().await;
                         return EndReason::Error;
                     }
                 },
                 _ = self.ctx.hangup_all.cancelled() => {
                     info!(call_id = %call_id, "drain timeout: hanging up");
                     self.finish_media(media).await;
-                    if let Err(e) = self.leg.hangup().await {
+                    if let Err(e) = self.bye().await {
                         warn!(call_id = %call_id, error = %e, "BYE failed");
                     }
                     return EndReason::BotHangup;
@@ -436,6 +438,16 @@ impl Call {
 }
 
 impl Call {
+    /// Send BYE, waiting for its answer at most a few seconds: a caller who
+    /// vanished must not hold the call task (and a drain) for the 32 s of
+    /// BYE retransmissions.
+    async fn bye(&mut self) -> Result<(), crate::sip::SipError> {
+        match tokio::time::timeout(Duration::from_secs(4), self.leg.hangup()).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::sip::SipError::Stack("no answer to BYE".to_string())),
+        }
+    }
+
     /// Send the REFER; `Ok` when the transferee accepted it (202) and the
     /// NOTIFYs decide, `Err` with a reason when it failed at once.
     async fn start_transfer(
@@ -459,7 +471,11 @@ impl Call {
         self.transfer_target = Some(target.to_string());
         info!(call_id = %call_id, target = %mask_uri(target), "transferring by REFER");
         let mut tracker = TransferTracker::default();
-        match self.leg.refer(&request.refer_to, request.user_to_user.as_deref()).await {
+        match self
+            .leg
+            .refer(&request.refer_to, request.user_to_user.as_deref())
+            .await
+        {
             Ok(code) => match tracker.on_refer_response(code) {
                 TransferState::Failed(why) => Err(why),
                 _ => Ok(tracker),
@@ -470,7 +486,10 @@ impl Call {
 
     /// Count and log a failed transfer; the event tells the flow.
     fn transfer_failed(&mut self, why: String) -> FlowEvent {
-        self.ctx.metrics.transfers_failed.fetch_add(1, Ordering::Relaxed);
+        self.ctx
+            .metrics
+            .transfers_failed
+            .fetch_add(1, Ordering::Relaxed);
         self.last_transfer_failed = true;
         warn!(call_id = %self.leg.info().call_id, reason = %why, "transfer failed; the bot keeps the call");
         FlowEvent::TransferFailed(why)

@@ -389,6 +389,11 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_RTP_ADDRESS", "rtp.address"),
     ("VOXBRIDGE_RTP_PORT_MIN", "rtp.port_min"),
     ("VOXBRIDGE_RTP_PORT_MAX", "rtp.port_max"),
+    ("VOXBRIDGE_CALLS_MAX_CALLS", "calls.max_calls"),
+    (
+        "VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS",
+        "calls.drain_timeout_secs",
+    ),
     ("VOXBRIDGE_ADMIN_LISTEN", "admin.listen"),
     ("VOXBRIDGE_CDR_PATH", "cdr.path"),
     ("VOXBRIDGE_LOG_LEVEL", "log.level"),
@@ -463,6 +468,13 @@ impl Config {
                     }
                 }
                 "cdr.path" => self.cdr.path = PathBuf::from(value),
+                "calls.max_calls" => {
+                    self.calls.max_calls = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "calls.drain_timeout_secs" => {
+                    self.calls.drain_timeout_secs =
+                        value.parse().map_err(|e| bad(format!("{e}")))?
+                }
                 "log.level" => self.log.level = value,
                 "log.format" => {
                     self.log.format = match value.as_str() {
@@ -556,7 +568,10 @@ impl Config {
             }
         }
         if let Some(target) = &self.flow.transfer_target {
-            if !target.starts_with("sip:") && !target.starts_with("sips:") && !target.starts_with("tel:") {
+            if !target.starts_with("sip:")
+                && !target.starts_with("sips:")
+                && !target.starts_with("tel:")
+            {
                 return Err(invalid(
                     "flow.transfer_target",
                     format!("`{target}` is not a sip:, sips: or tel: URI"),

@@ -149,7 +149,11 @@ impl CallFlow for DefaultFlow {
             (Stage::Collecting, FlowEvent::InputTimeout) => self.finish(),
             (Stage::Transferring, FlowEvent::PlaybackDone) => {
                 self.stage = Stage::Referred;
-                let target = self.transfer.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+                let target = self
+                    .transfer
+                    .as_ref()
+                    .map(|(_, t)| t.clone())
+                    .unwrap_or_default();
                 let mut context = vec![("intent".to_string(), "agent".to_string())];
                 if !self.digits.is_empty() {
                     context.insert(0, ("account".to_string(), self.digits.clone()));
@@ -218,7 +222,9 @@ mod tests {
                 FlowAction::StopPlayback => "stop".into(),
                 FlowAction::AwaitInput(d) => format!("await({})", d.as_secs()),
                 FlowAction::DigitsCollected(d) => format!("digits({d})"),
-                FlowAction::Transfer { target, context } => format!("transfer({target},{context:?})"),
+                FlowAction::Transfer { target, context } => {
+                    format!("transfer({target},{context:?})")
+                }
                 FlowAction::Hangup => "hangup".into(),
             })
             .collect()

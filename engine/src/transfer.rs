@@ -31,7 +31,11 @@ pub struct ReferRequest {
 }
 
 /// Build the REFER for `target` carrying `context` (name, value) items.
-pub fn refer_request(target: &str, context: &[(String, String)], opts: &ContextOptions) -> ReferRequest {
+pub fn refer_request(
+    target: &str,
+    context: &[(String, String)],
+    opts: &ContextOptions,
+) -> ReferRequest {
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     let mut size = 0;
@@ -45,11 +49,21 @@ pub fn refer_request(target: &str, context: &[(String, String)], opts: &ContextO
         size += cost;
         kept.push((name, value.clone()));
     }
-    let mut uri = target.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+    let mut uri = target
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
     if opts.in_uri && !kept.is_empty() {
         let mut sep = if uri.contains('?') { '&' } else { '?' };
         for (name, value) in &kept {
-            let _ = write!(uri, "{sep}{}{}={}", opts.header_prefix, name, escape_uri_header(value));
+            let _ = write!(
+                uri,
+                "{sep}{}{}={}",
+                opts.header_prefix,
+                name,
+                escape_uri_header(value)
+            );
             sep = '&';
         }
     }
@@ -130,7 +144,9 @@ impl TransferTracker {
         match sipfrag_code {
             100..=199 if !terminated => TransferState::Pending,
             200..=299 => TransferState::Succeeded,
-            100..=199 => TransferState::Failed("subscription ended before the target answered".into()),
+            100..=199 => {
+                TransferState::Failed("subscription ended before the target answered".into())
+            }
             code => TransferState::Failed(format!("target answered {code}")),
         }
     }
@@ -148,8 +164,14 @@ impl TransferTracker {
 /// The status code of a `message/sipfrag` body (`SIP/2.0 200 OK`).
 pub fn sipfrag_status(body: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(body).ok()?;
-    let line = text.lines().find(|l| l.trim_start().starts_with("SIP/2.0"))?;
-    line.split_whitespace().nth(1)?.parse().ok().filter(|c| (100..700).contains(c))
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("SIP/2.0"))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+        .filter(|c| (100..700).contains(c))
 }
 
 #[cfg(test)]
@@ -166,14 +188,21 @@ mod tests {
     }
 
     fn ctx(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        items
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn context_goes_on_the_uri_and_in_user_to_user() {
         let r = refer_request(
             "sip:agent@127.0.0.1:5090",
-            &ctx(&[("account", "1234"), ("intent", "agent"), ("summary", "order late; wants refund")]),
+            &ctx(&[
+                ("account", "1234"),
+                ("intent", "agent"),
+                ("summary", "order late; wants refund"),
+            ]),
             &opts(256),
         );
         assert_eq!(

@@ -167,7 +167,11 @@ fn trunk_allowlist_refuses_strangers_with_403() {
 
 #[test]
 fn sigterm_drains_active_calls_and_refuses_new_ones() {
-    let mut bot = Bot::start("ops_drain", &BotConfig::default()).unwrap();
+    let cfg = BotConfig {
+        env: vec![("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS".into(), "30".into())],
+        ..BotConfig::default()
+    };
+    let mut bot = Bot::start("ops_drain", &cfg).unwrap();
     let holder = {
         let target = bot.addr.to_string();
         std::thread::spawn(move || {

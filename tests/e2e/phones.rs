@@ -50,6 +50,197 @@ fn channel_rms(path: &Path, channel: usize) -> (f64, f64) {
     (rms, ch.len() as f64 / spec.sample_rate as f64)
 }
 
+/// A baresip phone that dials `target` and streams `wav`; keys go to its
+/// `cons` UDP port. Killed on drop.
+struct Phone {
+    child: std::process::Child,
+    cons: u16,
+}
+
+impl Phone {
+    fn dial(dir: &Path, wav: &Path, target: &str) -> Phone {
+        let sip_port = free_port().unwrap();
+        let cons = free_port().unwrap();
+        let conf = dir.join("conf");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("config"),
+            format!(
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,nil\naudio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule cons.so\nmodule_app account.so\nmodule_app menu.so\ncons_listen 127.0.0.1:{cons}\n",
+                wav.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            conf.join("accounts"),
+            "<sip:+15550142@127.0.0.1>;regint=0\n",
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-e")
+            .arg(format!("/dial {target}"))
+            .args(["-t", "30"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("baresip (package baresip-core)");
+        Phone { child, cons }
+    }
+
+    /// Press keys; a baresip key ends when the next arrives, so callers
+    /// add a trailing one.
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            key(self.cons, k);
+            std::thread::sleep(Duration::from_millis(400));
+        }
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// sipp as the agent a transfer goes to: `uas` answers, `uas_busy.xml` says 486.
+fn agent(dir: &Path, scenario: &str) -> (std::process::Child, u16) {
+    let port = free_port().unwrap();
+    let pcap = dir.join("pcap");
+    let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", &pcap);
+    let mut cmd = Command::new("sipp");
+    if scenario == "uas" {
+        cmd.args(["-sn", "uas"]);
+    } else {
+        cmd.arg("-sf")
+            .arg(voxbridge_e2e::scenario_dir().join(scenario));
+    }
+    let child = cmd
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+        ])
+        .arg(dir.join("agent-messages.log"))
+        .args(["-timeout", "40s"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp");
+    std::thread::sleep(Duration::from_millis(300));
+    (child, port)
+}
+
+#[test]
+fn baresip_caller_is_transferred_to_an_agent_by_refer() {
+    let dir = scratch_dir("baresip_transfer").unwrap();
+    let (mut uas, agent_port) = agent(&dir, "uas");
+    let cfg = BotConfig {
+        flow: format!("transfer_target: sip:agent@127.0.0.1:{agent_port}"),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("baresip_transfer_bot", &cfg).unwrap();
+    let wav = speech_wav(&dir, "I want to talk to a person.", 14);
+    let phone = Phone::dial(&dir, &wav, &format!("sip:bot@{}", bot.addr));
+    assert!(
+        bot.wait_until(Duration::from_secs(10), |l| l.contains("incoming call")),
+        "baresip called"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    phone.keys(&["1", "2", "0", "9"]);
+    let transferred = bot.wait_until(Duration::from_secs(20), |l| {
+        l.contains("reason=\"transferred\"")
+    });
+    // The agent saw the transferred call arrive from the phone.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) && !matches!(uas.try_wait(), Ok(Some(_))) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = uas.kill();
+    let agent_log = std::fs::read_to_string(dir.join("agent-messages.log")).unwrap_or_default();
+    drop(phone);
+    let log = bot.stop().unwrap();
+    assert!(
+        transferred,
+        "bot leg ended as transferred:\n{}",
+        tail(&log, 20)
+    );
+    assert!(
+        log.contains("transfer answered; leaving the call"),
+        "{}",
+        tail(&log, 20)
+    );
+    assert!(
+        agent_log.contains("INVITE sip:agent@127.0.0.1"),
+        "agent got the INVITE:\n{}",
+        tail(&agent_log, 40)
+    );
+    assert!(
+        agent_log.contains("+15550142"),
+        "the INVITE came from the caller's phone"
+    );
+    // baresip carries the Refer-To URI headers into the new INVITE's URI:
+    // the agent sees the context.
+    assert!(
+        agent_log.contains("X-VB-intent=agent"),
+        "{}",
+        tail(&agent_log, 40)
+    );
+    assert!(
+        agent_log.contains("X-VB-account=12"),
+        "{}",
+        tail(&agent_log, 40)
+    );
+}
+
+#[test]
+fn busy_agent_is_reported_and_the_bot_keeps_the_baresip_call() {
+    let dir = scratch_dir("baresip_transfer_busy").unwrap();
+    let (mut uas, agent_port) = agent(&dir, "uas_busy.xml");
+    let cfg = BotConfig {
+        flow: format!("transfer_target: sip:agent@127.0.0.1:{agent_port}"),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("baresip_transfer_busy_bot", &cfg).unwrap();
+    let wav = speech_wav(&dir, "Agent please.", 20);
+    let phone = Phone::dial(&dir, &wav, &format!("sip:bot@{}", bot.addr));
+    assert!(
+        bot.wait_until(Duration::from_secs(10), |l| l.contains("incoming call")),
+        "baresip called"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    phone.keys(&["0", "9"]);
+    let failed = bot.wait_until(Duration::from_secs(20), |l| {
+        l.contains("transfer failed; the bot keeps the call")
+    });
+    // Still on the line with the bot a few seconds later, hearing the apology.
+    std::thread::sleep(Duration::from_secs(2));
+    let still_up = !bot.log().contains("call ended");
+    let _ = uas.kill();
+    drop(phone);
+    let log = bot.stop().unwrap();
+    assert!(failed, "{}", tail(&log, 20));
+    assert!(log.contains("486"), "{}", tail(&log, 20));
+    assert!(
+        still_up,
+        "the bot kept the call after the failed transfer:\n{}",
+        tail(&log, 20)
+    );
+}
+
 #[test]
 fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
     let cfg = BotConfig {

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use voxbridge_e2e::{free_port, http_get, prom_value, run_sipp, scenario_dir, scratch_dir, tail, Bot, BotConfig, SippRun};
+use voxbridge_e2e::{
+    free_port, http_get, prom_value, run_sipp, scenario_dir, scratch_dir, tail, Bot, BotConfig,
+    SippRun,
+};
 
 fn transfer_bot(name: &str) -> Bot {
     let cfg = BotConfig {
@@ -23,8 +26,22 @@ fn caller(name: &str, bot: &Bot, scenario: &str, calls: &str) -> SippRun {
     run_sipp(
         &dir,
         &[
-            "-sf", scenario.to_str().unwrap(), &target, "-i", "127.0.0.1", "-p", &port,
-            "-m", calls, "-r", calls, "-l", calls, "-timeout", "40s", "-timeout_error",
+            "-sf",
+            scenario.to_str().unwrap(),
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-m",
+            calls,
+            "-r",
+            calls,
+            "-l",
+            calls,
+            "-timeout",
+            "40s",
+            "-timeout_error",
         ],
         Duration::from_secs(60),
     )
@@ -35,35 +52,74 @@ fn caller(name: &str, bot: &Bot, scenario: &str, calls: &str) -> SippRun {
 fn accepted_transfer_carries_context_and_ends_the_bots_leg() {
     let bot = transfer_bot("refer_ok");
     let run = caller("refer_ok", &bot, "refer_accepted.xml", "3");
-    assert_eq!(run.status, Some(0), "{}\n{}", run.describe(), tail(&bot.log(), 20));
+    assert_eq!(
+        run.status,
+        Some(0),
+        "{}\n{}",
+        run.describe(),
+        tail(&bot.log(), 20)
+    );
     assert_eq!(run.stats.map(|s| s.successful), Some(3));
     std::thread::sleep(Duration::from_millis(300));
     let (_, metrics) = http_get(bot.admin, "/metrics").unwrap();
     assert_eq!(prom_value(&metrics, "voxbridge_transfers_total"), Some(3.0));
-    assert_eq!(prom_value(&metrics, "voxbridge_calls_total{outcome=\"transferred\"}"), Some(3.0));
+    assert_eq!(
+        prom_value(&metrics, "voxbridge_calls_total{outcome=\"transferred\"}"),
+        Some(3.0)
+    );
     let list = bot.cli(&["calls", "list"]).unwrap();
-    let id = list.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)).unwrap().to_string();
+    let id = list
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
     let show = bot.cli(&["calls", "show", &id]).unwrap();
     assert!(show.contains("end reason:      transferred"), "{show}");
-    assert!(show.contains("transfer target: sip:agent@127.0.0.1:5999"), "{show}");
+    assert!(
+        show.contains("transfer target: sip:agent@127.0.0.1:5999"),
+        "{show}"
+    );
 }
 
 #[test]
 fn busy_target_is_reported_to_the_flow_and_the_bot_keeps_the_call() {
     let bot = transfer_bot("refer_busy");
     let run = caller("refer_busy", &bot, "refer_busy.xml", "2");
-    assert_eq!(run.status, Some(0), "{}\n{}", run.describe(), tail(&bot.log(), 20));
+    assert_eq!(
+        run.status,
+        Some(0),
+        "{}\n{}",
+        run.describe(),
+        tail(&bot.log(), 20)
+    );
     let log = bot.stop().unwrap();
-    assert_eq!(log.matches("transfer failed; the bot keeps the call").count(), 2, "{}", tail(&log, 20));
+    assert_eq!(
+        log.matches("transfer failed; the bot keeps the call")
+            .count(),
+        2,
+        "{}",
+        tail(&log, 20)
+    );
     assert!(log.contains("target answered 486"));
-    assert!(log.contains("reason=\"transfer_failed\""), "{}", tail(&log, 10));
+    assert!(
+        log.contains("reason=\"transfer_failed\""),
+        "{}",
+        tail(&log, 10)
+    );
 }
 
 #[test]
 fn declined_refer_is_reported_and_the_bot_keeps_the_call() {
     let bot = transfer_bot("refer_603");
     let run = caller("refer_603", &bot, "refer_declined.xml", "1");
-    assert_eq!(run.status, Some(0), "{}\n{}", run.describe(), tail(&bot.log(), 20));
+    assert_eq!(
+        run.status,
+        Some(0),
+        "{}\n{}",
+        run.describe(),
+        tail(&bot.log(), 20)
+    );
     let log = bot.stop().unwrap();
     assert!(log.contains("REFER answered 603"), "{}", tail(&log, 20));
 }

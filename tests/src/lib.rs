@@ -104,7 +104,9 @@ impl Bot {
         fs::write(&config_path, config)?;
         let log_path = dir.join("voxbridge.log");
         let log = fs::File::create(&log_path)?;
+        // Tests stop bots whose callers vanished: do not wait a minute.
         let child = Command::new(voxbridge_bin()?)
+            .env("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS", "3")
             .envs(extra.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args(["run", "--config"])
             .arg(&config_path)
@@ -210,7 +212,8 @@ impl Bot {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
+        // Drain (3 s in tests) plus BYEs to callers that may be gone.
+        while start.elapsed() < Duration::from_secs(20) {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return Ok(self.log());
             }

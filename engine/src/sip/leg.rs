@@ -160,7 +160,11 @@ impl CallLeg {
         }
         let response = self
             .dialog
-            .refer(rsipstack::sip::ReferTo::from(refer_to.to_string()), Some(headers), None)
+            .refer(
+                rsipstack::sip::ReferTo::from(refer_to.to_string()),
+                Some(headers),
+                None,
+            )
             .await
             .map_err(SipError::from)?;
         Ok(response.map(|r| r.status_code.code()).unwrap_or(408))
@@ -197,7 +201,10 @@ impl CallLeg {
                     let _ = handle.reply(StatusCode::OK).await;
                 }
                 DialogState::Notify(_, req, handle) => {
-                    let event = req.header_value("Event").unwrap_or_default().to_ascii_lowercase();
+                    let event = req
+                        .header_value("Event")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
                     let state = req
                         .header_value("Subscription-State")
                         .unwrap_or_default()
