@@ -16,7 +16,11 @@ use thiserror::Error;
 use crate::bridge::{Bridge, Timeouts};
 use crate::connector::{Connector, Operation};
 use crate::connectors::embedded::EmbeddedCrm;
+use crate::connectors::hubspot::{HubSpot, HubSpotConfig};
+use crate::connectors::odoo::{Odoo, OdooConfig};
 use crate::connectors::rest::{RestConfig, RestConnector};
+use crate::connectors::salesforce::{Salesforce, SalesforceConfig};
+use crate::connectors::zendesk::{Zendesk, ZendeskConfig};
 use crate::error::CrmError;
 use crate::outbox::{Outbox, OutboxConfig, OutboxError};
 use crate::phone::Country;
@@ -70,6 +74,10 @@ fn default_embedded_path() -> PathBuf {
 pub enum SystemConfig {
     Embedded(EmbeddedConfig),
     Rest(Box<RestConfig>),
+    Salesforce(Box<SalesforceConfig>),
+    Hubspot(Box<HubSpotConfig>),
+    Zendesk(Box<ZendeskConfig>),
+    Odoo(Box<OdooConfig>),
 }
 
 /// The whole `crm:` block.
@@ -253,5 +261,9 @@ fn build_connector(
             country,
         )?),
         SystemConfig::Rest(c) => Arc::new(RestConnector::new(name, c, http_timeout)?),
+        SystemConfig::Salesforce(c) => Arc::new(Salesforce::new(name, c, http_timeout)?),
+        SystemConfig::Hubspot(c) => Arc::new(HubSpot::new(name, c, http_timeout)?),
+        SystemConfig::Zendesk(c) => Arc::new(Zendesk::new(name, c, http_timeout)?),
+        SystemConfig::Odoo(c) => Arc::new(Odoo::new(name, c, http_timeout)?),
     })
 }

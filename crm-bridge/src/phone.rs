@@ -146,6 +146,13 @@ impl E164 {
         self.digits().strip_prefix(country.calling_code)
     }
 
+    /// Whether a number as some system stored it (any format, read in this
+    /// number's own country when national) is this number.
+    pub fn matches(&self, stored: &str) -> bool {
+        let country = self.country().unwrap_or(&COUNTRIES[0]);
+        E164::parse(stored, country).is_ok_and(|e| &e == self)
+    }
+
     /// The country among [`COUNTRIES`] whose calling code and length match.
     /// For `+1` this is the US (NANP numbers do not say which country).
     pub fn country(&self) -> Option<&'static Country> {

@@ -1,4 +1,9 @@
 //! The connectors: one module per system.
 
 pub mod embedded;
+pub mod hubspot;
+pub mod odoo;
 pub mod rest;
+pub mod salesforce;
+pub mod vendor;
+pub mod zendesk;
