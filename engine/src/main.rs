@@ -33,6 +33,46 @@ enum Command {
         /// Configuration file (YAML).
         config: PathBuf,
     },
+    /// Validate dialog scripts; prints every problem with file:line:column.
+    Check {
+        /// Script files (YAML).
+        #[arg(required = true)]
+        scripts: Vec<PathBuf>,
+        /// Intent label list (one per line) the scripts' intents must come from.
+        #[arg(long)]
+        intents: Option<PathBuf>,
+    },
+    /// Draw a dialog script as Graphviz DOT, Mermaid or SVG (needs `dot`).
+    Graph {
+        script: PathBuf,
+        /// dot, mermaid or svg.
+        #[arg(long, default_value = "dot")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Talk to a dialog script in text: lines are caller speech, `#123` keys, `/silence` no input.
+    Chat {
+        script: PathBuf,
+        /// Customer id or phone number from the demo data.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Demo CRM data (default fixtures/dialog/demo-crm.yaml).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// en or zh.
+        #[arg(long)]
+        language: Option<String>,
+        /// The date "today" means, YYYY-MM-DD.
+        #[arg(long)]
+        today: Option<String>,
+    },
+    /// Run conversation tests (files or folders of YAML test files).
+    TestDialog {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Read the call records (CDR) the engine wrote.
     Calls {
         /// Configuration file naming the database (`cdr.path`).
@@ -65,6 +105,9 @@ enum CallsAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(code) = dialog_command(&cli.command) {
+        return code;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -74,8 +117,79 @@ fn main() -> ExitCode {
     }
 }
 
+/// The dialog-script commands, with their own exit codes: 0 fine, 1 the
+/// script or a test is wrong, 2 the command could not run.
+fn dialog_command(command: &Command) -> Option<ExitCode> {
+    use voxbridge_dialog::cli;
+    let mut out = std::io::stdout().lock();
+    let result: Result<bool, String> = match command {
+        Command::Check { scripts, intents } => {
+            cli::check(scripts, intents.as_deref(), &mut out).map_err(|e| e.to_string())
+        }
+        Command::Graph { script, format, output } => {
+            let format = match format.as_str() {
+                "dot" => voxbridge_dialog::graph::GraphFormat::Dot,
+                "mermaid" => voxbridge_dialog::graph::GraphFormat::Mermaid,
+                "svg" => voxbridge_dialog::graph::GraphFormat::Svg,
+                other => {
+                    eprintln!("voxbridge: --format {other}: use dot, mermaid or svg");
+                    return Some(ExitCode::from(2));
+                }
+            };
+            let written = match output {
+                Some(path) => std::fs::File::create(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|mut f| cli::graph(script, format, &mut f).map_err(|e| e.to_string())),
+                None => cli::graph(script, format, &mut out).map_err(|e| e.to_string()),
+            };
+            written.map(|()| true)
+        }
+        Command::Chat { script, customer, data, language, today } => {
+            let language = match language.as_deref().map(voxbridge_dialog::format::Lang::parse) {
+                Some(None) => {
+                    eprintln!("voxbridge: --language: use en or zh");
+                    return Some(ExitCode::from(2));
+                }
+                other => other.flatten(),
+            };
+            let today = match today.as_deref().map(voxbridge_dialog::date::Date::parse) {
+                Some(None) => {
+                    eprintln!("voxbridge: --today: use YYYY-MM-DD");
+                    return Some(ExitCode::from(2));
+                }
+                other => other.flatten(),
+            };
+            let options = cli::ChatOptions {
+                customer: customer.clone(),
+                data: data.clone(),
+                caller: None,
+                language,
+                today,
+            };
+            let stdin = std::io::stdin();
+            cli::chat(script, &options, None, &mut stdin.lock(), &mut out)
+                .map(|()| true)
+                .map_err(|e| e.to_string())
+        }
+        Command::TestDialog { paths } => cli::test_dialog(paths, &mut out)
+            .map(|summary| summary.failed == 0)
+            .map_err(|e| e.to_string()),
+        _ => return None,
+    };
+    Some(match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("voxbridge: {e}");
+            ExitCode::from(2)
+        }
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        // Already run by `dialog_command`, which owns their exit codes.
+        Command::Check { .. } | Command::Graph { .. } | Command::Chat { .. } | Command::TestDialog { .. } => Ok(()),
         Command::CheckConfig { config } => {
             Config::load(&config)?;
             println!("{}: ok", config.display());
