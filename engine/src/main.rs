@@ -126,7 +126,11 @@ fn dialog_command(command: &Command) -> Option<ExitCode> {
         Command::Check { scripts, intents } => {
             cli::check(scripts, intents.as_deref(), &mut out).map_err(|e| e.to_string())
         }
-        Command::Graph { script, format, output } => {
+        Command::Graph {
+            script,
+            format,
+            output,
+        } => {
             let format = match format.as_str() {
                 "dot" => voxbridge_dialog::graph::GraphFormat::Dot,
                 "mermaid" => voxbridge_dialog::graph::GraphFormat::Mermaid,
@@ -139,13 +143,24 @@ fn dialog_command(command: &Command) -> Option<ExitCode> {
             let written = match output {
                 Some(path) => std::fs::File::create(path)
                     .map_err(|e| format!("{}: {e}", path.display()))
-                    .and_then(|mut f| cli::graph(script, format, &mut f).map_err(|e| e.to_string())),
+                    .and_then(|mut f| {
+                        cli::graph(script, format, &mut f).map_err(|e| e.to_string())
+                    }),
                 None => cli::graph(script, format, &mut out).map_err(|e| e.to_string()),
             };
             written.map(|()| true)
         }
-        Command::Chat { script, customer, data, language, today } => {
-            let language = match language.as_deref().map(voxbridge_dialog::format::Lang::parse) {
+        Command::Chat {
+            script,
+            customer,
+            data,
+            language,
+            today,
+        } => {
+            let language = match language
+                .as_deref()
+                .map(voxbridge_dialog::format::Lang::parse)
+            {
                 Some(None) => {
                     eprintln!("voxbridge: --language: use en or zh");
                     return Some(ExitCode::from(2));
@@ -189,7 +204,10 @@ fn dialog_command(command: &Command) -> Option<ExitCode> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         // Already run by `dialog_command`, which owns their exit codes.
-        Command::Check { .. } | Command::Graph { .. } | Command::Chat { .. } | Command::TestDialog { .. } => Ok(()),
+        Command::Check { .. }
+        | Command::Graph { .. }
+        | Command::Chat { .. }
+        | Command::TestDialog { .. } => Ok(()),
         Command::CheckConfig { config } => {
             Config::load(&config)?;
             println!("{}: ok", config.display());
