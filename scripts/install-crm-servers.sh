@@ -45,17 +45,17 @@ VENV="${VOXBRIDGE_TRYTON_VENV:-$HOME/.cache/voxbridge/tryton-7.0}"
 TRYTON_PKGS=(
   "trytond~=7.0.0" "trytond_party~=7.0.0" "trytond_company~=7.0.0"
   "trytond_currency~=7.0.0" "trytond_product~=7.0.0" "trytond_stock~=7.0.0"
-  "trytond_sale~=7.0.0" "phonenumbers"
+  "trytond_sale~=7.0.0" "phonenumbers" "proteus~=7.0.0"
 )
-if ! "$VENV/bin/python" -c 'import trytond, phonenumbers, trytond.modules.sale' 2>/dev/null \
+if ! "$VENV/bin/python" -c 'import trytond, phonenumbers, proteus, trytond.modules.sale' 2>/dev/null \
    || ! "$VENV/bin/python" -c 'import trytond; assert trytond.__version__.startswith("7.0.")' 2>/dev/null; then
   echo "install-crm-servers: installing Tryton 7.0 into $VENV"
   mkdir -p "$(dirname "$VENV")"
   # The Debian python3 (not a pyenv shim) so the venv does not depend on the
   # user's shell set-up.
-  /usr/bin/python3 -m venv "$VENV"
+  [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${TRYTON_PKGS[@]}"
 fi
-"$VENV/bin/python" -c 'import trytond, trytond.modules.sale, phonenumbers' \
+"$VENV/bin/python" -c 'import trytond, trytond.modules.sale, phonenumbers, proteus' \
   || { echo "install-crm-servers: Tryton venv broken at $VENV" >&2; exit 1; }
 echo "install-crm-servers: ok (RT $(dpkg-query -W -f='${Version}' request-tracker5), trytond $("$VENV/bin/python" -c 'import trytond; print(trytond.__version__)') in $VENV)"

@@ -20,6 +20,7 @@ use crate::connectors::hubspot::{HubSpot, HubSpotConfig};
 use crate::connectors::odoo::{Odoo, OdooConfig};
 use crate::connectors::rest::{RestConfig, RestConnector};
 use crate::connectors::salesforce::{Salesforce, SalesforceConfig};
+use crate::connectors::tryton::{Tryton, TrytonConfig};
 use crate::connectors::zendesk::{Zendesk, ZendeskConfig};
 use crate::error::CrmError;
 use crate::outbox::{Outbox, OutboxConfig, OutboxError};
@@ -78,6 +79,7 @@ pub enum SystemConfig {
     Hubspot(Box<HubSpotConfig>),
     Zendesk(Box<ZendeskConfig>),
     Odoo(Box<OdooConfig>),
+    Tryton(Box<TrytonConfig>),
 }
 
 /// The whole `crm:` block.
@@ -265,5 +267,6 @@ fn build_connector(
         SystemConfig::Hubspot(c) => Arc::new(HubSpot::new(name, c, http_timeout)?),
         SystemConfig::Zendesk(c) => Arc::new(Zendesk::new(name, c, http_timeout)?),
         SystemConfig::Odoo(c) => Arc::new(Odoo::new(name, c, http_timeout)?),
+        SystemConfig::Tryton(c) => Arc::new(Tryton::new(name, c, http_timeout)?),
     })
 }

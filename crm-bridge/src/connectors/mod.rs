@@ -5,5 +5,6 @@ pub mod hubspot;
 pub mod odoo;
 pub mod rest;
 pub mod salesforce;
+pub mod tryton;
 pub mod vendor;
 pub mod zendesk;
