@@ -19,6 +19,7 @@ use crate::connectors::embedded::EmbeddedCrm;
 use crate::connectors::hubspot::{HubSpot, HubSpotConfig};
 use crate::connectors::odoo::{Odoo, OdooConfig};
 use crate::connectors::rest::{RestConfig, RestConnector};
+use crate::connectors::rt::{Rt, RtConfig};
 use crate::connectors::salesforce::{Salesforce, SalesforceConfig};
 use crate::connectors::tryton::{Tryton, TrytonConfig};
 use crate::connectors::zendesk::{Zendesk, ZendeskConfig};
@@ -80,6 +81,7 @@ pub enum SystemConfig {
     Zendesk(Box<ZendeskConfig>),
     Odoo(Box<OdooConfig>),
     Tryton(Box<TrytonConfig>),
+    Rt(Box<RtConfig>),
 }
 
 /// The whole `crm:` block.
@@ -268,5 +270,6 @@ fn build_connector(
         SystemConfig::Zendesk(c) => Arc::new(Zendesk::new(name, c, http_timeout)?),
         SystemConfig::Odoo(c) => Arc::new(Odoo::new(name, c, http_timeout)?),
         SystemConfig::Tryton(c) => Arc::new(Tryton::new(name, c, http_timeout)?),
+        SystemConfig::Rt(c) => Arc::new(Rt::new(name, c, http_timeout)?),
     })
 }

@@ -4,6 +4,7 @@ pub mod embedded;
 pub mod hubspot;
 pub mod odoo;
 pub mod rest;
+pub mod rt;
 pub mod salesforce;
 pub mod tryton;
 pub mod vendor;
