@@ -1,6 +1,7 @@
 # voxbridge: the two commands of the README's quick start are `make demo` and `make test`.
 CONFIG ?= fixtures/config/voxbridge.yaml
 CARGO  ?= cargo
+SHELL  := /bin/bash
 
 .PHONY: deps build demo test lint unit e2e bench clean
 
@@ -17,7 +18,9 @@ demo: build
 ## Install what is needed, then lint and run every test (unit, property, sipp end-to-end).
 test: deps lint
 	$(CARGO) build --release -p voxbridge-engine
-	$(CARGO) test --release --workspace
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "total: %d passed, %d failed\n", p, f }' target/test.log
 
 lint:
 	$(CARGO) fmt --all -- --check
