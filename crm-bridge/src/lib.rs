@@ -17,8 +17,42 @@
 //! - [`phone`] normalises numbers to E.164; [`mask`] keeps personal data out
 //!   of logs; [`secret`] reads credentials from the environment or files.
 //! - [`fuzzy`] matches spoken product names against a catalogue.
-//! - [`connectors`] holds one module per system, starting with the
-//!   [`connectors::embedded`] SQLite CRM the default set-up uses.
+//! - [`config::CrmConfig`] is the `crm:` configuration block; it builds the
+//!   bridge and opens the outbox.
+//! - [`connectors`] holds one module per system: the
+//!   [`connectors::embedded`] SQLite CRM the default set-up uses, the
+//!   YAML-driven [`connectors::rest`], [`connectors::tryton`],
+//!   [`connectors::rt`], [`connectors::salesforce`], [`connectors::hubspot`],
+//!   [`connectors::zendesk`] and [`connectors::odoo`].
+//! - [`template`], [`mapping`] and [`context`] are the request templates,
+//!   JSON paths and value maps that describe a site's fields; [`auth`] the
+//!   ways to authenticate (OAuth2 client credentials included).
+//!
+//! The engine's part, in short:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use voxbridge_crm::model::{CallLog, Write};
+//! use voxbridge_crm::CrmConfig;
+//!
+//! let config = CrmConfig::load(std::path::Path::new("crm.yaml"))?;
+//! let bridge = Arc::new(config.build_bridge()?);
+//! let outbox = config.open_outbox()?;
+//! // Background delivery until shutdown.
+//! let worker = outbox.clone();
+//! let target = bridge.clone();
+//! tokio::spawn(async move {
+//!     worker.run(target, std::future::pending(), std::time::Duration::from_secs(5)).await
+//! });
+//! // While the phone rings: a profile or LookupFailed within the budget.
+//! let caller = bridge.lookup_caller("+86 138 0013 8000").await;
+//! // When the call ends: every write in one commit.
+//! outbox.enqueue_all(vec![Write::CallLog(CallLog::default())]).await?;
+//! # let _ = caller;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 pub mod bridge;
