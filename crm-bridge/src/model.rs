@@ -5,11 +5,14 @@
 //! outbox, so fields are only ever added, with serde defaults.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mask::{mask_email, mask_phone, mask_text};
+
 /// A customer as the dialog sees it, whatever system it came from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Customer {
     /// The id in the system it came from (`system`).
@@ -102,7 +105,7 @@ impl Priority {
 }
 
 /// A ticket to open for the caller.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NewTicket {
     /// Queue, group or pipeline name in the target system.
@@ -144,7 +147,7 @@ pub struct IntentHit {
 }
 
 /// The post-call record written back to the CRM.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CallLog {
     /// The SIP Call-ID (or the engine's own call id): unique per call.
@@ -204,7 +207,7 @@ impl CallLog {
 }
 
 /// A follow-up task for a human (call the customer back, check an order).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NewTask {
     pub subject: String,
@@ -262,5 +265,115 @@ impl Write {
         } else {
             format!("call:{}", call.map(String::as_str).unwrap_or(""))
         }
+    }
+}
+
+// Debug output of the records that carry personal data masks it: a stray
+// `{:?}` in a log line must not leak a caller's number, e-mail or words.
+
+fn masked(v: &Option<String>, f: fn(&str) -> String) -> Option<String> {
+    v.as_deref().map(f)
+}
+
+impl fmt::Debug for Customer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Customer")
+            .field("id", &self.id)
+            .field("system", &self.system)
+            .field("name", &self.name)
+            .field("phone", &masked(&self.phone, mask_phone))
+            .field("email", &masked(&self.email, mask_email))
+            .field("tier", &self.tier)
+            .field("language", &self.language)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl fmt::Debug for CallLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallLog")
+            .field("call_id", &self.call_id)
+            .field("caller", &masked(&self.caller, mask_phone))
+            .field("callee", &masked(&self.callee, mask_phone))
+            .field("customer_id", &self.customer_id)
+            .field("started_at_ms", &self.started_at_ms)
+            .field("ended_at_ms", &self.ended_at_ms)
+            .field("turns", &self.transcript.len())
+            .field("intents", &self.intents_text())
+            .field("intent_level", &self.intent_level)
+            .field("slots", &self.slots.keys().collect::<Vec<_>>())
+            .field("disposition", &self.disposition)
+            .field("recording", &self.recording.is_some())
+            .field(
+                "transfer_target",
+                &masked(&self.transfer_target, mask_phone),
+            )
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewTicket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewTicket")
+            .field("queue", &self.queue)
+            .field("priority", &self.priority)
+            .field("subject", &mask_text(&self.subject))
+            .field("body_chars", &self.body.chars().count())
+            .field("customer_id", &self.customer_id)
+            .field("phone", &masked(&self.phone, mask_phone))
+            .field("email", &masked(&self.email, mask_email))
+            .field("call_id", &self.call_id)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewTask")
+            .field("subject", &mask_text(&self.subject))
+            .field("body_chars", &self.body.chars().count())
+            .field("due", &self.due)
+            .field("customer_id", &self.customer_id)
+            .field("phone", &masked(&self.phone, mask_phone))
+            .field("assignee", &self.assignee)
+            .field("call_id", &self.call_id)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_masks_personal_data() {
+        let c = Customer {
+            id: "C1".into(),
+            name: "Li Wei".into(),
+            phone: Some("+8613800138000".into()),
+            email: Some("li.wei@example.cn".into()),
+            ..Customer::default()
+        };
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("13800138000") && !text.contains("li.wei@"),
+            "{text}"
+        );
+        assert!(text.contains("8000"));
+        let call = CallLog {
+            caller: Some("+8613800138000".into()),
+            transcript: vec![Turn {
+                speaker: Speaker::Caller,
+                text: "my id is 110101199003074518".into(),
+                at_ms: 0,
+            }],
+            ..CallLog::default()
+        };
+        let text = format!("{call:?}");
+        assert!(
+            !text.contains("13800138000") && !text.contains("110101199003074518"),
+            "{text}"
+        );
     }
 }

@@ -34,6 +34,36 @@ pub struct Entry {
     pub order_key: String,
 }
 
+impl std::fmt::Display for Entry {
+    /// One line for `voxbridge outbox list`:
+    /// `12  dead  call_log  crm  attempts 5  2026-11-21T09:30:00.000Z  customer:C001  HTTP 500 …`
+    /// (the time is the delivery for delivered records, else the next try).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let when = match self.state {
+            RecordState::Delivered => self.delivered_at.unwrap_or(self.next_attempt_at),
+            _ => self.next_attempt_at,
+        };
+        write!(
+            f,
+            "{:>6}  {:<9}  {:<8}  {:<10}  attempts {:<3}  {}  {}",
+            self.id,
+            self.state.as_str(),
+            self.kind,
+            self.system.as_deref().unwrap_or("-"),
+            self.attempts,
+            crate::datetime::rfc3339_ms(when),
+            self.order_key
+        )?;
+        if let Some(remote) = &self.remote_id {
+            write!(f, "  → {remote}")?;
+        }
+        if let Some(e) = &self.last_error {
+            write!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Which records `list` shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {

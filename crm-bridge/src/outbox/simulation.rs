@@ -207,6 +207,11 @@ fn operator_can_list_retry_and_purge() {
     assert_eq!(dead[0].id, 6, "newest first");
     assert_eq!(dead[0].kind, "call_log");
     assert_eq!(dead[0].system.as_deref(), Some("crm"));
+    let line = dead[0].to_string();
+    assert!(
+        line.contains("dead") && line.contains("call_log") && line.contains("connection refused"),
+        "{line}"
+    );
     assert!(dead[0]
         .last_error
         .as_deref()
