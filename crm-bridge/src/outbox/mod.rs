@@ -493,7 +493,8 @@ fn failure_outcome(
     // An open circuit is the breaker speaking, not the target: wait for it
     // without spending one of the record's attempts.
     if let CrmError::CircuitOpen { retry_in_ms, .. } = e {
-        let wait = jitter_upper_half(Duration::from_millis((*retry_in_ms).max(50)) * 2);
+        let wait =
+            jitter_upper_half(Duration::from_millis((*retry_in_ms).max(50)).saturating_mul(2));
         return Outcome::Retry {
             next_at: now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2),
             error,

@@ -93,13 +93,13 @@ impl Breaker {
                 *failures += 1;
                 if *failures >= self.config.failure_threshold.max(1) {
                     *state = State::Open {
-                        until: now + self.config.open_for,
+                        until: self.reopen_at(now),
                     };
                 }
             }
             (State::HalfOpen { .. }, false) if permit.probe => {
                 *state = State::Open {
-                    until: now + self.config.open_for,
+                    until: self.reopen_at(now),
                 };
             }
             // A late failure from before the circuit opened changes nothing.
@@ -117,6 +117,13 @@ impl Breaker {
                 *probing = false;
             }
         }
+    }
+
+    /// When an opened circuit half-opens; an absurd `open_for` saturates
+    /// instead of overflowing the clock.
+    fn reopen_at(&self, now: Instant) -> Instant {
+        now.checked_add(self.config.open_for)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
     }
 
     pub fn state(&self, now: Instant) -> BreakerState {

@@ -220,8 +220,22 @@ pub mod millis {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Ms(ms) => Ok(Duration::from_millis(ms)),
-            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+            Raw::Ms(ms) => bounded(Duration::from_millis(ms)),
+            Raw::Text(t) => parse(&t),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+
+    /// The longest duration accepted anywhere in the configuration: longer
+    /// is a typo, and would overflow the clock arithmetic.
+    pub const MAX: Duration = Duration::from_secs(366 * 86_400);
+
+    /// `d` if it is at most [`MAX`].
+    pub fn bounded(d: Duration) -> Result<Duration, String> {
+        if d > MAX {
+            Err(format!("{} s is longer than a year", d.as_secs()))
+        } else {
+            Ok(d)
         }
     }
 
@@ -244,6 +258,7 @@ pub mod millis {
         };
         Duration::try_from_secs_f64(value * scale)
             .map_err(|_| format!("`{text}` is not a duration"))
+            .and_then(bounded)
     }
 
     #[cfg(test)]
@@ -259,6 +274,7 @@ pub mod millis {
             assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
             assert!(parse("soon").is_err());
             assert!(parse("5 days").is_err());
+            assert!(parse("400000h").is_err());
         }
     }
 }
