@@ -1,6 +1,18 @@
-//! voxbridge on-box models.
+//! voxbridge on-box models: caller audio to text and intents, text to speech.
 //!
-//! This crate will own ASR engines behind one trait (whisper-rs, a grammar
-//! engine), the intent classifier (ONNX Runtime) and TTS (espeak-ng), with
-//! model files, checksums and worker pools. It is empty until that work lands;
-//! the engine's built-in flow uses WAV prompts and DTMF only.
+//! Everything runs on the machine; nothing here downloads at build or test
+//! time. The engine wires these pieces together; this crate knows nothing
+//! about RTP, SIP or the dialog format and talks in plain types (samples,
+//! strings, small structs).
+//!
+//! - [`intent`]: the hashed-feature intent classifier (ONNX Runtime via
+//!   `ort`, sessions pooled), trained by `models/train/train_intent.py`.
+//! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
+//! - [`error`]: the crate's error enum.
+
+pub mod checksum;
+pub mod error;
+pub mod intent;
+pub mod runtime;
+
+pub use error::ModelError;

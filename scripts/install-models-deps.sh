@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs what the `models` crate (voxbridge-models) needs to build, run and
+# test on Debian 12+. Idempotent: apt-get runs only for packages that are
+# missing, and the Python environment is rebuilt only when its pins change.
+#
+#   apt:    cmake, clang/libclang-dev (bindgen, whisper.cpp), PocketSphinx
+#           (library, headers, en-us model), espeak-ng (library, headers, data)
+#   python: a venv with onnxruntime==1.31.1 (its wheel carries the ONNX
+#           Runtime shared library the Rust side loads with ort::init_from)
+#           and the intent trainer's pinned dependencies
+#           (models/train/requirements.txt).
+#
+# Where things end up (override with VOXBRIDGE_CACHE):
+#   $VOXBRIDGE_CACHE/models-venv/                  the venv (python: bin/python)
+#   $VOXBRIDGE_CACHE/onnxruntime/libonnxruntime.so symlink to the wheel's library
+# The Rust code looks for the library in this order: $ORT_DYLIB_PATH,
+# $VOXBRIDGE_CACHE/onnxruntime/libonnxruntime.so, ~/.cache/voxbridge/onnxruntime/libonnxruntime.so.
+# The last line printed is `ORT_DYLIB_PATH=<path>` (eval-able).
+# No model weights are downloaded here; whisper models are fetched by the
+# user with `voxbridge models pull NAME`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${VOXBRIDGE_CACHE:-$HOME/.cache/voxbridge}"
+VENV="$CACHE/models-venv"
+REQ="$ROOT/models/train/requirements.txt"
+ORT_LINK_DIR="$CACHE/onnxruntime"
+
+APT_PACKAGES=(
+  cmake               # whisper.cpp (whisper-rs-sys) build
+  g++                 # whisper.cpp is C++
+  clang               # bindgen needs a working clang
+  libclang-dev        # bindgen (PocketSphinx and espeak-ng bindings)
+  pkg-config
+  libpocketsphinx-dev # grammar ASR engine
+  libsphinxbase-dev   # PocketSphinx's base library (cmd_ln, jsgf)
+  pocketsphinx-en-us  # the 16 kHz US-English acoustic model and dictionary
+  libespeak-ng-dev    # TTS library and headers
+  espeak-ng-data      # voices (en, cmn)
+  espeak-ng           # the command-line voice, used by tests to make speech
+  python3-venv        # the trainer's venv
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-models-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# Python venv with the pinned requirements. The stamp holds a hash of the
+# requirements file, so a changed pin rebuilds the venv.
+want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+have="$(cat "$VENV/.voxbridge-req-sha256" 2>/dev/null || true)"
+if [ "$want" != "$have" ] || [ ! -x "$VENV/bin/python" ]; then
+  echo "install-models-deps: creating $VENV"
+  rm -rf "$VENV"
+  mkdir -p "$CACHE"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$REQ"
+  echo "$want" >"$VENV/.voxbridge-req-sha256"
+fi
+
+lib="$("$VENV/bin/python" - <<'EOF'
+import glob, os, onnxruntime
+d = os.path.join(os.path.dirname(onnxruntime.__file__), "capi")
+libs = sorted(glob.glob(os.path.join(d, "libonnxruntime.so*")))
+print(libs[0] if libs else "")
+EOF
+)"
+[ -n "$lib" ] && [ -f "$lib" ] || { echo "install-models-deps: libonnxruntime.so not found in the onnxruntime wheel" >&2; exit 1; }
+mkdir -p "$ORT_LINK_DIR"
+ln -sfn "$lib" "$ORT_LINK_DIR/libonnxruntime.so"
+
+for f in /usr/share/pocketsphinx/model/en-us/en-us/mdef /usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict; do
+  [ -e "$f" ] || { echo "install-models-deps: $f missing (pocketsphinx-en-us)" >&2; exit 1; }
+done
+
+echo "install-models-deps: ok (onnxruntime $("$VENV/bin/python" -c 'import onnxruntime; print(onnxruntime.__version__)'), $(cmake --version | head -1), pocketsphinx $(dpkg-query -W -f='${Version}' libpocketsphinx-dev), espeak-ng $(dpkg-query -W -f='${Version}' libespeak-ng-dev))"
+echo "ORT_DYLIB_PATH=$ORT_LINK_DIR/libonnxruntime.so"
