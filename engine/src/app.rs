@@ -95,6 +95,7 @@ impl Engine {
             new_flow: Box::new(move || Box::new(DefaultFlow::new(prompts.clone(), &flow_config))),
             cdr: cdr.clone(),
             hangup_all: hangup_all.clone(),
+            dialer: sip.dialer(),
         });
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {

@@ -21,7 +21,7 @@ use crate::flow::{CallFlow, FlowAction, FlowEvent};
 use crate::metrics::Metrics;
 use crate::pii::mask_uri;
 use crate::sdp::{self, Negotiated, SdpError, SessionOrigin};
-use crate::sip::{CallLeg, LegEnd, LegEvent};
+use crate::sip::{CallLeg, DialError, Dialer, LegEnd, LegEvent};
 use crate::transfer::{self, ContextOptions, TransferState, TransferTracker};
 
 /// Why a call ended: one label per metric series and call record.
@@ -83,6 +83,8 @@ pub struct CallContext {
     pub cdr: Arc<CdrWriter>,
     /// Fired when the drain timeout passes: every call hangs up.
     pub hangup_all: CancellationToken,
+    /// Places calls when a peer REFERs us elsewhere.
+    pub dialer: Dialer,
 }
 
 /// Run one call to its end and write its record.
@@ -319,6 +321,49 @@ impl Call {
 
             let event = tokio::select! {
                 ev = self.leg.next_event() => match ev {
+                    Some(LegEvent::Referred(target, responder)) => {
+                        if !self.ctx.config.transfer.accept_incoming_refer {
+                            info!(call_id = %call_id, "incoming REFER declined (transfer.accept_incoming_refer is off)");
+                            responder.reject(603).await;
+                            continue;
+                        }
+                        responder.accept().await;
+                        // The 202 is sent by the dialog's task: let it leave
+                        // before our NOTIFY so the peer sees them in order.
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        if let Err(e) = self.leg.notify_refer(100, false).await {
+                            warn!(call_id = %call_id, error = %e, "NOTIFY 100 failed");
+                        }
+                        info!(call_id = %call_id, target = %mask_uri(&target), "referred by the peer; calling the target");
+                        match self.follow_refer(&target).await {
+                            Ok((mut new_leg, new_media)) => {
+                                if let Err(e) = self.leg.notify_refer(200, true).await {
+                                    warn!(call_id = %call_id, error = %e, "NOTIFY 200 failed");
+                                }
+                                self.finish_media(media).await;
+                                if let Err(e) = self.bye().await {
+                                    warn!(call_id = %call_id, error = %e, "BYE to the referrer failed");
+                                }
+                                new_leg.take_slot_from(&mut self.leg);
+                                self.leg = new_leg;
+                                media = new_media;
+                                self.transfer_target = Some(target);
+                                info!(call_id = %call_id, new_call_id = %self.leg.info().call_id, "call moved to the REFER target");
+                                // The new party starts the flow from the top.
+                                flow = (self.ctx.new_flow)();
+                                deadline = None;
+                                transfer = None;
+                                Some(FlowEvent::Answered)
+                            }
+                            Err(code) => {
+                                warn!(call_id = %call_id, status = code, "REFER target not reached; keeping the call");
+                                if let Err(e) = self.leg.notify_refer(code, true).await {
+                                    warn!(call_id = %call_id, error = %e, "NOTIFY failed");
+                                }
+                                None
+                            }
+                        }
+                    }
                     Some(LegEvent::ReferProgress { code, terminated }) => {
                         let Some((tracker, _)) = transfer.as_mut() else {
                             continue;
@@ -438,6 +483,40 @@ impl Call {
 }
 
 impl Call {
+    /// Call the target of an incoming REFER; the answered leg and its
+    /// running media, or the status to report in the final NOTIFY.
+    async fn follow_refer(&mut self, target: &str) -> Result<(CallLeg, MediaHandle), u16> {
+        let socket = self.ctx.ports.bind().map_err(|_| 503u16)?;
+        let port = socket.local_addr().map_err(|_| 500u16)?.port();
+        self.origin = SessionOrigin::new(rand::random::<u32>() as u64);
+        let offer = sdp::offer(&self.preferences(), self.advertised_ip(), port, self.origin);
+        let (mut leg, answer) = match self.ctx.dialer.invite(target, offer).await {
+            Ok(answered) => answered,
+            Err(DialError::Status(code)) => return Err(code),
+            Err(DialError::Failed(why)) => {
+                warn!(error = %why, "INVITE to the REFER target failed");
+                return Err(503);
+            }
+        };
+        let negotiated =
+            match sdp::parse(&answer).and_then(|o| sdp::negotiate(&o, &self.preferences())) {
+                Ok(n) => n,
+                Err(e) => {
+                    warn!(error = %e, "unusable SDP answer from the REFER target");
+                    let _ = tokio::time::timeout(Duration::from_secs(4), leg.hangup()).await;
+                    return Err(488);
+                }
+            };
+        match MediaSession::start(socket, self.media_params(&negotiated)) {
+            Ok(media) => Ok((leg, media)),
+            Err(e) => {
+                warn!(error = %e, "media for the new call did not start");
+                let _ = tokio::time::timeout(Duration::from_secs(4), leg.hangup()).await;
+                Err(500)
+            }
+        }
+    }
+
     /// Send BYE, waiting for its answer at most a few seconds: a caller who
     /// vanished must not hold the call task (and a drain) for the 32 s of
     /// BYE retransmissions.

@@ -144,6 +144,9 @@ pub struct TransferConfig {
     pub header_prefix: String,
     /// Most bytes of context attached.
     pub max_context_bytes: usize,
+    /// Honour a REFER from the peer (PBX): call the Refer-To target, report
+    /// by NOTIFY, and move the call there. Off: such REFERs get 603.
+    pub accept_incoming_refer: bool,
 }
 
 impl Default for TransferConfig {
@@ -154,6 +157,7 @@ impl Default for TransferConfig {
             user_to_user: true,
             header_prefix: "X-VB-".to_string(),
             max_context_bytes: 256,
+            accept_incoming_refer: false,
         }
     }
 }

@@ -20,6 +20,8 @@ pub fn mask_number(value: &str) -> String {
 
 /// Mask the user part of a SIP URI: `sip:+15551234567@pbx` → `sip:********4567@pbx`.
 pub fn mask_uri(uri: &str) -> String {
+    let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let uri = uri.split('?').next().unwrap_or(uri);
     let (scheme, rest) = match uri.split_once(':') {
         Some((s, r))
             if s.eq_ignore_ascii_case("sip")
@@ -56,5 +58,6 @@ mod tests {
         );
         assert_eq!(mask_uri("tel:+15551234567"), "tel:********4567");
         assert_eq!(mask_uri("sip:pbx.example"), "sip:pbx.example");
+        assert_eq!(mask_uri("<sip:agent@pbx?X-VB-account=12>"), "sip:*gent@pbx");
     }
 }

@@ -108,46 +108,10 @@ impl Drop for Phone {
     }
 }
 
-/// sipp as the agent a transfer goes to: `uas` answers, `uas_busy.xml` says 486.
-fn agent(dir: &Path, scenario: &str) -> (std::process::Child, u16) {
-    let port = free_port().unwrap();
-    let pcap = dir.join("pcap");
-    let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", &pcap);
-    let mut cmd = Command::new("sipp");
-    if scenario == "uas" {
-        cmd.args(["-sn", "uas"]);
-    } else {
-        cmd.arg("-sf")
-            .arg(voxbridge_e2e::scenario_dir().join(scenario));
-    }
-    let child = cmd
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            "1",
-            "-nostdin",
-            "-trace_msg",
-            "-message_file",
-        ])
-        .arg(dir.join("agent-messages.log"))
-        .args(["-timeout", "40s"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp");
-    std::thread::sleep(Duration::from_millis(300));
-    (child, port)
-}
-
 #[test]
 fn baresip_caller_is_transferred_to_an_agent_by_refer() {
     let dir = scratch_dir("baresip_transfer").unwrap();
-    let (mut uas, agent_port) = agent(&dir, "uas");
+    let (mut uas, agent_port) = voxbridge_e2e::spawn_sipp_uas(&dir, "uas").unwrap();
     let cfg = BotConfig {
         flow: format!("transfer_target: sip:agent@127.0.0.1:{agent_port}"),
         ..BotConfig::default()
@@ -170,7 +134,7 @@ fn baresip_caller_is_transferred_to_an_agent_by_refer() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = uas.kill();
-    let agent_log = std::fs::read_to_string(dir.join("agent-messages.log")).unwrap_or_default();
+    let agent_log = std::fs::read_to_string(dir.join("uas-messages.log")).unwrap_or_default();
     drop(phone);
     let log = bot.stop().unwrap();
     assert!(
@@ -209,7 +173,7 @@ fn baresip_caller_is_transferred_to_an_agent_by_refer() {
 #[test]
 fn busy_agent_is_reported_and_the_bot_keeps_the_baresip_call() {
     let dir = scratch_dir("baresip_transfer_busy").unwrap();
-    let (mut uas, agent_port) = agent(&dir, "uas_busy.xml");
+    let (mut uas, agent_port) = voxbridge_e2e::spawn_sipp_uas(&dir, "uas_busy.xml").unwrap();
     let cfg = BotConfig {
         flow: format!("transfer_target: sip:agent@127.0.0.1:{agent_port}"),
         ..BotConfig::default()

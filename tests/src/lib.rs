@@ -537,3 +537,55 @@ pub fn parse_stats(csv: &str) -> Option<SippStats> {
         created: col("TotalCallCreated")?,
     })
 }
+
+/// A one-call sipp UAS in the background (a transfer target): `uas` is
+/// sipp's built-in scenario, anything else a file in `tests/sipp/`. Its
+/// messages are traced to `dir/uas-messages.log`. Returns the process and
+/// its SIP port; the caller kills or waits for it.
+pub fn spawn_sipp_uas(dir: &Path, scenario: &str) -> Result<(Child, u16)> {
+    let port = free_port()?;
+    let mut cmd = Command::new("sipp");
+    if scenario == "uas" {
+        cmd.args(["-sn", "uas"]);
+    } else {
+        let copy = dir.join(scenario);
+        fs::copy(scenario_dir().join(scenario), &copy)?;
+        cmd.arg("-sf").arg(copy);
+    }
+    let child = cmd
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+        ])
+        .arg(dir.join("uas-messages.log"))
+        .args(["-timeout", "40s"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting sipp")?;
+    std::thread::sleep(Duration::from_millis(300));
+    Ok((child, port))
+}
+
+/// Wait up to `timeout` for a child to exit; its exit code.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}

@@ -69,6 +69,39 @@ pub fn answer(n: &Negotiated, ip: IpAddr, rtp_port: u16, origin: SessionOrigin) 
     s
 }
 
+/// Our offer for a call we place: every codec we take, in preference
+/// order, plus telephone-event on 101, 20 ms, sendrecv.
+pub fn offer(
+    codecs: &[voxbridge_media::Codec],
+    ip: IpAddr,
+    rtp_port: u16,
+    origin: SessionOrigin,
+) -> String {
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut s = String::with_capacity(320);
+    let _ = write!(
+        s,
+        "v=0\r\no=voxbridge {} {} IN {family} {ip}\r\ns=voxbridge\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP",
+        origin.id, origin.version
+    );
+    for c in codecs {
+        let _ = write!(s, " {}", c.payload_type());
+    }
+    s.push_str(" 101\r\n");
+    for c in codecs {
+        let _ = write!(
+            s,
+            "a=rtpmap:{} {}/8000\r\n",
+            c.payload_type(),
+            c.encoding_name()
+        );
+    }
+    s.push_str(
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{negotiate::negotiate, parse::parse};
@@ -95,6 +128,21 @@ mod tests {
         assert_eq!(back.media[1].port, 0);
         assert!(text.contains("o=voxbridge 42 1 IN IP4 127.0.0.1\r\n"));
         assert!(text.ends_with("\r\n"));
+    }
+
+    #[test]
+    fn our_offer_negotiates_against_itself() {
+        let text = offer(
+            &[Codec::Pcma, Codec::Pcmu],
+            "127.0.0.1".parse().unwrap(),
+            20004,
+            SessionOrigin::new(3),
+        );
+        let parsed = parse(text.as_bytes()).unwrap();
+        let n = negotiate(&parsed, &[Codec::Pcmu, Codec::Pcma]).unwrap();
+        assert_eq!(n.codec, Codec::Pcmu);
+        assert_eq!(n.dtmf_payload_type, Some(101));
+        assert_eq!(n.remote.port(), 20004);
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod answer;
 mod negotiate;
 mod parse;
 
-pub use answer::{answer, SessionOrigin};
+pub use answer::{answer, offer, SessionOrigin};
 pub use negotiate::{negotiate, Negotiated};
 pub use parse::{parse, MediaDescription, Offer, RtpMap};
 

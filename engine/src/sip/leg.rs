@@ -46,6 +46,9 @@ pub enum LegEvent {
     Offer(Vec<u8>, OfferResponder),
     /// A key pressed, sent as SIP INFO (already answered with 200).
     Dtmf(char),
+    /// The peer asks us to call someone else (incoming REFER); answer it
+    /// with the responder, then report progress with `notify_refer`.
+    Referred(String, ReferResponder),
     /// A NOTIFY about our REFER (already answered with 200): the sipfrag
     /// status and whether the subscription ended.
     ReferProgress { code: u16, terminated: bool },
@@ -96,10 +99,29 @@ impl OfferResponder {
     }
 }
 
-/// The inbound leg of one call.
+/// Answers one incoming REFER.
+#[derive(Debug)]
+pub struct ReferResponder {
+    handle: TransactionHandle,
+}
+
+impl ReferResponder {
+    /// 202 Accepted: we will try, and report by NOTIFY.
+    pub async fn accept(self) {
+        let _ = self.handle.reply(StatusCode::Accepted).await;
+    }
+
+    /// Refuse the REFER (603 Decline when transfers are not honoured).
+    pub async fn reject(self, code: u16) {
+        let _ = self.handle.reply(StatusCode::from(code)).await;
+    }
+}
+
+/// The leg of one call (inbound, or one we placed for a transfer).
 pub struct CallLeg {
-    /// Holds the call's place under `calls.max_calls` until the leg is gone.
-    _slot: CallSlot,
+    /// Holds the call's place under `calls.max_calls` until the leg is gone
+    /// (moved to the new leg when the call is transferred by the peer).
+    slot: Option<CallSlot>,
     dialog: InviteDialog,
     states: DialogStateReceiver,
     layer: Arc<DialogLayer>,
@@ -116,7 +138,7 @@ impl CallLeg {
         info: CallInfo,
     ) -> Self {
         CallLeg {
-            _slot: slot,
+            slot: Some(slot),
             dialog,
             states,
             layer,
@@ -127,6 +149,51 @@ impl CallLeg {
 
     pub fn info(&self) -> &CallInfo {
         &self.info
+    }
+
+    /// A leg for a call we placed (already answered).
+    pub(super) fn outbound(
+        dialog: InviteDialog,
+        states: DialogStateReceiver,
+        layer: Arc<DialogLayer>,
+        info: CallInfo,
+    ) -> Self {
+        CallLeg {
+            slot: None,
+            dialog,
+            states,
+            layer,
+            info,
+            ended: false,
+        }
+    }
+
+    /// Move the call's admission slot from `other` to this leg.
+    pub fn take_slot_from(&mut self, other: &mut CallLeg) {
+        if let Some(slot) = other.slot.take() {
+            self.slot = Some(slot);
+        }
+    }
+
+    /// Report progress of an incoming REFER (RFC 3515 NOTIFY with a sipfrag).
+    pub async fn notify_refer(&self, code: u16, terminated: bool) -> Result<(), SipError> {
+        let reason = StatusCode::from(code).to_string();
+        let state = if terminated {
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=60"
+        };
+        let headers = vec![
+            Header::Event("refer".into()),
+            Header::SubscriptionState(state.into()),
+            Header::ContentType("message/sipfrag".into()),
+        ];
+        let body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
+        self.dialog
+            .notify(Some(headers), Some(body))
+            .await
+            .map(|_| ())
+            .map_err(SipError::from)
     }
 
     /// Send 180 Ringing.
@@ -218,9 +285,20 @@ impl CallLeg {
                         });
                     }
                 }
-                DialogState::Refer(_, _, handle)
-                | DialogState::Message(_, _, handle)
-                | DialogState::Publish(_, _, handle) => {
+                DialogState::Refer(_, req, handle) => {
+                    match req
+                        .header_value("Refer-To")
+                        .or_else(|| req.header_value("r"))
+                    {
+                        Some(target) => {
+                            return Some(LegEvent::Referred(target, ReferResponder { handle }));
+                        }
+                        None => {
+                            let _ = handle.reply(StatusCode::BadRequest).await;
+                        }
+                    }
+                }
+                DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
                     let _ = handle.reply(StatusCode::NotImplemented).await;
                 }
                 DialogState::Terminated(_, reason) => {

@@ -1,6 +1,7 @@
 //! SIP signalling, on top of `rsipstack`. Nothing outside this module sees a
 //! stack type: the engine gets [`CallLeg`]s, [`LegEvent`]s and plain strings.
 
+mod dialer;
 mod digest_compat;
 mod info_dtmf;
 mod leg;
@@ -9,7 +10,8 @@ pub mod screen;
 mod screening_socket;
 mod server;
 
-pub use leg::{CallInfo, CallLeg, LegEnd, LegEvent, OfferResponder};
+pub use dialer::{DialError, Dialer};
+pub use leg::{CallInfo, CallLeg, LegEnd, LegEvent, OfferResponder, ReferResponder};
 pub use registration::Registrations;
 pub use server::SipServer;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::{Header, HeadersExt, Method, SipMessage, StatusCode};
-use rsipstack::transaction::endpoint::MessageInspector;
+use rsipstack::transaction::endpoint::{EndpointOption, MessageInspector};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::SipAddr;
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::dialer::Dialer;
 use super::leg::{call_info, CallLeg};
 use super::registration::Registrations;
 use super::screen::ALLOWED_METHODS;
@@ -33,6 +34,7 @@ pub struct SipServer {
     cancel: CancellationToken,
     local_addr: SocketAddr,
     registrations: Option<Registrations>,
+    dialer: Dialer,
 }
 
 impl SipServer {
@@ -81,7 +83,14 @@ impl SipServer {
             transport_layer.add_transport(tcp.into());
         }
 
+        // Call-IDs of calls we place end in our own host, not the stack's
+        // default domain.
+        let option = EndpointOption {
+            callid_suffix: Some(config.advertised_ip().to_string()),
+            ..EndpointOption::default()
+        };
         let endpoint = EndpointBuilder::new()
+            .with_option(option)
             .with_user_agent(&config.sip.user_agent)
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(transport_layer)
@@ -118,6 +127,10 @@ impl SipServer {
         });
 
         let (calls_tx, calls_rx) = mpsc::channel(1024);
+        let dialer = Dialer {
+            layer: layer.clone(),
+            contact: contact.clone(),
+        };
         let dispatcher = Dispatcher {
             layer,
             contact,
@@ -138,9 +151,15 @@ impl SipServer {
                 cancel,
                 local_addr,
                 registrations,
+                dialer,
             },
             calls_rx,
         ))
+    }
+
+    /// Places outbound calls from this endpoint.
+    pub fn dialer(&self) -> Dialer {
+        self.dialer.clone()
     }
 
     /// The address the listeners are bound to (the real port when 0 was asked).
