@@ -7,10 +7,12 @@
 //!
 //! - [`intent`]: the hashed-feature intent classifier (ONNX Runtime via
 //!   `ort`, sessions pooled), trained by `models/train/train_intent.py`.
+//! - [`entities`]: digits, numbers, order ids, yes/no and dates in en and zh.
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
 //! - [`error`]: the crate's error enum.
 
 pub mod checksum;
+pub mod entities;
 pub mod error;
 pub mod intent;
 pub mod runtime;
