@@ -26,6 +26,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+# Request Tracker 5 and Tryton 7.0 for the CRM connector tests.
+"$(dirname "$0")/install-crm-servers.sh"
+
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 command -v sipp >/dev/null || { echo "install-deps: sipp missing after install" >&2; exit 1; }
 echo "install-deps: ok ($(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1), $(cargo --version))"

@@ -73,6 +73,14 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Inspect and repair the durable CRM outbox.
+    Outbox {
+        /// The outbox database (the `outbox.path` of the CRM configuration).
+        #[arg(long, global = true, default_value = "var/outbox.sqlite")]
+        db: PathBuf,
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Read the call records (CDR) the engine wrote.
     Calls {
         /// Configuration file naming the database (`cdr.path`).
@@ -85,6 +93,36 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: CallsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Counts by state, then records, newest first.
+    List {
+        /// pending, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Send records again now (dead letters, or pending ones waiting on backoff).
+    Retry {
+        /// Record ids, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<i64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all_dead: bool,
+    },
+    /// Delete delivered or dead records (never pending ones).
+    Purge {
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<i64>,
+        #[arg(long)]
+        all_dead: bool,
+        #[arg(long)]
+        all_delivered: bool,
     },
 }
 
@@ -213,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
+        Command::Outbox { db, action } => outbox(&db, action),
         Command::Calls { config, action } => {
             let config = Config::load(&config)?;
             calls(&config, action)
@@ -231,6 +270,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn outbox(db: &std::path::Path, action: OutboxAction) -> anyhow::Result<()> {
+    use voxbridge_crm::outbox::admin::{self, ListFilter, Selection};
+    use voxbridge_crm::outbox::RecordState;
+    let pick = |ids: Vec<i64>, all_dead: bool, all_delivered: bool| -> anyhow::Result<Selection> {
+        match (ids.is_empty(), all_dead, all_delivered) {
+            (false, false, false) => Ok(Selection::Ids(ids)),
+            (true, true, false) => Ok(Selection::AllDead),
+            (true, false, true) => Ok(Selection::AllDelivered),
+            _ => anyhow::bail!("say which records: --ids 1,2,3 or one --all-… flag"),
+        }
+    };
+    match action {
+        OutboxAction::List { state, limit } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(text) => match RecordState::parse(text) {
+                    Some(state) => Some(state),
+                    None => anyhow::bail!("--state {text}: use pending, delivered or dead"),
+                },
+            };
+            let counts = admin::counts(db)?;
+            println!(
+                "{}: {} pending, {} delivered, {} dead",
+                db.display(),
+                counts.pending,
+                counts.delivered,
+                counts.dead
+            );
+            for entry in admin::list(db, &ListFilter { state, limit })? {
+                println!("{entry}");
+            }
+        }
+        OutboxAction::Retry { ids, all_dead } => {
+            let n = admin::retry(db, &pick(ids, all_dead, false)?)?;
+            println!("{n} records queued for delivery now");
+        }
+        OutboxAction::Purge {
+            ids,
+            all_dead,
+            all_delivered,
+        } => {
+            let n = admin::purge(db, &pick(ids, all_dead, all_delivered)?)?;
+            println!("{n} records deleted");
+        }
+    }
+    Ok(())
 }
 
 fn calls(config: &Config, action: CallsAction) -> anyhow::Result<()> {

@@ -231,3 +231,66 @@ fn sigterm_drains_active_calls_and_refuses_new_ones() {
         "{list}"
     );
 }
+
+#[test]
+fn outbox_commands_list_retry_and_purge() {
+    use voxbridge_crm::model::{NewTask, Write};
+    use voxbridge_crm::outbox::{Outbox, OutboxConfig};
+    let dir = scratch_dir("ops_outbox").unwrap();
+    let db = dir.join("outbox.sqlite");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let outbox = Outbox::open(OutboxConfig {
+            path: db.clone(),
+            ..OutboxConfig::default()
+        })
+        .unwrap();
+        for i in 0..3 {
+            let task = NewTask {
+                subject: format!("call back {i}"),
+                body: "test".into(),
+                due: None,
+                customer_id: Some(format!("C{i}")),
+                phone: None,
+                assignee: None,
+                call_id: Some(format!("call-{i}")),
+            };
+            outbox.enqueue(Write::Task(task)).await.unwrap();
+        }
+    });
+    let bin = voxbridge_e2e::voxbridge_bin().unwrap();
+    let run = |args: &[&str]| -> (bool, String) {
+        let out = std::process::Command::new(&bin)
+            .arg("outbox")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run(&["list"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("3 pending, 0 delivered, 0 dead"), "{text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    let (ok, text) = run(&["list", "--state", "dead"]);
+    assert!(ok && text.lines().count() == 1, "{text}");
+    let (ok, text) = run(&["retry", "--ids", "1,2"]);
+    assert!(ok && text.contains("2 records queued"), "{text}");
+    // Pending records are never purged.
+    let (ok, text) = run(&["purge", "--ids", "1"]);
+    assert!(ok && text.contains("0 records deleted"), "{text}");
+    let (ok, text) = run(&["purge"]);
+    assert!(!ok && text.contains("say which records"), "{text}");
+    let (ok, text) = run(&["list", "--state", "lost"]);
+    assert!(
+        !ok && text.contains("use pending, delivered or dead"),
+        "{text}"
+    );
+}
