@@ -11,10 +11,12 @@
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
 //! - [`error`]: the crate's error enum.
 
+pub mod audio;
 pub mod checksum;
 pub mod entities;
 pub mod error;
 pub mod intent;
 pub mod runtime;
+pub mod vad;
 
 pub use error::ModelError;

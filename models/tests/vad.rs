@@ -1,0 +1,266 @@
+//! VAD and endpointing on espeak-ng speech (8 kHz, G.711 round trip) mixed
+//! with silence and line noise.
+
+mod support;
+
+use support::*;
+use voxbridge_models::audio::rms_dbfs;
+use voxbridge_models::vad::{EndReason, EndpointConfig, EndpointEvent, Endpointer};
+
+/// Runs `audio` through an endpointer in 20 ms frames; returns the events.
+/// After an utterance or no-input the endpointer is reset and listens again.
+fn run(
+    cfg: EndpointConfig,
+    audio: &[i16],
+    prompt_until_ms: Option<u64>,
+) -> Vec<(u64, EndpointEvent)> {
+    let mut ep = Endpointer::new(cfg).unwrap();
+    let mut events = Vec::new();
+    let mut offset = 0u64; // audio time of the last reset
+    for (i, frame) in audio.chunks(160).enumerate() {
+        let t = i as u64 * 20;
+        ep.set_prompt_playing(prompt_until_ms.is_some_and(|p| t < p));
+        ep.push(frame);
+        while let Some(e) = ep.poll_event() {
+            events.push((offset, e));
+        }
+        if ep.is_done() {
+            offset = (i as u64 + 1) * 20;
+            ep.reset();
+        }
+    }
+    ep.finish();
+    while let Some(e) = ep.poll_event() {
+        events.push((offset, e));
+    }
+    events
+}
+
+fn utterances(events: &[(u64, EndpointEvent)]) -> Vec<(u64, u64, usize, EndReason)> {
+    events
+        .iter()
+        .filter_map(|(off, e)| match e {
+            EndpointEvent::Utterance {
+                audio,
+                start_ms,
+                end_ms,
+                reason,
+            } => Some((off + start_ms, off + end_ms, audio.len(), *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where speech really is in `speech` (above -45 dBFS in 20 ms frames).
+fn speech_span_ms(speech: &[i16]) -> (u64, u64) {
+    let frames: Vec<bool> = speech.chunks(160).map(|f| rms_dbfs(f) > -45.0).collect();
+    let first = frames.iter().position(|&v| v).unwrap() as u64 * 20;
+    let last = (frames.iter().rposition(|&v| v).unwrap() as u64 + 1) * 20;
+    (first, last)
+}
+
+#[test]
+fn two_phrases_between_silences_give_two_utterances() {
+    let a = phone_speech("I would like to check my order status please", "en-us");
+    let b = phone_speech("yes", "en-us");
+    let audio = concat(&[
+        &silence_ms(1000),
+        &a,
+        &silence_ms(1500),
+        &b,
+        &silence_ms(1000),
+    ]);
+    let ev = run(EndpointConfig::default(), &audio, None);
+    let u = utterances(&ev);
+    assert_eq!(u.len(), 2, "{u:?}");
+    let (sa, ea) = speech_span_ms(&a);
+    let a_start = 1000 + sa;
+    let a_end = 1000 + ea;
+    assert!(
+        u[0].0 + 150 >= a_start && u[0].0 <= a_start + 150,
+        "start {} vs {a_start}",
+        u[0].0
+    );
+    assert!(
+        u[0].1 + 250 >= a_end && u[0].1 <= a_end + 250,
+        "end {} vs {a_end}",
+        u[0].1
+    );
+    assert_eq!(u[0].3, EndReason::Silence);
+    // The delivered audio covers the speech plus pre-roll, not the silences.
+    let secs = u[0].2 as f64 / 8000.0;
+    let spoken = (ea - sa) as f64 / 1000.0;
+    assert!(
+        secs >= spoken && secs <= spoken + 0.6,
+        "{secs} s for {spoken} s of speech"
+    );
+    let b_start = 1000 + a.len() as u64 / 8 + 1500;
+    assert!(
+        u[1].0 + 200 >= b_start && u[1].0 <= b_start + 300,
+        "{:?}",
+        u[1]
+    );
+    let started = ev
+        .iter()
+        .filter(|(_, e)| matches!(e, EndpointEvent::SpeechStarted { .. }))
+        .count();
+    assert_eq!(started, 2);
+}
+
+#[test]
+fn line_noise_alone_is_not_speech() {
+    for (level, seed) in [(-50.0, 1), (-40.0, 2), (-35.0, 3)] {
+        let noise = line_noise_ms(8000, level, seed);
+        let audio = support::g711_round_trip(&noise, voxbridge_media::codec::Codec::Pcmu);
+        let ev = run(EndpointConfig::default(), &audio, None);
+        assert!(utterances(&ev).is_empty(), "noise at {level} dBFS: {ev:?}");
+    }
+}
+
+#[test]
+fn speech_in_line_noise_is_still_found() {
+    let a = phone_speech("where is my parcel", "en-us");
+    let level = rms_dbfs(&a);
+    let clean = concat(&[&silence_ms(1200), &a, &silence_ms(1500)]);
+    // Noise 20 dB below the speech level.
+    let noisy = mix(
+        &clean,
+        &line_noise_ms(clean.len() as u32 / 8, level - 20.0, 7),
+    );
+    let ev = run(EndpointConfig::default(), &noisy, None);
+    let u = utterances(&ev);
+    assert_eq!(u.len(), 1, "{u:?}");
+    let (sa, ea) = speech_span_ms(&a);
+    assert!(u[0].0.abs_diff(1200 + sa) <= 200, "{u:?}");
+    assert!(u[0].1.abs_diff(1200 + ea) <= 300, "{u:?}");
+    assert_eq!(u[0].3, EndReason::Silence);
+}
+
+#[test]
+fn mandarin_speech_is_detected() {
+    let a = phone_speech("我想查一下我的订单", "cmn");
+    let audio = concat(&[&silence_ms(800), &a, &silence_ms(1200)]);
+    let u = utterances(&run(EndpointConfig::default(), &audio, None));
+    assert_eq!(u.len(), 1, "{u:?}");
+}
+
+#[test]
+fn end_of_speech_silence_is_configurable() {
+    // Two words 350 ms apart: one utterance at 500 ms end silence, two at 200 ms.
+    // espeak-ng pads its output with silence: trim each word to its speech.
+    let trim = |w: Vec<i16>| {
+        let (s, e) = speech_span_ms(&w);
+        w[(s * 8) as usize..(e * 8) as usize].to_vec()
+    };
+    let w1 = trim(phone_speech("hello", "en-us"));
+    let w2 = trim(phone_speech("there", "en-us"));
+    let audio = concat(&[
+        &silence_ms(800),
+        &w1,
+        &silence_ms(350),
+        &w2,
+        &silence_ms(1200),
+    ]);
+    assert_eq!(
+        utterances(&run(EndpointConfig::default(), &audio, None)).len(),
+        1
+    );
+    let short = EndpointConfig {
+        end_silence_ms: 200,
+        ..EndpointConfig::default()
+    };
+    assert_eq!(utterances(&run(short, &audio, None)).len(), 2);
+}
+
+#[test]
+fn long_speech_is_cut_at_the_maximum_length() {
+    let a = phone_speech(
+        "I have been waiting for my delivery for three weeks now and nobody has called me back about it, \
+         so I would really like to know what is going on with my order and when it will arrive",
+        "en-us",
+    );
+    let audio = concat(&[&silence_ms(500), &a, &silence_ms(1000)]);
+    let cfg = EndpointConfig {
+        max_utterance_ms: 3000,
+        ..EndpointConfig::default()
+    };
+    let u = utterances(&run(cfg, &audio, None));
+    assert!(u.len() >= 2, "{u:?}");
+    assert_eq!(u[0].3, EndReason::MaxLength);
+    let len_ms = u[0].1 - u[0].0;
+    assert!((2900..=3100).contains(&len_ms), "{len_ms}");
+    // Pre-roll plus 3 s of audio at most.
+    assert!(u[0].2 <= 8 * (3000 + 250 + 100), "{}", u[0].2);
+}
+
+#[test]
+fn barge_in_is_raised_only_while_a_prompt_plays() {
+    let a = phone_speech("agent please", "en-us");
+    let audio = concat(&[&silence_ms(1000), &a, &silence_ms(1000)]);
+    let during = run(EndpointConfig::default(), &audio, Some(10_000));
+    let barge: Vec<_> = during
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EndpointEvent::BargeIn { at_ms } => Some(*at_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(barge.len(), 1, "{during:?}");
+    let (sa, _) = speech_span_ms(&a);
+    assert!(
+        barge[0] >= 1000 + sa && barge[0] <= 1000 + sa + 500,
+        "{barge:?}"
+    );
+    let after = run(EndpointConfig::default(), &audio, None);
+    assert!(!after
+        .iter()
+        .any(|(_, e)| matches!(e, EndpointEvent::BargeIn { .. })));
+    // The utterance is still delivered after the barge-in.
+    assert_eq!(utterances(&during).len(), 1);
+}
+
+#[test]
+fn no_input_after_the_timeout() {
+    let cfg = EndpointConfig {
+        no_input_ms: Some(3000),
+        ..EndpointConfig::default()
+    };
+    let audio = line_noise_ms(3500, -45.0, 9);
+    let ev = run(cfg, &audio, None);
+    match ev.first() {
+        Some((0, EndpointEvent::NoInput { at_ms })) => assert!((3000..3100).contains(at_ms)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sixteen_khz_input_and_bad_settings() {
+    let (raw, rate) = espeak_raw("yes please", "en-us");
+    let speech = voxbridge_models::audio::resample(&raw, rate, 16_000);
+    let mut audio = vec![0i16; 16_000];
+    audio.extend_from_slice(&speech);
+    audio.extend(std::iter::repeat_n(0i16, 16_000));
+    let mut ep = Endpointer::new(EndpointConfig {
+        sample_rate: 16_000,
+        ..EndpointConfig::default()
+    })
+    .unwrap();
+    let mut n = 0;
+    for f in audio.chunks(320) {
+        ep.push(f);
+        while let Some(e) = ep.poll_event() {
+            n += usize::from(matches!(e, EndpointEvent::Utterance { .. }));
+        }
+    }
+    assert_eq!(n, 1);
+    assert!(Endpointer::new(EndpointConfig {
+        sample_rate: 44_100,
+        ..EndpointConfig::default()
+    })
+    .is_err());
+    assert!(Endpointer::new(EndpointConfig {
+        continue_threshold: 0.9,
+        ..EndpointConfig::default()
+    })
+    .is_err());
+}
