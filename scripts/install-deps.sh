@@ -8,6 +8,7 @@ APT_PACKAGES=(
   sip-tester      # sipp: load and protocol tests
   baresip-core    # a real SIP phone for end-to-end tests
   kamailio        # a real registrar for the registration tests
+  linphone-cli    # a second real SIP phone (linphonec)
   espeak-ng       # prompt generation and speech test audio
   sox             # audio conversion for prompts and test audio
   pkg-config

@@ -301,3 +301,73 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
         "bot channel holds the prompts (rms {bot_rms:.0})"
     );
 }
+
+/// linphone (`linphonec`, package linphone-cli) calls the bot: its
+/// `+sip.instance` Contact and its SDP are handled, it keys 4 2 #, the
+/// call completes with the bot's BYE.
+#[test]
+fn linphone_calls_keys_digits_and_is_hung_up_on() {
+    use std::io::Write;
+    let cfg = BotConfig {
+        // The stack's own log shows the raw INVITE, to check its Contact.
+        log_level: Some("info,rsipstack=info".into()),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("linphone", &cfg).unwrap();
+    let dir = scratch_dir("linphone_phone").unwrap();
+    let wav = speech_wav(&dir, "Hello, I am calling about my account.", 14);
+    // linphonec refuses to start its SIP stack without its database folder.
+    let home = dir.join("home");
+    std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
+    let rc = dir.join("linphonerc");
+    std::fs::write(
+        &rc,
+        format!(
+            "[sip]\nsip_port={}\nsip_tcp_port=-1\nuse_ipv6=0\nipv6_migration_done=1\n[rtp]\naudio_rtp_port={}\n[sound]\nechocancellation=0\n[video]\nautomatically_initiate=0\ncapture=0\ndisplay=0\n",
+            free_port().unwrap(),
+            free_port().unwrap()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("linphonec.log")).unwrap();
+    let mut phone = Command::new("linphonec")
+        .arg("-c")
+        .arg(&rc)
+        .env("HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("linphonec (package linphone-cli)");
+    let mut input = phone.stdin.take().unwrap();
+    let mut say = |line: &str| {
+        let _ = writeln!(input, "{line}");
+        let _ = input.flush();
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    say("soundcard use files");
+    say(&format!("play {}", wav.display()));
+    say(&format!("call sip:bot@{}", bot.addr));
+    let answered = bot.wait_until(Duration::from_secs(10), |l| l.contains("incoming call"));
+    std::thread::sleep(Duration::from_secs(6));
+    for k in ["4", "2", "#"] {
+        say(k);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let ended = bot.wait_until(Duration::from_secs(15), |l| l.contains("call ended"));
+    say("quit");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = phone.kill();
+    let _ = phone.wait();
+    let log = bot.stop().unwrap();
+    let phone_log = std::fs::read_to_string(dir.join("linphonec.log")).unwrap_or_default();
+    assert!(answered, "linphone called:\n{}", tail(&phone_log, 30));
+    assert!(
+        log.contains("+sip.instance"),
+        "linphone's Contact carries +sip.instance"
+    );
+    assert!(ended, "{}", tail(&log, 20));
+    assert!(log.contains("digits=42"), "{}", tail(&log, 20));
+    assert!(log.contains("reason=\"bot_hangup\""), "{}", tail(&log, 20));
+    assert!(phone_log.contains("connected"), "{}", tail(&phone_log, 30));
+}
