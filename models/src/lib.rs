@@ -11,12 +11,16 @@
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
 //! - [`error`]: the crate's error enum.
 
+pub mod asr;
 pub mod audio;
 pub mod checksum;
 pub mod entities;
 pub mod error;
+mod ffi;
 pub mod intent;
+pub mod lang;
 pub mod runtime;
 pub mod vad;
 
 pub use error::ModelError;
+pub use lang::Language;
