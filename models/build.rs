@@ -58,7 +58,7 @@ fn main() {
         .allowlist_function("espeak_(Initialize|SetSynthCallback|SetVoiceByName|SetParameter|Synth|Synchronize|Terminate|Info)")
         .allowlist_type("espeak_EVENT|espeak_AUDIO_OUTPUT|espeak_ERROR|espeak_PARAMETER|espeak_POSITION_TYPE")
         .allowlist_var("espeakCHARS_UTF8|espeakINITIALIZE_DONT_EXIT|espeakSSML")
-        .rustified_enum("espeak_AUDIO_OUTPUT|espeak_ERROR|espeak_PARAMETER|espeak_POSITION_TYPE")
+        .rustified_enum("espeak_AUDIO_OUTPUT|espeak_PARAMETER|espeak_POSITION_TYPE")
         .layout_tests(false)
         .generate()
         .expect("bindgen: espeak-ng/speak_lib.h")

@@ -20,6 +20,7 @@ mod ffi;
 pub mod intent;
 pub mod lang;
 pub mod runtime;
+pub mod tts;
 pub mod vad;
 
 pub use error::ModelError;
