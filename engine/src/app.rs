@@ -32,6 +32,8 @@ pub enum StartError {
     Cdr(#[from] CdrError),
     #[error("admin HTTP on {0}: {1}")]
     Admin(std::net::SocketAddr, std::io::Error),
+    #[error("CRM: {0}")]
+    Crm(String),
 }
 
 /// A running engine.
@@ -42,6 +44,7 @@ pub struct Engine {
     pub admin_addr: Option<std::net::SocketAddr>,
     config: Arc<Config>,
     cdr: Arc<CdrWriter>,
+    crm: Option<Arc<crate::crm::CrmLink>>,
     hangup_all: CancellationToken,
     stop_admin: CancellationToken,
 }
@@ -83,6 +86,16 @@ impl Engine {
             None => None,
         };
 
+        let crm = match &config.crm.config {
+            Some(path) => Some(Arc::new(
+                crate::crm::CrmLink::start(
+                    path,
+                    Duration::from_millis(config.crm.lookup_budget_ms),
+                )
+                .map_err(StartError::Crm)?,
+            )),
+            None => None,
+        };
         let (sip, mut calls) =
             SipServer::start(&config, metrics.clone(), admission.clone()).await?;
 
@@ -96,6 +109,7 @@ impl Engine {
             cdr: cdr.clone(),
             hangup_all: hangup_all.clone(),
             dialer: sip.dialer(),
+            crm: crm.clone(),
         });
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {
@@ -109,6 +123,7 @@ impl Engine {
             admin_addr,
             config,
             cdr,
+            crm,
             hangup_all,
             stop_admin,
         })
@@ -144,6 +159,9 @@ impl Engine {
         // Give BYE/200 transactions of the last calls a moment on the wire.
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.sip.stop().await;
+        if let Some(crm) = &self.crm {
+            crm.stop().await;
+        }
         self.stop_admin.cancel();
         let cdr = self.cdr.clone();
         let _ = tokio::task::spawn_blocking(move || cdr.flush()).await;

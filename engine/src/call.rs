@@ -85,6 +85,8 @@ pub struct CallContext {
     pub hangup_all: CancellationToken,
     /// Places calls when a peer REFERs us elsewhere.
     pub dialer: Dialer,
+    /// The CRM, when one is configured.
+    pub crm: Option<Arc<crate::crm::CrmLink>>,
 }
 
 /// Run one call to its end and write its record.
@@ -116,6 +118,11 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
         duration_ms = record.duration().as_millis() as u64,
         "call ended"
     );
+    // The call log goes to the durable outbox in the same step that
+    // closes the call record, and the task waits for its commit.
+    if let (Some(crm), true) = (&ctx.crm, call.answered.is_some()) {
+        crm.record(call_log(&record, &call)).await;
+    }
     ctx.cdr.write(record);
     ctx.metrics.calls_active.fetch_sub(1, Ordering::Relaxed);
     ctx.metrics.call_ended(reason);
@@ -123,6 +130,49 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     // process that sees zero calls also sees every record queued.
     drop(call);
     reason
+}
+
+/// The CRM's post-call record, from the call record and what the call learnt.
+fn call_log(record: &CallRecord, call: &Call) -> voxbridge_crm::model::CallLog {
+    use voxbridge_crm::model::{CallLog, Speaker, Turn};
+    let ms = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    };
+    let mut slots = std::collections::BTreeMap::new();
+    let mut transcript = Vec::new();
+    if !record.dtmf.is_empty() {
+        slots.insert("digits".to_string(), record.dtmf.clone());
+        transcript.push(Turn {
+            speaker: Speaker::Caller,
+            text: format!("[keys] {}", record.dtmf),
+            at_ms: 0,
+        });
+    }
+    let disposition = match record.end_reason.as_str() {
+        "transferred" => "transferred",
+        "transfer_failed" => "transfer_failed",
+        "bot_hangup" => "resolved",
+        "caller_hangup" | "caller_cancel" => "abandoned",
+        _ => "failed",
+    };
+    CallLog {
+        call_id: record.call_id.clone(),
+        caller: crate::crm::caller_number(&record.from),
+        callee: Some(record.to.clone()),
+        customer_id: call.customer.as_ref().map(|c| c.id.clone()),
+        started_at_ms: ms(record.started),
+        answered_at_ms: record.answered.map(ms),
+        ended_at_ms: ms(record.ended),
+        transcript,
+        intents: Vec::new(),
+        intent_level: None,
+        slots,
+        disposition: disposition.to_string(),
+        recording: record.recording.as_ref().map(|p| p.display().to_string()),
+        transfer_target: record.transfer_target.clone(),
+    }
 }
 
 struct Call {
@@ -134,6 +184,8 @@ struct Call {
     recording: Option<std::path::PathBuf>,
     transfer_target: Option<String>,
     last_transfer_failed: bool,
+    /// Who the CRM says is calling.
+    customer: Option<voxbridge_crm::model::Customer>,
 }
 
 impl Call {
@@ -147,6 +199,7 @@ impl Call {
             recording: None,
             transfer_target: None,
             last_transfer_failed: false,
+            customer: None,
         }
     }
 
@@ -225,6 +278,12 @@ impl Call {
             Err(e) => return self.reject(500, &e.to_string()),
         };
 
+        // Look the caller up while the phone rings.
+        let lookup = self.ctx.crm.clone().map(|crm| {
+            let from = info.from.clone();
+            let since = info.received;
+            tokio::spawn(async move { crm.lookup(&from, since).await })
+        });
         if let Err(e) = self.leg.ringing() {
             warn!(call_id = %info.call_id, error = %e, "could not send 180");
         }
@@ -248,6 +307,19 @@ impl Call {
             }
         }
 
+        if let Some(lookup) = lookup {
+            // Bounded by the lookup budget inside `CrmLink::lookup`.
+            self.customer = lookup.await.ok().flatten();
+            match &self.customer {
+                Some(c) => info!(
+                    call_id = %info.call_id,
+                    customer = %c.id,
+                    tier = %c.tier.as_deref().unwrap_or("-"),
+                    "caller identified"
+                ),
+                None => info!(call_id = %info.call_id, "caller not in the CRM"),
+            }
+        }
         let answer = sdp::answer(&negotiated, self.advertised_ip(), local_port, self.origin);
         if let Err(e) = self.leg.answer(answer) {
             warn!(call_id = %info.call_id, error = %e, "could not send 200 OK");
@@ -536,6 +608,12 @@ impl Call {
     ) -> Result<TransferTracker, String> {
         let call_id = self.leg.info().call_id.clone();
         let cfg = &self.ctx.config.transfer;
+        if let Some(c) = &self.customer {
+            context.insert(0, ("customer".to_string(), c.id.clone()));
+            if let Some(tier) = &c.tier {
+                context.insert(1, ("tier".to_string(), tier.clone()));
+            }
+        }
         context.push(("call-id".to_string(), call_id.clone()));
         let options = ContextOptions {
             in_uri: cfg.context_in_uri,

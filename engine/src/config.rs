@@ -55,6 +55,7 @@ pub struct Config {
     pub trunk: TrunkConfig,
     pub recording: RecordingConfig,
     pub cdr: CdrConfig,
+    pub crm: CrmLinkConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
 }
@@ -211,6 +212,26 @@ impl Default for CdrConfig {
     fn default() -> Self {
         CdrConfig {
             path: PathBuf::from("var/voxbridge.db"),
+        }
+    }
+}
+
+/// The CRM bridge: caller lookup while ringing, call logs via the outbox.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrmLinkConfig {
+    /// The CRM configuration file (systems, routes, outbox; see the CRM
+    /// connectors section). None: no lookups, no call logs.
+    pub config: Option<PathBuf>,
+    /// Longest the 200 OK waits for the caller lookup, counted from the INVITE.
+    pub lookup_budget_ms: u64,
+}
+
+impl Default for CrmLinkConfig {
+    fn default() -> Self {
+        CrmLinkConfig {
+            config: None,
+            lookup_budget_ms: 500,
         }
     }
 }
@@ -400,6 +421,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ),
     ("VOXBRIDGE_ADMIN_LISTEN", "admin.listen"),
     ("VOXBRIDGE_CDR_PATH", "cdr.path"),
+    ("VOXBRIDGE_CRM_CONFIG", "crm.config"),
     ("VOXBRIDGE_LOG_LEVEL", "log.level"),
     ("VOXBRIDGE_LOG_FORMAT", "log.format"),
 ];
@@ -472,6 +494,7 @@ impl Config {
                     }
                 }
                 "cdr.path" => self.cdr.path = PathBuf::from(value),
+                "crm.config" => self.crm.config = Some(PathBuf::from(value)),
                 "calls.max_calls" => {
                     self.calls.max_calls = value.parse().map_err(|e| bad(format!("{e}")))?
                 }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod call;
 pub mod cdr;
 pub mod config;
+pub mod crm;
 pub mod flow;
 pub mod metrics;
 pub mod pii;

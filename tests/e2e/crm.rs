@@ -1,0 +1,91 @@
+//! The engine with the embedded CRM: the caller is looked up while the
+//! phone rings, and the post-call record reaches the CRM through the
+//! durable outbox.
+
+use std::time::Duration;
+
+use voxbridge_e2e::{
+    free_port, run_sipp, scenario_dir, scratch_dir, tail, workspace_root, Bot, BotConfig,
+};
+
+#[test]
+fn known_caller_is_identified_and_the_call_is_logged_in_the_crm() {
+    let dir = scratch_dir("crm_embedded").unwrap();
+    let crm_config = dir.join("crm.yaml");
+    std::fs::write(
+        &crm_config,
+        format!(
+            "default_country: CN\nsystems:\n  crm:\n    kind: embedded\n    path: {}\n    seed: {}\noutbox:\n  path: {}\n",
+            dir.join("crm.sqlite").display(),
+            workspace_root().join("fixtures/crm").display(),
+            dir.join("outbox.sqlite").display()
+        ),
+    )
+    .unwrap();
+    let cfg = BotConfig {
+        more: format!("crm:\n  config: {}", crm_config.display()),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("crm_embedded_bot", &cfg).unwrap();
+    let call = |number: &str, name: &str| {
+        let sipp_dir = scratch_dir(name).unwrap();
+        let port = free_port().unwrap().to_string();
+        let target = bot.addr.to_string();
+        let scenario = scenario_dir().join("uac_from.xml");
+        let run = run_sipp(
+            &sipp_dir,
+            &[
+                "-sf",
+                scenario.to_str().unwrap(),
+                &target,
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-m",
+                "1",
+                "-set",
+                "caller",
+                number,
+                "-timeout",
+                "20s",
+                "-timeout_error",
+            ],
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(run.status, Some(0), "{}", run.describe());
+    };
+    // Li Wei, gold, stored as "+86 138 0013 8000"; and a number nobody has.
+    call("+8613800138000", "crm_embedded_known");
+    call("+8613999999999", "crm_embedded_unknown");
+    let log = bot.stop().unwrap();
+    assert!(
+        log.contains("caller identified")
+            && log.contains("customer=C001")
+            && log.contains("tier=gold"),
+        "{}",
+        tail(&log, 20)
+    );
+    assert!(log.contains("caller not in the CRM"), "{}", tail(&log, 20));
+    assert_eq!(
+        log.matches("call log queued for the CRM").count(),
+        2,
+        "{}",
+        tail(&log, 20)
+    );
+
+    // Delivered by the outbox worker before the process stopped.
+    let crm = rusqlite::Connection::open(dir.join("crm.sqlite")).unwrap();
+    let rows: Vec<(Option<String>, String, String)> = crm
+        .prepare("SELECT customer_id, disposition, record FROM call_logs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "two call logs in the CRM");
+    assert_eq!(rows[0].0.as_deref(), Some("C001"));
+    assert_eq!(rows[0].1, "abandoned", "the caller hung up");
+    assert_eq!(rows[1].0, None);
+}
