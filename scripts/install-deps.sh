@@ -29,6 +29,8 @@ fi
 
 # Request Tracker 5 and Tryton 7.0 for the CRM connector tests.
 "$(dirname "$0")/install-crm-servers.sh"
+# Speech: PocketSphinx, espeak-ng, whisper.cpp build tools, ONNX Runtime.
+"$(dirname "$0")/install-models-deps.sh"
 
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 command -v sipp >/dev/null || { echo "install-deps: sipp missing after install" >&2; exit 1; }
