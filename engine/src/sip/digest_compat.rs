@@ -16,6 +16,14 @@ const AUTH_HEADERS: [&str; 4] = [
 
 /// Rewrite `from` to `to` inside `algorithm=` parameters of auth header lines.
 fn rewrite(datagram: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
+    // Every datagram passes here: leave at once unless the name is present.
+    let needle = from.as_bytes();
+    if !datagram
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+    {
+        return None;
+    }
     let head_end = find(datagram, b"\r\n\r\n")
         .map(|i| i + 4)
         .unwrap_or(datagram.len());
