@@ -1,5 +1,5 @@
 //! Speech recognition behind one trait, [`SpeechRecognizer`], chosen per
-//! prompt by the dialog: `whisper` (free speech, en and zh, a ggml model
+//! prompt by the dialog: [`whisper`] (free speech, en and zh, a ggml model
 //! file) or [`sphinx`] (PocketSphinx with a JSGF grammar generated per
 //! prompt from the expected phrases and slot types: yes/no, menu choices,
 //! short digit strings).
@@ -10,9 +10,11 @@
 //! queue answers [`AsrError::Busy`] at once so the call can play a fallback
 //! instead of waiting.
 
+pub mod ggml;
 pub mod grammar;
 pub mod pool;
 pub mod sphinx;
+pub mod whisper;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,257 @@
+//! The free-speech engine: whisper.cpp through `whisper-rs`.
+//!
+//! One `WhisperContext` (the weights) is shared; each worker of the pool
+//! owns one `WhisperState` (~190 MB of compute buffers for tiny.en at full
+//! width), created once when the pool starts. Per utterance: greedy
+//! sampling, no timestamps, one segment, no temperature fallback, the
+//! language from the prompt, and `audio_ctx` sized to the utterance (the
+//! default 30 s window costs ~10× the compute of a 3 s one). The number of
+//! tokens is capped in proportion to the audio, so a model that loops
+//! (random test weights, or a real model hallucinating on noise) cannot hold
+//! a worker for long. The model file is checked completely ([`ggml::inspect`])
+//! and against its sha256 before whisper.cpp reads it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use super::ggml::{self, ModelInfo};
+use super::pool::{Heard, PoolConfig, PoolStats, Worker, WorkerPool};
+use super::{AsrError, AsrRequest, SpeechRecognizer, Ticket};
+use crate::{audio, checksum, Language, ModelError};
+
+const ENGINE: &str = "whisper";
+
+/// Whisper's encoder positions per second of audio (100 mel frames/s,
+/// halved by the second convolution).
+const CTX_PER_SECOND: f64 = 50.0;
+/// Positions added to the utterance's own (context for the last word).
+const CTX_MARGIN: i32 = 32;
+/// Token budget: a base plus this many per second of audio (speech runs at
+/// 2–4 tokens a second).
+const TOKENS_BASE: f64 = 8.0;
+const TOKENS_PER_SECOND: f64 = 6.0;
+
+/// How to run whisper.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhisperConfig {
+    /// The ggml model file (`voxbridge models pull` fetches one).
+    pub model: PathBuf,
+    /// Its expected sha256 (hex); `None` skips the check.
+    pub sha256: Option<String>,
+    /// whisper.cpp threads per worker: workers × threads should not exceed
+    /// the cores left for calls.
+    pub threads_per_worker: usize,
+    /// Workers (one whisper state each) and the queue in front of them.
+    pub pool: PoolConfig,
+}
+
+impl WhisperConfig {
+    /// One worker, one thread, queue of 4, 3 s maximum wait.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        WhisperConfig {
+            model: model.into(),
+            sha256: None,
+            threads_per_worker: 1,
+            pool: PoolConfig::default(),
+        }
+    }
+}
+
+/// `audio_ctx` for `samples` of 16 kHz audio, at most the model's.
+pub fn audio_ctx_for(samples: usize, model_ctx: i32) -> i32 {
+    let secs = samples as f64 / 16_000.0;
+    let ctx = (secs * CTX_PER_SECOND).ceil() as i32 + CTX_MARGIN;
+    (((ctx + 31) / 32) * 32).clamp(64, model_ctx)
+}
+
+/// The token cap for `samples` of 16 kHz audio.
+pub fn max_tokens_for(samples: usize) -> i32 {
+    (TOKENS_BASE + TOKENS_PER_SECOND * samples as f64 / 16_000.0).ceil() as i32
+}
+
+struct WhisperWorker {
+    state: WhisperState,
+    threads: usize,
+    model_ctx: i32,
+    multilingual: bool,
+}
+
+impl Worker for WhisperWorker {
+    fn recognize(&mut self, r: &AsrRequest) -> Result<Heard, AsrError> {
+        if r.language != Language::En && !self.multilingual {
+            return Err(AsrError::UnsupportedLanguage {
+                engine: ENGINE,
+                language: r.language,
+            });
+        }
+        let pcm = match r.sample_rate {
+            16_000 => r.audio.clone(),
+            8_000 => audio::resample(&r.audio, 8_000, 16_000),
+            other => {
+                return Err(AsrError::BadAudio {
+                    engine: ENGINE,
+                    reason: format!("sample rate {other} Hz (8000 or 16000)"),
+                })
+            }
+        };
+        if pcm.len() < 1_600 {
+            return Ok(Heard {
+                text: String::new(),
+                tag: None,
+                confidence: None,
+            });
+        }
+        let samples = audio::to_f32(&pcm);
+        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        p.set_n_threads(self.threads as i32);
+        p.set_translate(false);
+        p.set_language(Some(r.language.code()));
+        p.set_no_context(true);
+        p.set_no_timestamps(true);
+        p.set_single_segment(true);
+        p.set_print_special(false);
+        p.set_print_progress(false);
+        p.set_print_realtime(false);
+        p.set_print_timestamps(false);
+        p.set_temperature(0.0);
+        p.set_temperature_inc(0.0);
+        p.set_audio_ctx(audio_ctx_for(pcm.len(), self.model_ctx));
+        p.set_max_tokens(max_tokens_for(pcm.len()));
+        self.state.full(p, &samples).map_err(|e| AsrError::Engine {
+            engine: ENGINE,
+            reason: e.to_string(),
+        })?;
+        let mut text = String::new();
+        let mut no_speech = None;
+        for seg in self.state.as_iter() {
+            text.push_str(&seg.to_str_lossy().unwrap_or_default());
+            no_speech = Some(seg.no_speech_probability());
+        }
+        Ok(Heard {
+            text: text.trim().to_string(),
+            tag: None,
+            confidence: no_speech.map(|p| (1.0 - p).clamp(0.0, 1.0)),
+        })
+    }
+}
+
+/// The whisper engine: a shared model and a pool of states.
+pub struct WhisperRecognizer {
+    pool: WorkerPool,
+    info: ModelInfo,
+    languages: Vec<Language>,
+}
+
+impl std::fmt::Debug for WhisperRecognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperRecognizer")
+            .field("model", &self.info.describe())
+            .field("stats", &self.pool.stats())
+            .finish()
+    }
+}
+
+impl WhisperRecognizer {
+    /// Checks the model file (structure, then sha256), loads it once and
+    /// starts the workers. A missing, truncated or corrupt file, or one with
+    /// the wrong checksum, is an error here.
+    pub fn start(config: WhisperConfig) -> Result<Self, ModelError> {
+        static LOGGING: Once = Once::new();
+        // whisper.cpp logs to stderr unless hooked (into nothing here).
+        LOGGING.call_once(whisper_rs::install_logging_hooks);
+        if config.threads_per_worker == 0 {
+            return Err(ModelError::Config(
+                "whisper: threads_per_worker must be at least 1".into(),
+            ));
+        }
+        let info = ggml::inspect(&config.model)?;
+        if let Some(expected) = &config.sha256 {
+            checksum::verify_file(&config.model, expected)?;
+        }
+        let path = config.model.to_str().ok_or_else(|| {
+            ModelError::Config(format!(
+                "whisper: model path {} is not UTF-8",
+                config.model.display()
+            ))
+        })?;
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+            .map_err(|e| {
+                ModelError::corrupt(&config.model, format!("whisper.cpp could not load it: {e}"))
+            })?;
+        let ctx = Arc::new(ctx);
+        let threads = config.threads_per_worker;
+        let model_ctx = info.dims.n_audio_ctx;
+        let multilingual = info.dims.is_multilingual();
+        let pool = WorkerPool::start(ENGINE, config.pool.clone(), move |i| {
+            let state = ctx.create_state().map_err(|e| {
+                ModelError::Config(format!(
+                    "whisper: worker {i} cannot allocate its state: {e}"
+                ))
+            })?;
+            Ok(WhisperWorker {
+                state,
+                threads,
+                model_ctx,
+                multilingual,
+            })
+        })?;
+        let languages = if multilingual {
+            vec![Language::En, Language::Zh]
+        } else {
+            vec![Language::En]
+        };
+        Ok(WhisperRecognizer {
+            pool,
+            info,
+            languages,
+        })
+    }
+
+    /// What the model file holds.
+    pub fn model_info(&self) -> &ModelInfo {
+        &self.info
+    }
+}
+
+impl SpeechRecognizer for WhisperRecognizer {
+    fn name(&self) -> &'static str {
+        ENGINE
+    }
+
+    fn languages(&self) -> &[Language] {
+        &self.languages
+    }
+
+    fn submit(&self, request: AsrRequest) -> Result<Ticket, AsrError> {
+        if !self.languages.contains(&request.language) {
+            return Err(AsrError::UnsupportedLanguage {
+                engine: ENGINE,
+                language: request.language,
+            });
+        }
+        self.pool.submit(request)
+    }
+
+    fn stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_ctx_follows_the_utterance() {
+        assert_eq!(audio_ctx_for(16_000, 1500), 96); // 1 s: 50 + 32 → 96
+        assert_eq!(audio_ctx_for(5 * 16_000, 1500), 288); // 5 s: 250 + 32 → 288
+        assert_eq!(audio_ctx_for(60 * 16_000, 1500), 1500);
+        assert_eq!(audio_ctx_for(100, 1500), 64);
+        assert_eq!(max_tokens_for(16_000), 14);
+        assert_eq!(max_tokens_for(5 * 16_000), 38);
+    }
+}
