@@ -19,6 +19,7 @@ pub mod error;
 mod ffi;
 pub mod intent;
 pub mod lang;
+pub mod manifest;
 pub mod pull;
 pub mod runtime;
 pub mod tts;

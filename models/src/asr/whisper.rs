@@ -30,10 +30,10 @@ const ENGINE: &str = "whisper";
 const CTX_PER_SECOND: f64 = 50.0;
 /// Positions added to the utterance's own (context for the last word).
 const CTX_MARGIN: i32 = 32;
-/// Token budget: a base plus this many per second of audio (speech runs at
-/// 2–4 tokens a second).
-const TOKENS_BASE: f64 = 8.0;
-const TOKENS_PER_SECOND: f64 = 6.0;
+/// Default token budget: a base plus this many per second of audio (speech
+/// runs at 2–4 tokens a second).
+pub const DEFAULT_TOKENS_BASE: u32 = 8;
+pub const DEFAULT_TOKENS_PER_SECOND: f32 = 6.0;
 
 /// How to run whisper.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +45,9 @@ pub struct WhisperConfig {
     /// whisper.cpp threads per worker: workers × threads should not exceed
     /// the cores left for calls.
     pub threads_per_worker: usize,
+    /// Token cap per utterance: `tokens_base + tokens_per_second × seconds`.
+    pub tokens_base: u32,
+    pub tokens_per_second: f32,
     /// Workers (one whisper state each) and the queue in front of them.
     pub pool: PoolConfig,
 }
@@ -56,6 +59,8 @@ impl WhisperConfig {
             model: model.into(),
             sha256: None,
             threads_per_worker: 1,
+            tokens_base: DEFAULT_TOKENS_BASE,
+            tokens_per_second: DEFAULT_TOKENS_PER_SECOND,
             pool: PoolConfig::default(),
         }
     }
@@ -69,13 +74,14 @@ pub fn audio_ctx_for(samples: usize, model_ctx: i32) -> i32 {
 }
 
 /// The token cap for `samples` of 16 kHz audio.
-pub fn max_tokens_for(samples: usize) -> i32 {
-    (TOKENS_BASE + TOKENS_PER_SECOND * samples as f64 / 16_000.0).ceil() as i32
+pub fn max_tokens_for(samples: usize, base: u32, per_second: f32) -> i32 {
+    (f64::from(base) + f64::from(per_second) * samples as f64 / 16_000.0).ceil() as i32
 }
 
 struct WhisperWorker {
     state: WhisperState,
     threads: usize,
+    tokens: (u32, f32),
     model_ctx: i32,
     multilingual: bool,
 }
@@ -120,7 +126,7 @@ impl Worker for WhisperWorker {
         p.set_temperature(0.0);
         p.set_temperature_inc(0.0);
         p.set_audio_ctx(audio_ctx_for(pcm.len(), self.model_ctx));
-        p.set_max_tokens(max_tokens_for(pcm.len()));
+        p.set_max_tokens(max_tokens_for(pcm.len(), self.tokens.0, self.tokens.1));
         self.state.full(p, &samples).map_err(|e| AsrError::Engine {
             engine: ENGINE,
             reason: e.to_string(),
@@ -184,6 +190,7 @@ impl WhisperRecognizer {
             })?;
         let ctx = Arc::new(ctx);
         let threads = config.threads_per_worker;
+        let tokens = (config.tokens_base, config.tokens_per_second);
         let model_ctx = info.dims.n_audio_ctx;
         let multilingual = info.dims.is_multilingual();
         let pool = WorkerPool::start(ENGINE, config.pool.clone(), move |i| {
@@ -195,6 +202,7 @@ impl WhisperRecognizer {
             Ok(WhisperWorker {
                 state,
                 threads,
+                tokens,
                 model_ctx,
                 multilingual,
             })
@@ -251,7 +259,7 @@ mod tests {
         assert_eq!(audio_ctx_for(5 * 16_000, 1500), 288); // 5 s: 250 + 32 → 288
         assert_eq!(audio_ctx_for(60 * 16_000, 1500), 1500);
         assert_eq!(audio_ctx_for(100, 1500), 64);
-        assert_eq!(max_tokens_for(16_000), 14);
-        assert_eq!(max_tokens_for(5 * 16_000), 38);
+        assert_eq!(max_tokens_for(16_000, 8, 6.0), 14);
+        assert_eq!(max_tokens_for(5 * 16_000, 8, 6.0), 38);
     }
 }
