@@ -10,11 +10,14 @@ use voxbridge_media::{PortPool, Prompt};
 
 use crate::acl::Allowlist;
 use crate::admission::Admission;
-use crate::call::{self, CallContext};
+use crate::call::{self, CallContext, FlowFactory, FlowStart};
 use crate::cdr::{CdrError, CdrWriter};
 use crate::config::Config;
+use crate::flow::CallFlow;
 use crate::flow::{DefaultFlow, DefaultPrompts};
 use crate::metrics::Metrics;
+use crate::script_flow::ScriptFlow;
+use crate::script_store::ScriptStore;
 use crate::sip::{SipError, SipServer};
 
 /// Why the engine could not start.
@@ -34,6 +37,10 @@ pub enum StartError {
     Admin(std::net::SocketAddr, std::io::Error),
     #[error("CRM: {0}")]
     Crm(String),
+    #[error("dialog script {0}: {1}")]
+    Script(String, String),
+    #[error("text to speech: {0}")]
+    Tts(String),
 }
 
 /// A running engine.
@@ -101,15 +108,47 @@ impl Engine {
 
         let hangup_all = CancellationToken::new();
         let flow_config = config.flow.clone();
+        let (new_flow, tts): (FlowFactory, _) = match &config.dialog.script {
+            Some(path) => {
+                let store = ScriptStore::load(path)
+                    .map_err(|e| StartError::Script(path.display().to_string(), e))?;
+                store.watch(stop_admin.clone());
+                let tts = voxbridge_models::tts::Tts::start(Default::default())
+                    .map_err(|e| StartError::Tts(e.to_string()))?;
+                info!(script = %path.display(), "calls run the dialog script");
+                (
+                    Box::new(move |start: &FlowStart| {
+                        let customer = start.customer.as_ref().and_then(|c| {
+                            serde_json::to_value(c)
+                                .ok()
+                                .map(voxbridge_dialog::value::Value::from)
+                        });
+                        Box::new(ScriptFlow::new(
+                            store.current(),
+                            start.caller.clone(),
+                            customer,
+                        )) as Box<dyn CallFlow>
+                    }),
+                    Some(Arc::new(tts)),
+                )
+            }
+            None => (
+                Box::new(move |_: &FlowStart| {
+                    Box::new(DefaultFlow::new(prompts.clone(), &flow_config)) as Box<dyn CallFlow>
+                }),
+                None,
+            ),
+        };
         let ctx = Arc::new(CallContext {
             config: config.clone(),
             ports: Arc::new(ports),
             metrics: metrics.clone(),
-            new_flow: Box::new(move || Box::new(DefaultFlow::new(prompts.clone(), &flow_config))),
+            new_flow,
             cdr: cdr.clone(),
             hangup_all: hangup_all.clone(),
             dialer: sip.dialer(),
             crm: crm.clone(),
+            tts,
         });
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::time::sleep_until;
 use tracing::{info, warn};
-use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession, PortPool};
+use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession, PortPool, Prompt};
 
 use crate::cdr::{CallRecord, CdrWriter};
 use crate::config::Config;
@@ -72,13 +72,24 @@ impl EndReason {
     }
 }
 
+/// What a flow knows when the call is answered.
+pub struct FlowStart {
+    /// The caller's number (or SIP user) from the From URI.
+    pub caller: String,
+    /// The CRM profile, when the lookup found one.
+    pub customer: Option<voxbridge_crm::model::Customer>,
+}
+
+/// Builds the flow of each new call.
+pub type FlowFactory = Box<dyn Fn(&FlowStart) -> Box<dyn CallFlow> + Send + Sync>;
+
 /// What every call task shares.
 pub struct CallContext {
     pub config: Arc<Config>,
     pub ports: Arc<PortPool>,
     pub metrics: Arc<Metrics>,
     /// Builds the flow for a new call.
-    pub new_flow: Box<dyn Fn() -> Box<dyn CallFlow> + Send + Sync>,
+    pub new_flow: FlowFactory,
     /// Call records go here when a call ends.
     pub cdr: Arc<CdrWriter>,
     /// Fired when the drain timeout passes: every call hangs up.
@@ -87,6 +98,8 @@ pub struct CallContext {
     pub dialer: Dialer,
     /// The CRM, when one is configured.
     pub crm: Option<Arc<crate::crm::CrmLink>>,
+    /// Text to speech for scripts' `say`.
+    pub tts: Option<Arc<voxbridge_models::tts::Tts>>,
 }
 
 /// Run one call to its end and write its record.
@@ -142,21 +155,52 @@ fn call_log(record: &CallRecord, call: &Call) -> voxbridge_crm::model::CallLog {
     };
     let mut slots = std::collections::BTreeMap::new();
     let mut transcript = Vec::new();
+    let mut intents = Vec::new();
     if !record.dtmf.is_empty() {
         slots.insert("digits".to_string(), record.dtmf.clone());
-        transcript.push(Turn {
-            speaker: Speaker::Caller,
-            text: format!("[keys] {}", record.dtmf),
-            at_ms: 0,
-        });
     }
-    let disposition = match record.end_reason.as_str() {
+    let mut disposition = match record.end_reason.as_str() {
         "transferred" => "transferred",
         "transfer_failed" => "transfer_failed",
         "bot_hangup" => "resolved",
         "caller_hangup" | "caller_cancel" => "abandoned",
         _ => "failed",
-    };
+    }
+    .to_string();
+    match &call.script_record {
+        // A script knows better: its transcript, intents, facts, disposition.
+        Some(script) => {
+            for turn in &script.transcript {
+                let speaker = match turn.speaker {
+                    voxbridge_dialog::interp::Speaker::Caller => Speaker::Caller,
+                    _ => Speaker::Bot,
+                };
+                transcript.push(Turn {
+                    speaker,
+                    text: turn.text.clone(),
+                    at_ms: 0,
+                });
+                if let (Some(intent), Some(confidence)) = (&turn.intent, turn.confidence) {
+                    intents.push(voxbridge_crm::model::IntentHit {
+                        name: intent.clone(),
+                        confidence,
+                    });
+                }
+            }
+            for (name, value) in &script.facts {
+                slots.insert(name.clone(), value.to_string());
+            }
+            if !script.disposition.is_empty() {
+                disposition = script.disposition.clone();
+            }
+        }
+        None if !record.dtmf.is_empty() => transcript.push(Turn {
+            speaker: Speaker::Caller,
+            text: format!("[keys] {}", record.dtmf),
+            at_ms: 0,
+        }),
+        None => {}
+    }
     CallLog {
         call_id: record.call_id.clone(),
         caller: crate::crm::caller_number(&record.from),
@@ -166,10 +210,10 @@ fn call_log(record: &CallRecord, call: &Call) -> voxbridge_crm::model::CallLog {
         answered_at_ms: record.answered.map(ms),
         ended_at_ms: ms(record.ended),
         transcript,
-        intents: Vec::new(),
+        intents,
         intent_level: None,
         slots,
-        disposition: disposition.to_string(),
+        disposition,
         recording: record.recording.as_ref().map(|p| p.display().to_string()),
         transfer_target: record.transfer_target.clone(),
     }
@@ -186,6 +230,8 @@ struct Call {
     last_transfer_failed: bool,
     /// Who the CRM says is calling.
     customer: Option<voxbridge_crm::model::Customer>,
+    /// What a dialog script made of the call.
+    script_record: Option<Box<voxbridge_dialog::interp::CallRecord>>,
 }
 
 impl Call {
@@ -200,6 +246,7 @@ impl Call {
             transfer_target: None,
             last_transfer_failed: false,
             customer: None,
+            script_record: None,
         }
     }
 
@@ -346,7 +393,7 @@ impl Call {
     /// The answered call: route leg, media and flow events until the end.
     async fn talk(&mut self, mut media: MediaHandle) -> EndReason {
         let call_id = self.leg.info().call_id.clone();
-        let mut flow = (self.ctx.new_flow)();
+        let mut flow = (self.ctx.new_flow)(&self.flow_start());
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut pending = flow.on_event(FlowEvent::Answered);
         let mut queued: VecDeque<FlowEvent> = VecDeque::new();
@@ -366,6 +413,47 @@ impl Call {
                         // The caller moved on after a failed transfer.
                         self.last_transfer_failed = false;
                     }
+                    FlowAction::Say {
+                        text,
+                        language,
+                        voice,
+                        ..
+                    } => match self.speak(&text, &language, voice.as_deref()).await {
+                        Some(prompt) => {
+                            media.play(prompt);
+                        }
+                        None => queued.push_back(FlowEvent::PlaybackDone),
+                    },
+                    FlowAction::PlayFile { path, .. } => match Prompt::load(&path) {
+                        Ok(prompt) => {
+                            media.play(prompt);
+                        }
+                        Err(e) => {
+                            warn!(call_id = %call_id, error = %e, "prompt file not played");
+                            queued.push_back(FlowEvent::PlaybackDone);
+                        }
+                    },
+                    FlowAction::Lookup(request) => {
+                        let event = match &self.ctx.crm {
+                            Some(crm) => match crm.script_lookup(&request).await {
+                                Ok(value) => FlowEvent::LookupDone(value),
+                                Err(why) => FlowEvent::LookupFailed(why),
+                            },
+                            None => FlowEvent::LookupFailed("no CRM configured".to_string()),
+                        };
+                        queued.push_back(event);
+                    }
+                    FlowAction::Ticket(request) => {
+                        let event = match &self.ctx.crm {
+                            Some(crm) => match crm.ticket(&request, &call_id).await {
+                                Ok(id) => FlowEvent::TicketCreated(id),
+                                Err(why) => FlowEvent::TicketFailed(why),
+                            },
+                            None => FlowEvent::TicketFailed("no CRM configured".to_string()),
+                        };
+                        queued.push_back(event);
+                    }
+                    FlowAction::Record(record) => self.script_record = Some(record),
                     FlowAction::Transfer { target, context } => {
                         match self.start_transfer(&target, context).await {
                             Ok(tracker) => {
@@ -422,7 +510,7 @@ impl Call {
                                 self.transfer_target = Some(target);
                                 info!(call_id = %call_id, new_call_id = %self.leg.info().call_id, "call moved to the REFER target");
                                 // The new party starts the flow from the top.
-                                flow = (self.ctx.new_flow)();
+                                flow = (self.ctx.new_flow)(&self.flow_start());
                                 deadline = None;
                                 transfer = None;
                                 Some(FlowEvent::Answered)
@@ -487,6 +575,12 @@ impl Call {
                         None
                     }
                     Some(LegEvent::Terminated(end)) => {
+                        // Let a script write down what the call produced.
+                        for action in flow.on_event(FlowEvent::CallerHungUp) {
+                            if let FlowAction::Record(record) = action {
+                                self.script_record = Some(record);
+                            }
+                        }
                         self.finish_media(media).await;
                         return match end {
                             LegEnd::RemoteBye => EndReason::CallerHangup,
@@ -555,6 +649,45 @@ impl Call {
 }
 
 impl Call {
+    fn flow_start(&self) -> FlowStart {
+        let from = &self.leg.info().from;
+        FlowStart {
+            caller: crate::crm::caller_number(from).unwrap_or_else(|| from.clone()),
+            customer: self.customer.clone(),
+        }
+    }
+
+    /// Synthesize `text` for the call; `None` (logged) when there is no TTS
+    /// or it failed, so the flow moves on instead of waiting for silence.
+    async fn speak(&self, text: &str, language: &str, voice: Option<&str>) -> Option<Prompt> {
+        let Some(tts) = self.ctx.tts.clone() else {
+            warn!(call_id = %self.leg.info().call_id, "no TTS configured; a `say` was skipped");
+            return None;
+        };
+        let text = text.to_string();
+        let voice = voice.map(str::to_string);
+        let language = language
+            .parse::<voxbridge_models::Language>()
+            .unwrap_or(voxbridge_models::Language::En);
+        // espeak-ng runs on its own thread; keep this task's executor free.
+        let result = tokio::task::spawn_blocking(move || match voice {
+            Some(v) => tts.speak_with_voice(&text, &v),
+            None => tts.speak(&text, language),
+        })
+        .await;
+        match result {
+            Ok(Ok(samples)) => Some(Prompt::from_samples(samples)),
+            Ok(Err(e)) => {
+                warn!(call_id = %self.leg.info().call_id, error = %e, "TTS failed");
+                None
+            }
+            Err(e) => {
+                warn!(call_id = %self.leg.info().call_id, error = %e, "TTS task failed");
+                None
+            }
+        }
+    }
+
     /// Call the target of an incoming REFER; the answered leg and its
     /// running media, or the status to report in the final NOTIFY.
     async fn follow_refer(&mut self, target: &str) -> Result<(CallLeg, MediaHandle), u16> {

@@ -56,6 +56,7 @@ pub struct Config {
     pub recording: RecordingConfig,
     pub cdr: CdrConfig,
     pub crm: CrmLinkConfig,
+    pub dialog: DialogConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
 }
@@ -234,6 +235,15 @@ impl Default for CrmLinkConfig {
             lookup_budget_ms: 500,
         }
     }
+}
+
+/// The dialog script calls run instead of the built-in flow.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialogConfig {
+    /// A YAML dialog script (see "Dialog scripts"); reloaded when the file
+    /// changes. None: the built-in greet/digits/goodbye flow.
+    pub script: Option<PathBuf>,
 }
 
 /// The admin HTTP endpoint: /health, /ready, /metrics.
@@ -422,6 +432,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_ADMIN_LISTEN", "admin.listen"),
     ("VOXBRIDGE_CDR_PATH", "cdr.path"),
     ("VOXBRIDGE_CRM_CONFIG", "crm.config"),
+    ("VOXBRIDGE_DIALOG_SCRIPT", "dialog.script"),
     ("VOXBRIDGE_LOG_LEVEL", "log.level"),
     ("VOXBRIDGE_LOG_FORMAT", "log.format"),
 ];
@@ -495,6 +506,7 @@ impl Config {
                 }
                 "cdr.path" => self.cdr.path = PathBuf::from(value),
                 "crm.config" => self.crm.config = Some(PathBuf::from(value)),
+                "dialog.script" => self.dialog.script = Some(PathBuf::from(value)),
                 "calls.max_calls" => {
                     self.calls.max_calls = value.parse().map_err(|e| bad(format!("{e}")))?
                 }

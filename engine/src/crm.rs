@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use voxbridge_crm::model::{CallLog, Customer, Write};
+use voxbridge_crm::model::{CallLog, Customer, NewTicket, Priority, ProductQuery, Write};
 use voxbridge_crm::outbox::{DeliveryTarget, Outbox};
 use voxbridge_crm::{Bridge, CrmConfig};
+use voxbridge_dialog::interp::{LookupRequest, TicketRequest};
+use voxbridge_dialog::value::Value;
 
 /// A running bridge and outbox worker.
 pub struct CrmLink {
@@ -88,6 +90,100 @@ impl CrmLink {
         }
     }
 
+    /// Answer a dialog script's `lookup` (names in `KNOWN_LOOKUPS`) within
+    /// its timeout. `Null` means "not found"; `Err` a failure to report.
+    pub async fn script_lookup(&self, request: &LookupRequest) -> Result<Value, String> {
+        let arg = |name: &str| {
+            request
+                .args
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("lookup {} needs `{name}`", request.name))
+        };
+        let work = async {
+            let json = match request.name.as_str() {
+                "customer" => to_json(
+                    &self
+                        .bridge
+                        .lookup_caller(&arg("phone")?)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
+                "orders" => to_json(
+                    &self
+                        .bridge
+                        .orders(&arg("customer")?)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
+                "latest_order" => {
+                    let mut orders = self
+                        .bridge
+                        .orders(&arg("customer")?)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // ISO 8601 dates sort as text; undated orders go first.
+                    orders.sort_by(|a, b| a.placed_at.cmp(&b.placed_at));
+                    to_json(&orders.pop())
+                }
+                "order_status" => to_json(
+                    &self
+                        .bridge
+                        .order_status(&arg("order_id")?)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
+                "stock" => {
+                    let product = arg("product")?;
+                    let levels = self
+                        .bridge
+                        .stock(&ProductQuery::Name(product))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // The best match, with its own fields, answers "do you have…".
+                    to_json(&levels.into_iter().next())
+                }
+                other => return Err(format!("unknown lookup `{other}`")),
+            };
+            Ok::<Value, String>(Value::from(json))
+        };
+        match tokio::time::timeout(request.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("lookup {} timed out", request.name)),
+        }
+    }
+
+    /// Open a script's ticket now; the id the ticket system gave it.
+    pub async fn ticket(&self, request: &TicketRequest, call_id: &str) -> Result<String, String> {
+        let ticket = NewTicket {
+            queue: Some(request.queue.clone()),
+            priority: match request.priority {
+                voxbridge_dialog::format::Priority::Low => Priority::Low,
+                voxbridge_dialog::format::Priority::Normal => Priority::Normal,
+                voxbridge_dialog::format::Priority::High => Priority::High,
+                voxbridge_dialog::format::Priority::Urgent => Priority::Urgent,
+            },
+            subject: request.subject.clone(),
+            body: request.body.clone(),
+            customer_id: request.customer_id.clone(),
+            phone: caller_number(&request.caller).or_else(|| Some(request.caller.clone())),
+            email: None,
+            call_id: Some(call_id.to_string()),
+        };
+        // One ticket per call and subject: a retried request finds the first.
+        let key = format!("ticket:{call_id}:{}", request.subject);
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            self.bridge.create_ticket(&ticket, &key),
+        )
+        .await
+        {
+            Ok(Ok(created)) => Ok(created.id),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("ticket system did not answer in 5 s".to_string()),
+        }
+    }
+
     /// Stop the worker after it has had a moment to deliver what is due.
     pub async fn stop(&self) {
         self.stop.cancel();
@@ -96,6 +192,10 @@ impl CrmLink {
             let _ = tokio::time::timeout(Duration::from_secs(8), worker).await;
         }
     }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 /// The number in a From URI's user part: `sip:+8613800138000@pbx` →

@@ -13,7 +13,7 @@ use voxbridge_media::Prompt;
 use crate::config::FlowConfig;
 
 /// Something that happened on the call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FlowEvent {
     /// The call was answered and media runs.
     Answered,
@@ -26,6 +26,15 @@ pub enum FlowEvent {
     /// The transfer asked for by `Transfer` did not happen; the caller is
     /// still on the line with the bot.
     TransferFailed(String),
+    /// The caller hung up; only a `Record` is still wanted.
+    CallerHungUp,
+    /// The lookup asked for by `Lookup` answered (`Null`: nothing found).
+    LookupDone(voxbridge_dialog::value::Value),
+    /// The lookup failed or ran out of time.
+    LookupFailed(String),
+    /// The ticket asked for by `Ticket` exists, with this id.
+    TicketCreated(String),
+    TicketFailed(String),
 }
 
 /// Something the call task must do.
@@ -40,6 +49,25 @@ pub enum FlowAction {
     AwaitInput(Duration),
     /// The caller entered these digits (for the log and the call record).
     DigitsCollected(String),
+    /// Speak text (TTS), then `PlaybackDone`; `barge_in`: keys may stop it.
+    Say {
+        text: String,
+        /// `en` or `zh`.
+        language: String,
+        voice: Option<String>,
+        barge_in: bool,
+    },
+    /// Play a WAV file, then `PlaybackDone`.
+    PlayFile {
+        path: std::path::PathBuf,
+        barge_in: bool,
+    },
+    /// Ask the CRM/ERP; `LookupDone` or `LookupFailed` follows.
+    Lookup(voxbridge_dialog::interp::LookupRequest),
+    /// Open a ticket; `TicketCreated` or `TicketFailed` follows.
+    Ticket(voxbridge_dialog::interp::TicketRequest),
+    /// What the script made of the call, for the CRM's call log.
+    Record(Box<voxbridge_dialog::interp::CallRecord>),
     /// Hand the caller to a human by REFER, with context items attached.
     /// On success the call ends; on failure `TransferFailed` follows.
     Transfer {
@@ -226,6 +254,7 @@ mod tests {
                     format!("transfer({target},{context:?})")
                 }
                 FlowAction::Hangup => "hangup".into(),
+                other => format!("{other:?}"),
             })
             .collect()
     }

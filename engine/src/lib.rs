@@ -17,6 +17,8 @@ pub mod flow;
 pub mod metrics;
 pub mod pii;
 pub mod recording;
+pub mod script_flow;
+pub mod script_store;
 pub mod sdp;
 pub mod sip;
 pub mod transfer;

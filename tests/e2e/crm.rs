@@ -89,3 +89,92 @@ fn known_caller_is_identified_and_the_call_is_logged_in_the_crm() {
     assert_eq!(rows[0].1, "abandoned", "the caller hung up");
     assert_eq!(rows[1].0, None);
 }
+
+/// A dialog script runs the call: the bot greets the caller by the name the
+/// CRM gave, takes an order number by keys, reads its status from the CRM,
+/// says it (espeak-ng TTS) and hangs up; the call log in the CRM carries the
+/// script's transcript and disposition.
+#[test]
+fn dialog_script_runs_a_live_call_against_the_crm() {
+    let dir = scratch_dir("crm_script").unwrap();
+    let crm_config = dir.join("crm.yaml");
+    std::fs::write(
+        &crm_config,
+        format!(
+            "default_country: CN\nsystems:\n  crm:\n    kind: embedded\n    path: {}\n    seed: {}\noutbox:\n  path: {}\n",
+            dir.join("crm.sqlite").display(),
+            workspace_root().join("fixtures/crm").display(),
+            dir.join("outbox.sqlite").display()
+        ),
+    )
+    .unwrap();
+    let script = workspace_root().join("tests/scripts/order-status-dtmf.yaml");
+    let cfg = BotConfig {
+        more: format!(
+            "crm:\n  config: {}\ndialog:\n  script: {}",
+            crm_config.display(),
+            script.display()
+        ),
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("crm_script_bot", &cfg).unwrap();
+    let sipp_dir = scratch_dir("crm_script_sipp").unwrap();
+    let port = free_port().unwrap().to_string();
+    let target = bot.addr.to_string();
+    let scenario = scenario_dir().join("uac_keys_order.xml");
+    let run = run_sipp(
+        &sipp_dir,
+        &[
+            "-sf",
+            scenario.to_str().unwrap(),
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-m",
+            "1",
+            "-set",
+            "caller",
+            "+8613800138000",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+        Duration::from_secs(40),
+    )
+    .unwrap();
+    let log = bot.stop().unwrap();
+    assert_eq!(
+        run.status,
+        Some(0),
+        "{}\n{}",
+        run.describe(),
+        tail(&log, 30)
+    );
+    assert!(
+        log.contains("calls run the dialog script"),
+        "{}",
+        tail(&log, 30)
+    );
+    assert!(log.contains("digits=1001"), "{}", tail(&log, 30));
+
+    let crm = rusqlite::Connection::open(dir.join("crm.sqlite")).unwrap();
+    let (customer, disposition, record): (Option<String>, String, String) = crm
+        .query_row(
+            "SELECT customer_id, disposition, record FROM call_logs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(customer.as_deref(), Some("C001"));
+    assert_eq!(disposition, "resolved");
+    assert!(
+        record.contains("Hello Li Wei."),
+        "greeted by the CRM's name: {record}"
+    );
+    assert!(
+        record.contains("Order SO-1001 is shipped."),
+        "status read from the CRM: {record}"
+    );
+}

@@ -1,0 +1,364 @@
+//! A YAML dialog script driving a live call: the dialog interpreter behind
+//! the [`CallFlow`] trait.
+//!
+//! The interpreter hands out commands in batches (say this, then listen);
+//! this adapter carries them out one at a time, waiting for the prompt to
+//! end, for keys, for a lookup, and turns what happens into the
+//! interpreter's events. It gathers DTMF itself (max digits, finish key,
+//! timeouts) on the `AwaitInput` deadlines the call task keeps. No clock, no
+//! I/O: tested by feeding events.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use voxbridge_dialog::interp::{CallStart, Command, Event, Interpreter, Listen, Program};
+use voxbridge_dialog::value::Value;
+
+use crate::flow::{CallFlow, FlowAction, FlowEvent};
+
+/// What the adapter waits for before the next command.
+#[derive(Debug)]
+enum Waiting {
+    /// Nothing: take the next command.
+    Nothing,
+    /// A prompt to finish; keys stop it when `barge_in`.
+    Playback { barge_in: bool },
+    /// Keys for a `Listen`.
+    Input(Gather),
+    /// A lookup, ticket or transfer outcome.
+    Outcome,
+    /// The script ended the call.
+    Done,
+}
+
+/// DTMF being gathered for one `Listen`.
+#[derive(Debug)]
+struct Gather {
+    max_digits: usize,
+    finish_key: Option<char>,
+    inter_digit: Duration,
+    digits: String,
+}
+
+impl Gather {
+    fn from(listen: &Listen) -> Gather {
+        Gather {
+            max_digits: (listen.max_digits as usize).max(1),
+            finish_key: listen.finish_key,
+            inter_digit: listen.inter_digit_timeout,
+            digits: String::new(),
+        }
+    }
+}
+
+/// The dialog interpreter as a call flow.
+pub struct ScriptFlow {
+    interpreter: Interpreter,
+    start: Option<CallStart>,
+    queue: VecDeque<Command>,
+    waiting: Waiting,
+}
+
+impl ScriptFlow {
+    pub fn new(program: Arc<Program>, caller: String, customer: Option<Value>) -> ScriptFlow {
+        ScriptFlow {
+            interpreter: Interpreter::new(program),
+            start: Some(CallStart {
+                caller,
+                customer,
+                language: None,
+                today: None,
+            }),
+            queue: VecDeque::new(),
+            waiting: Waiting::Nothing,
+        }
+    }
+
+    /// Hand an event to the interpreter and run what it asks.
+    fn feed(&mut self, event: Event) -> Vec<FlowAction> {
+        self.waiting = Waiting::Nothing;
+        self.queue.extend(self.interpreter.handle(event));
+        self.pump()
+    }
+
+    /// Carry out queued commands until one must be waited for.
+    fn pump(&mut self) -> Vec<FlowAction> {
+        let mut actions = Vec::new();
+        while matches!(self.waiting, Waiting::Nothing) {
+            let Some(command) = self.queue.pop_front() else {
+                break;
+            };
+            match command {
+                Command::Say {
+                    text,
+                    language,
+                    voice,
+                    barge_in,
+                } => {
+                    actions.push(FlowAction::Say {
+                        text,
+                        language: language.code().to_string(),
+                        voice,
+                        barge_in,
+                    });
+                    self.waiting = Waiting::Playback { barge_in };
+                }
+                Command::Play { file, barge_in, .. } => {
+                    actions.push(FlowAction::PlayFile {
+                        path: file,
+                        barge_in,
+                    });
+                    self.waiting = Waiting::Playback { barge_in };
+                }
+                Command::Listen(listen) => {
+                    actions.push(FlowAction::AwaitInput(listen.timeout));
+                    self.waiting = Waiting::Input(Gather::from(&listen));
+                }
+                Command::Lookup(request) => {
+                    actions.push(FlowAction::Lookup(request));
+                    self.waiting = Waiting::Outcome;
+                }
+                Command::CreateTicket(request) => {
+                    actions.push(FlowAction::Ticket(request));
+                    self.waiting = Waiting::Outcome;
+                }
+                Command::Transfer { to, context } => {
+                    actions.push(FlowAction::Transfer {
+                        target: to,
+                        context: context.into_iter().collect(),
+                    });
+                    self.waiting = Waiting::Outcome;
+                }
+                Command::Hangup { .. } => {
+                    // The record follows the hangup in the batch, but the
+                    // call task stops at the hangup: hand the record over first.
+                    let rest: Vec<Command> = self.queue.drain(..).collect();
+                    for c in rest {
+                        if let Command::Record(record) = c {
+                            actions.push(FlowAction::Record(Box::new(record)));
+                        }
+                    }
+                    actions.push(FlowAction::Hangup);
+                    self.waiting = Waiting::Done;
+                }
+                Command::Record(record) => actions.push(FlowAction::Record(Box::new(record))),
+            }
+        }
+        actions
+    }
+
+    /// A key while gathering; the finished entry, if this key ends it.
+    fn key(&mut self, d: char) -> Vec<FlowAction> {
+        let Waiting::Input(gather) = &mut self.waiting else {
+            return vec![];
+        };
+        if gather.finish_key == Some(d) {
+            let digits = std::mem::take(&mut gather.digits);
+            return self.entered(digits);
+        }
+        gather.digits.push(d);
+        if gather.digits.len() >= gather.max_digits {
+            let digits = std::mem::take(&mut gather.digits);
+            return self.entered(digits);
+        }
+        vec![FlowAction::AwaitInput(gather.inter_digit)]
+    }
+
+    fn entered(&mut self, digits: String) -> Vec<FlowAction> {
+        let mut actions = vec![FlowAction::DigitsCollected(digits.clone())];
+        actions.extend(self.feed(Event::Digits(digits)));
+        actions
+    }
+
+    /// Skip what was queued to be said before the next `Listen`: the
+    /// caller barged in and already answers.
+    fn skip_to_listen(&mut self) -> Vec<FlowAction> {
+        while let Some(c) = self.queue.front() {
+            if matches!(c, Command::Say { .. } | Command::Play { .. }) {
+                self.queue.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.waiting = Waiting::Nothing;
+        self.pump()
+    }
+}
+
+impl CallFlow for ScriptFlow {
+    fn on_event(&mut self, event: FlowEvent) -> Vec<FlowAction> {
+        match event {
+            FlowEvent::Answered => match self.start.take() {
+                Some(start) => self.feed(Event::CallStarted(start)),
+                None => vec![],
+            },
+            FlowEvent::PlaybackDone => match self.waiting {
+                Waiting::Playback { .. } => {
+                    self.waiting = Waiting::Nothing;
+                    self.pump()
+                }
+                _ => vec![],
+            },
+            FlowEvent::Digit(d) => match self.waiting {
+                Waiting::Playback { barge_in: true } => {
+                    let mut actions = vec![FlowAction::StopPlayback];
+                    actions.extend(self.skip_to_listen());
+                    actions.extend(self.key(d));
+                    actions
+                }
+                Waiting::Input(_) => self.key(d),
+                // Keys during legal text or while a lookup runs are dropped.
+                _ => vec![],
+            },
+            FlowEvent::InputTimeout => {
+                let Waiting::Input(gather) = &mut self.waiting else {
+                    return vec![];
+                };
+                let digits = std::mem::take(&mut gather.digits);
+                if digits.is_empty() {
+                    self.feed(Event::NoInput)
+                } else {
+                    self.entered(digits)
+                }
+            }
+            FlowEvent::LookupDone(result) => self.feed(Event::LookupDone { result }),
+            FlowEvent::LookupFailed(reason) => self.feed(Event::LookupFailed { reason }),
+            FlowEvent::TicketCreated(id) => self.feed(Event::TicketCreated { id }),
+            FlowEvent::TicketFailed(reason) => self.feed(Event::TicketFailed { reason }),
+            FlowEvent::TransferFailed(reason) => self.feed(Event::TransferFailed { reason }),
+            FlowEvent::CallerHungUp => {
+                self.queue.clear();
+                self.interpreter
+                    .handle(Event::Hangup)
+                    .into_iter()
+                    .filter_map(|c| match c {
+                        Command::Record(r) => Some(FlowAction::Record(Box::new(r))),
+                        _ => None,
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn program() -> Arc<Program> {
+        let path =
+            std::env::temp_dir().join(format!("voxbridge-script-flow-{}.yaml", std::process::id()));
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/scripts/order-status-dtmf.yaml"),
+        )
+        .unwrap();
+        std::fs::write(&path, text).unwrap();
+        let program = Program::load(&path, None).unwrap();
+        let _ = std::fs::remove_file(&path);
+        Arc::new(program)
+    }
+
+    fn customer() -> Value {
+        let mut m = BTreeMap::new();
+        m.insert("name".to_string(), Value::String("Li Wei".into()));
+        Value::Map(m)
+    }
+
+    fn said(actions: &[FlowAction]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                FlowAction::Say { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_lookup_answer_record_hangup() {
+        let mut f = ScriptFlow::new(program(), "+8613800138000".into(), Some(customer()));
+        assert_eq!(said(&f.on_event(FlowEvent::Answered)), ["Hello Li Wei."]);
+        let a = f.on_event(FlowEvent::PlaybackDone);
+        assert_eq!(
+            said(&a),
+            ["Please key your order number, then press the pound key."]
+        );
+        let a = f.on_event(FlowEvent::PlaybackDone);
+        assert!(matches!(a.as_slice(), [FlowAction::AwaitInput(_)]), "{a:?}");
+        for d in ['1', '0', '0', '1'] {
+            let a = f.on_event(FlowEvent::Digit(d));
+            assert!(matches!(a.as_slice(), [FlowAction::AwaitInput(_)]), "{a:?}");
+        }
+        let a = f.on_event(FlowEvent::Digit('#'));
+        assert!(
+            matches!(&a[0], FlowAction::DigitsCollected(d) if d == "1001"),
+            "{a:?}"
+        );
+        let lookup = a.iter().find_map(|x| match x {
+            FlowAction::Lookup(r) => Some(r.clone()),
+            _ => None,
+        });
+        let lookup = lookup.expect("a lookup");
+        assert_eq!(lookup.name, "order_status");
+        assert_eq!(
+            lookup.args.get("order_id").map(String::as_str),
+            Some("SO-1001")
+        );
+        // Keys while the lookup runs are dropped.
+        assert!(f.on_event(FlowEvent::Digit('9')).is_empty());
+        let mut order = BTreeMap::new();
+        order.insert("id".to_string(), Value::String("SO-1001".into()));
+        order.insert("status".to_string(), Value::String("shipped".into()));
+        let a = f.on_event(FlowEvent::LookupDone(Value::Map(order)));
+        assert_eq!(said(&a), ["Order SO-1001 is shipped."]);
+        let a = f.on_event(FlowEvent::PlaybackDone);
+        assert!(
+            matches!(a.as_slice(), [FlowAction::Record(r), FlowAction::Hangup] if r.disposition == "resolved"),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_during_the_prompt_barges_in_and_counts() {
+        let mut f = ScriptFlow::new(program(), "+1555".into(), None);
+        f.on_event(FlowEvent::Answered);
+        // The greeting is playing; the caller already keys.
+        let a = f.on_event(FlowEvent::Digit('1'));
+        assert!(matches!(a.first(), Some(FlowAction::StopPlayback)), "{a:?}");
+        assert!(matches!(a.last(), Some(FlowAction::AwaitInput(_))), "{a:?}");
+        assert!(said(&a).is_empty(), "the queued prompt is skipped: {a:?}");
+        for d in ['2', '3', '4'] {
+            f.on_event(FlowEvent::Digit(d));
+        }
+        let a = f.on_event(FlowEvent::Digit('#'));
+        assert!(
+            matches!(&a[0], FlowAction::DigitsCollected(d) if d == "1234"),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn silence_reprompts_then_gives_up() {
+        let mut f = ScriptFlow::new(program(), "+1555".into(), None);
+        f.on_event(FlowEvent::Answered);
+        f.on_event(FlowEvent::PlaybackDone);
+        f.on_event(FlowEvent::PlaybackDone);
+        let a = f.on_event(FlowEvent::InputTimeout);
+        assert_eq!(said(&a)[0], "I did not get any keys.");
+        assert!(
+            f.on_event(FlowEvent::InputTimeout).is_empty(),
+            "not listening while talking"
+        );
+    }
+
+    #[test]
+    fn caller_hangup_yields_the_record() {
+        let mut f = ScriptFlow::new(program(), "+1555".into(), None);
+        f.on_event(FlowEvent::Answered);
+        let a = f.on_event(FlowEvent::CallerHungUp);
+        assert!(matches!(a.as_slice(), [FlowAction::Record(_)]), "{a:?}");
+    }
+}
