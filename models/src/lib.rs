@@ -5,11 +5,22 @@
 //! about RTP, SIP or the dialog format and talks in plain types (samples,
 //! strings, small structs).
 //!
+//! - [`vad`]: voice activity detection and endpointing (start of speech,
+//!   end-of-speech silence, maximum length, barge-in, no input), sans-IO.
+//! - [`asr`]: speech recognition behind one trait, [`asr::SpeechRecognizer`]:
+//!   whisper (free speech, a ggml model) and PocketSphinx (JSGF grammars
+//!   generated per prompt), each a worker pool behind a bounded queue;
+//!   [`asr::ggml`] checks model files and writes test models.
 //! - [`intent`]: the hashed-feature intent classifier (ONNX Runtime via
 //!   `ort`, sessions pooled), trained by `models/train/train_intent.py`.
 //! - [`entities`]: digits, numbers, order ids, yes/no and dates in en and zh.
+//! - [`tts`]: espeak-ng speech at 8 kHz, cached.
+//! - [`pull`] and [`manifest`]: `voxbridge models pull` and `models list`.
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
-//! - [`error`]: the crate's error enum.
+//! - [`audio`], [`checksum`], [`lang`], [`error`]: small shared pieces.
+//!
+//! `models/REFERENCE.md` has configuration, set-up, figures and the API the
+//! engine uses.
 
 pub mod asr;
 pub mod audio;
