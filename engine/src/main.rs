@@ -73,6 +73,11 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// The model files voxbridge loads, and fetching whisper models.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
     /// Inspect and repair the durable CRM outbox.
     Outbox {
         /// The outbox database (the `outbox.path` of the CRM configuration).
@@ -93,6 +98,28 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: CallsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// Every model file: path, size, sha256, whether it is usable.
+    List {
+        /// Where pulled whisper models live.
+        #[arg(long, default_value = "var/models")]
+        dir: PathBuf,
+    },
+    /// Download a ggml whisper model (e.g. tiny.en), verified by sha256, resuming a partial file.
+    Pull {
+        name: String,
+        #[arg(long, default_value = "var/models")]
+        dir: PathBuf,
+        /// Download from here instead of the public whisper.cpp model host.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Expected sha256 (required for names outside the built-in catalog).
+        #[arg(long)]
+        sha256: Option<String>,
     },
 }
 
@@ -252,6 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Outbox { db, action } => outbox(&db, action),
+        Command::Models { action } => models(action),
         Command::Calls { config, action } => {
             let config = Config::load(&config)?;
             calls(&config, action)
@@ -270,6 +298,50 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn models(action: ModelsAction) -> anyhow::Result<()> {
+    use voxbridge_models::{manifest, pull};
+    match action {
+        ModelsAction::List { dir } => {
+            let config = manifest::ManifestConfig {
+                models_dir: Some(dir),
+                ..manifest::ManifestConfig::default()
+            };
+            print!("{}", manifest::manifest(&config)?.render());
+        }
+        ModelsAction::Pull {
+            name,
+            dir,
+            base_url,
+            sha256,
+        } => {
+            let mut options = pull::PullOptions::new(dir);
+            if let Some(url) = base_url {
+                options.base_url = url;
+            }
+            options.sha256 = sha256;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let outcome = runtime.block_on(pull::pull(&name, &options))?;
+            println!(
+                "{}: {} bytes, sha256 {}{}",
+                outcome.path.display(),
+                outcome.bytes,
+                outcome.sha256,
+                if outcome.already_present {
+                    " (already there)"
+                } else if outcome.resumed_from > 0 {
+                    " (resumed)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 fn outbox(db: &std::path::Path, action: OutboxAction) -> anyhow::Result<()> {

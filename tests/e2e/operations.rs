@@ -294,3 +294,90 @@ fn outbox_commands_list_retry_and_purge() {
         "{text}"
     );
 }
+
+#[test]
+fn models_list_and_pull_from_a_local_server() {
+    let bin = voxbridge_e2e::voxbridge_bin().unwrap();
+    let root = voxbridge_e2e::workspace_root();
+    let out = std::process::Command::new(&bin)
+        .args(["models", "list"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("intent model") && l.contains(" ok ")),
+        "{text}"
+    );
+
+    // A "model" served over HTTP from this machine, fetched and verified.
+    let dir = scratch_dir("models_pull").unwrap();
+    let served = dir.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let bytes: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(served.join("ggml-test.bin"), &bytes).unwrap();
+    let sum = std::process::Command::new("sha256sum")
+        .arg(served.join("ggml-test.bin"))
+        .output()
+        .unwrap();
+    let sha = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let port = free_port().unwrap();
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let target = dir.join("models");
+    let out = std::process::Command::new(&bin)
+        .args([
+            "models",
+            "pull",
+            "test",
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--sha256",
+            &sha,
+            "--dir",
+        ])
+        .arg(&target)
+        .output()
+        .unwrap();
+    let bad = std::process::Command::new(&bin)
+        .args([
+            "models",
+            "pull",
+            "test",
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--sha256",
+            &"0".repeat(64),
+            "--dir",
+        ])
+        .arg(dir.join("bad"))
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(std::fs::read(target.join("ggml-test.bin")).unwrap(), bytes);
+    assert!(!bad.status.success(), "a wrong checksum fails");
+}
