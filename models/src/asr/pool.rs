@@ -2,7 +2,7 @@
 //!
 //! Each worker thread builds its own engine state once (a whisper state of
 //! ~190 MB, a PocketSphinx decoder) and keeps it for every request: states
-//! are never created per call. [`WorkerPool::submit`] never blocks: when
+//! are never created per call. Submitting never blocks: when
 //! `queue` requests already wait it fails with [`AsrError::Busy`], which the
 //! engine turns into a fallback prompt. A request whose caller stopped
 //! waiting (ticket dropped or timed out) or that waited past `max_wait` is

@@ -185,6 +185,20 @@ impl IntentClassifier {
                 touched: Vec::new(),
             });
         }
+        // One run per session now, so a model whose graph fails at run time
+        // (wrong shapes) fails here too.
+        for slot in &mut slots {
+            let p = run(slot, "hello", path)?;
+            for &b in &slot.touched {
+                slot.dense[b] = 0.0;
+            }
+            if p.len() != labels.len() {
+                return Err(ModelError::corrupt(
+                    path,
+                    format!("{} outputs for {} labels", p.len(), labels.len()),
+                ));
+            }
+        }
         let classifier = IntentClassifier {
             labels,
             threshold: config.threshold,
@@ -193,17 +207,6 @@ impl IntentClassifier {
             free: Mutex::new(slots),
             available: Condvar::new(),
         };
-        // One run per session now, so a model whose graph fails at run time
-        // (wrong shapes) fails here too.
-        for _ in 0..classifier.pool_size {
-            let p = classifier.probabilities("hello")?;
-            if p.len() != classifier.labels.len() {
-                return Err(ModelError::corrupt(
-                    path,
-                    format!("{} outputs for {} labels", p.len(), classifier.labels.len()),
-                ));
-            }
-        }
         Ok(classifier)
     }
 
