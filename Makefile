@@ -26,9 +26,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
-## SIP load benchmark against voxbridge and sipp's own uas (prints figures).
+## Benchmarks that print figures: SIP load (vs sipp's own uas), CRM, ASR, intent.
 bench: build
 	./bench/sip-load
+	./bench/crm
+	./bench/asr --quick
+	./bench/intent
 
 clean:
 	$(CARGO) clean
