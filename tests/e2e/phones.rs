@@ -218,35 +218,7 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
         "Hello. I would like to check the status of my order, please.",
         14,
     );
-    let sip_port = free_port().unwrap();
-    let cons = free_port().unwrap();
-    let conf = dir.join("conf");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,nil\naudio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule cons.so\nmodule_app account.so\nmodule_app menu.so\ncons_listen 127.0.0.1:{cons}\n",
-            wav.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        conf.join("accounts"),
-        "<sip:+15550142@127.0.0.1>;regint=0\n",
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
-    let mut phone = Command::new("baresip")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-e")
-        .arg(format!("/dial sip:bot@{}", bot.addr))
-        .args(["-t", "25"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("baresip (package baresip-core)");
+    let phone = Phone::dial(&dir, &wav, &format!("sip:bot@{}", bot.addr));
 
     assert!(
         bot.wait_until(Duration::from_secs(10), |l| l.contains("incoming call")),
@@ -255,13 +227,9 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
     // Speak over the greeting for a while, then key 4 7 #; a baresip key
     // ends when the next one arrives, hence the trailing 9.
     std::thread::sleep(Duration::from_secs(7));
-    for k in ["4", "7", "#", "9"] {
-        key(cons, k);
-        std::thread::sleep(Duration::from_millis(400));
-    }
+    phone.keys(&["4", "7", "#", "9"]);
     let ended = bot.wait_until(Duration::from_secs(15), |l| l.contains("call ended"));
-    let _ = phone.kill();
-    let _ = phone.wait();
+    drop(phone);
     let records = bot.cli(&["calls", "list"]).unwrap();
     let call_id = records
         .lines()
