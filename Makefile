@@ -19,7 +19,7 @@ demo: build
 test: deps lint
 	$(CARGO) build --release -p voxbridge-engine
 	@mkdir -p target
-	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
+	set -o pipefail; $(CARGO) test --release --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "total: %d passed, %d failed\n", p, f }' target/test.log
 
 lint:

@@ -217,7 +217,13 @@ impl WorkerPool {
                 "{engine}: workers must be at least 1"
             )));
         }
-        let (tx, rx) = mpsc::sync_channel::<Job>(config.queue);
+        if config.queue == 0 {
+            return Err(ModelError::Config(format!(
+                "{engine}: queue must be at least 1"
+            )));
+        }
+        // Room for every reserved request (see `submit`).
+        let (tx, rx) = mpsc::sync_channel::<Job>(config.queue + config.workers);
         let rx = Arc::new(Mutex::new(rx));
         let counters = Arc::new(Counters::default());
         let factory = Arc::new(factory);
@@ -277,8 +283,25 @@ impl WorkerPool {
         };
         let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let tx = guard.as_ref().ok_or(AsrError::Stopped(self.engine))?;
-        // Count before sending so a fast worker cannot decrement first.
-        let q = self.counters.queued.fetch_add(1, Ordering::SeqCst) + 1;
+        // The bound is this counter, not the channel's capacity: a worker
+        // frees a channel slot on `recv` before it decrements `queued`, so
+        // the channel alone would briefly admit one request too many.
+        let reserved = self
+            .counters
+            .queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| {
+                (q < self.config.queue).then_some(q + 1)
+            });
+        let q = match reserved {
+            Ok(before) => before + 1,
+            Err(_) => {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(AsrError::Busy {
+                    engine: self.engine,
+                    queue: self.config.queue,
+                });
+            }
+        };
         match tx.try_send(job) {
             Ok(()) => {
                 self.counters.max_queued.fetch_max(q, Ordering::SeqCst);
@@ -426,7 +449,7 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
-        // 2 running + 3 queued at most (a worker may not have picked up yet).
+        // 2 running + 3 queued at most; fewer when a worker had not picked up yet.
         assert!((3..=5).contains(&tickets.len()), "{}", tickets.len());
         assert_eq!(busy, 10 - tickets.len());
         for t in tickets {
