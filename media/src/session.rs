@@ -309,6 +309,7 @@ mod tests {
         // 200 ms of a ramp, so we can find it in what B heard.
         let prompt: Vec<i16> = (0..1600).map(|i| (i * 16 - 12_800) as i16).collect();
         let id = a.play(Prompt::from_samples(prompt.clone()));
+        assert_eq!(next_event(&mut a).await, MediaEvent::PlaybackStarted(id));
         assert_eq!(next_event(&mut a).await, MediaEvent::PlaybackDone(id));
         a.send_dtmf('7').unwrap();
         assert_eq!(next_event(&mut b).await, MediaEvent::Dtmf('7'));

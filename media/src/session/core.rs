@@ -516,6 +516,10 @@ impl MediaCore {
         header.write(&mut buf);
         let mut finished = None;
         if let Some(playback) = &mut self.playback {
+            if playback.pos == 0 {
+                self.events
+                    .push_back(MediaEvent::PlaybackStarted(playback.id));
+            }
             let all = playback.prompt.samples();
             let end = (playback.pos + samples).min(all.len());
             g711::encode(codec, &all[playback.pos..end], &mut buf);

@@ -22,6 +22,9 @@ impl PlaybackId {
 pub enum MediaEvent {
     /// The caller pressed a key (RFC 4733), reported once per press.
     Dtmf(char),
+    /// The first packet of a prompt was handed out for sending: what the
+    /// caller starts to hear (turn latency ends here).
+    PlaybackStarted(PlaybackId),
     /// A prompt was sent to its last sample. Not reported for prompts that
     /// were stopped or replaced.
     PlaybackDone(PlaybackId),
