@@ -666,32 +666,33 @@ impl Interpreter {
         if globals {
             intents.extend(script.global.intents.keys().cloned());
         }
-        let mut hints: Vec<String> = Vec::new();
+        let mut phrases: Vec<(String, String)> = Vec::new();
         match kind {
             None => {
                 for i in &intents {
                     if let Some(p) = script.intents.get(i).and_then(|p| p.get(self.lang)) {
-                        hints.extend(p.iter().cloned());
+                        phrases.extend(p.iter().map(|p| (i.clone(), p.clone())));
                     }
                 }
             }
             Some(SlotType::Enum) => {
-                for (name, phrases) in &ask.values {
-                    hints.push(name.replace('_', " "));
-                    if let Some(p) = phrases.get(self.lang) {
-                        hints.extend(p.iter().cloned());
+                for (name, said) in &ask.values {
+                    phrases.push((name.clone(), name.replace('_', " ")));
+                    if let Some(p) = said.get(self.lang) {
+                        phrases.extend(p.iter().map(|p| (name.clone(), p.clone())));
                     }
                 }
             }
             Some(SlotType::YesNo) => {
-                let words: &[&str] = match self.lang {
-                    Lang::En => &["yes", "no"],
-                    Lang::Zh => &["是", "不是", "好", "不用"],
+                let words: &[(&str, &str)] = match self.lang {
+                    Lang::En => &[("yes", "yes"), ("no", "no")],
+                    Lang::Zh => &[("yes", "是"), ("no", "不是"), ("yes", "好"), ("no", "不用")],
                 };
-                hints.extend(words.iter().map(|w| w.to_string()));
+                phrases.extend(words.iter().map(|(t, w)| (t.to_string(), w.to_string())));
             }
             _ => {}
         }
+        let hints = phrases.iter().map(|(_, p)| p.clone()).collect();
         Listen {
             speech: input.speech(),
             dtmf: input.dtmf(),
@@ -710,6 +711,7 @@ impl Interpreter {
             intents,
             slot: kind,
             hints,
+            phrases,
         }
     }
 

@@ -120,6 +120,10 @@ pub struct Listen {
     pub slot: Option<SlotType>,
     /// Phrases worth recognising (for grammar-based recognisers).
     pub hints: Vec<String>,
+    /// The same phrases with what each means: `(intent, phrase)` for
+    /// intents, `(value, phrase)` for enum slots, `(yes|no, word)` for
+    /// yes/no; a grammar recogniser's match then needs no classifier.
+    pub phrases: Vec<(String, String)>,
 }
 
 /// A CRM/ERP query.

@@ -139,6 +139,9 @@ fn intent_question_routes_by_intent() {
     assert_eq!(l.max_digits, 1);
     assert_eq!(l.finish_key, None);
     assert!(l.hints.contains(&"order".to_string()));
+    assert!(l
+        .phrases
+        .contains(&("orders".to_string(), "order".to_string())));
     let out = i.handle(heard("my order", Some("orders"), 0.9));
     assert_eq!(said(&out), vec!["Orders it is."]);
     assert_eq!(hangup(&out), Some("orders"));
