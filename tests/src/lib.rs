@@ -4,6 +4,8 @@
 //! Everything here talks to 127.0.0.1 only, and every process it starts is
 //! bounded in time and killed when its guard drops.
 
+pub mod pcap;
+
 use std::fs;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
