@@ -57,6 +57,7 @@ pub struct Config {
     pub cdr: CdrConfig,
     pub crm: CrmLinkConfig,
     pub dialog: DialogConfig,
+    pub speech: SpeechConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
 }
@@ -246,6 +247,62 @@ pub struct DialogConfig {
     pub script: Option<PathBuf>,
 }
 
+/// Speech in script calls: endpointing, recognisers, intent model, TTS.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechConfig {
+    /// The intent model (ONNX, see "Models"); `null`: free speech is
+    /// matched against the script's intent examples instead.
+    pub intent_model: Option<PathBuf>,
+    /// A whisper ggml model; prompts whose script asks for `asr: whisper`
+    /// use it. `null`: they use the grammar engine (English only).
+    pub whisper_model: Option<PathBuf>,
+    /// Whisper workers (one model state each) and threads per worker.
+    pub whisper_workers: usize,
+    pub whisper_threads: usize,
+    /// The PocketSphinx grammar engine (menus, yes/no, digits); needs the
+    /// Debian `pocketsphinx-en-us` model.
+    pub grammar: bool,
+    pub grammar_workers: usize,
+    /// Utterances waiting for a worker before a caller hears the fallback.
+    pub asr_queue: usize,
+    /// Longest wait for a transcript (queue and recognition).
+    pub asr_timeout_ms: u64,
+    /// Speech needed before an utterance starts.
+    pub start_ms: u32,
+    /// Silence that ends an utterance.
+    pub end_silence_ms: u32,
+    /// Speech over a prompt needed to stop it (when the script allows).
+    pub barge_in_ms: u32,
+    /// Longest utterance; longer speech is cut and recognised.
+    pub max_utterance_ms: u32,
+    /// espeak-ng speaking rate (words per minute).
+    pub tts_rate_wpm: u32,
+    /// TTS cache budget in MB of 8 kHz audio.
+    pub tts_cache_mb: usize,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            intent_model: None,
+            whisper_model: None,
+            whisper_workers: 1,
+            whisper_threads: 1,
+            grammar: true,
+            grammar_workers: 2,
+            asr_queue: 8,
+            asr_timeout_ms: 3_000,
+            start_ms: 96,
+            end_silence_ms: 500,
+            barge_in_ms: 160,
+            max_utterance_ms: 15_000,
+            tts_rate_wpm: 160,
+            tts_cache_mb: 64,
+        }
+    }
+}
+
 /// The admin HTTP endpoint: /health, /ready, /metrics.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -433,6 +490,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_CDR_PATH", "cdr.path"),
     ("VOXBRIDGE_CRM_CONFIG", "crm.config"),
     ("VOXBRIDGE_DIALOG_SCRIPT", "dialog.script"),
+    ("VOXBRIDGE_SPEECH_WHISPER_MODEL", "speech.whisper_model"),
+    ("VOXBRIDGE_SPEECH_INTENT_MODEL", "speech.intent_model"),
     ("VOXBRIDGE_LOG_LEVEL", "log.level"),
     ("VOXBRIDGE_LOG_FORMAT", "log.format"),
 ];
@@ -507,6 +566,12 @@ impl Config {
                 "cdr.path" => self.cdr.path = PathBuf::from(value),
                 "crm.config" => self.crm.config = Some(PathBuf::from(value)),
                 "dialog.script" => self.dialog.script = Some(PathBuf::from(value)),
+                "speech.whisper_model" => {
+                    self.speech.whisper_model = (!value.is_empty()).then(|| PathBuf::from(value))
+                }
+                "speech.intent_model" => {
+                    self.speech.intent_model = (!value.is_empty()).then(|| PathBuf::from(value))
+                }
                 "calls.max_calls" => {
                     self.calls.max_calls = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
@@ -619,6 +684,23 @@ impl Config {
         }
         if self.flow.max_digits == 0 {
             return Err(invalid("flow.max_digits", "must be at least 1".to_string()));
+        }
+        let sp = &self.speech;
+        for (key, value) in [
+            ("speech.whisper_workers", sp.whisper_workers),
+            ("speech.whisper_threads", sp.whisper_threads),
+            ("speech.grammar_workers", sp.grammar_workers),
+            ("speech.asr_queue", sp.asr_queue),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".to_string()));
+            }
+        }
+        if sp.end_silence_ms < 100 || sp.max_utterance_ms < sp.start_ms {
+            return Err(invalid(
+                "speech.end_silence_ms",
+                "needs end_silence_ms ≥ 100 and max_utterance_ms ≥ start_ms".to_string(),
+            ));
         }
         Ok(())
     }

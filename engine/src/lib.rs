@@ -21,4 +21,6 @@ pub mod script_flow;
 pub mod script_store;
 pub mod sdp;
 pub mod sip;
+pub mod speech;
 pub mod transfer;
+pub mod turn_latency;

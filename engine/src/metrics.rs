@@ -11,6 +11,7 @@ use voxbridge_media::session::MediaStats;
 use crate::admission::Refusal;
 use crate::call::EndReason;
 use crate::sip::screen::Rejection;
+use crate::turn_latency::{Stage, TurnKind, TurnLatency};
 
 const REJECTIONS: [Rejection; 3] = [
     Rejection::UnknownMethod,
@@ -21,6 +22,76 @@ const REFUSALS: [Refusal; 3] = [Refusal::NotAllowed, Refusal::Busy, Refusal::Dra
 
 /// Upper bounds of the call-setup histogram, in seconds.
 const SETUP_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// Upper bounds of the turn-latency histograms, in seconds: fine around
+/// the 250 ms (keys, grammar) and 800 ms (free speech) goals.
+const TURN_BUCKETS: [f64; 16] = [
+    0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.5, 5.0,
+];
+
+/// A Prometheus histogram over fixed bounds.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, value: Duration) {
+        let secs = value.as_secs_f64();
+        for (bucket, bound) in self.buckets.iter().zip(self.bounds) {
+            if secs <= *bound {
+                inc(bucket);
+            }
+        }
+        inc(&self.count);
+        self.sum_us
+            .fetch_add(value.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        get(&self.count)
+    }
+
+    /// Sample lines for `name` with `labels` (`key="v",` pairs or empty).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (bucket, bound) in self.buckets.iter().zip(self.bounds) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}le=\"{bound}\"}} {}",
+                get(bucket)
+            );
+        }
+        let count = get(&self.count);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let plain = labels.trim_end_matches(',');
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{} {}",
+            braces(plain),
+            get(&self.sum_us) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count{} {count}", braces(plain));
+    }
+}
 
 /// Counters for one voxbridge process.
 #[derive(Debug)]
@@ -39,9 +110,16 @@ pub struct Metrics {
     pub rtp_packets_out: AtomicU64,
     pub rtp_late: AtomicU64,
     pub rtp_lost: AtomicU64,
-    setup_buckets: [AtomicU64; SETUP_BUCKETS.len()],
-    setup_count: AtomicU64,
-    setup_sum_us: AtomicU64,
+    setup: Histogram,
+    /// Turn latency by input kind (speech, dtmf).
+    turns: [Histogram; 2],
+    /// Where turn time went, by stage.
+    turn_stages: [Histogram; Stage::ALL.len()],
+    pub asr_recognised: AtomicU64,
+    pub asr_no_match: AtomicU64,
+    pub asr_busy: AtomicU64,
+    pub asr_failed: AtomicU64,
+    pub barge_ins: AtomicU64,
     pub registration_failures: AtomicU64,
     pub registrations_ok: AtomicU64,
     pub transfers_ok: AtomicU64,
@@ -65,9 +143,14 @@ impl Default for Metrics {
             rtp_packets_out: AtomicU64::new(0),
             rtp_late: AtomicU64::new(0),
             rtp_lost: AtomicU64::new(0),
-            setup_buckets: Default::default(),
-            setup_count: AtomicU64::new(0),
-            setup_sum_us: AtomicU64::new(0),
+            setup: Histogram::new(&SETUP_BUCKETS),
+            turns: [Histogram::new(&TURN_BUCKETS), Histogram::new(&TURN_BUCKETS)],
+            turn_stages: std::array::from_fn(|_| Histogram::new(&TURN_BUCKETS)),
+            asr_recognised: AtomicU64::new(0),
+            asr_no_match: AtomicU64::new(0),
+            asr_busy: AtomicU64::new(0),
+            asr_failed: AtomicU64::new(0),
+            barge_ins: AtomicU64::new(0),
             registration_failures: AtomicU64::new(0),
             registrations_ok: AtomicU64::new(0),
             transfers_ok: AtomicU64::new(0),
@@ -123,15 +206,32 @@ impl Metrics {
 
     /// Time from INVITE to our 200 OK.
     pub fn call_setup(&self, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        for (bucket, bound) in self.setup_buckets.iter().zip(SETUP_BUCKETS) {
-            if secs <= bound {
-                inc(bucket);
-            }
+        self.setup.observe(elapsed);
+    }
+
+    /// One measured turn: the total by kind, and each stage.
+    pub fn turn(&self, t: &TurnLatency) {
+        let kind = match t.kind {
+            TurnKind::Speech => 0,
+            TurnKind::Dtmf => 1,
+        };
+        self.turns[kind].observe(Duration::from_secs_f64(t.total_ms / 1000.0));
+        for (h, stage) in self.turn_stages.iter().zip(Stage::ALL) {
+            self.turn_stages_observe(h, t, stage);
         }
-        inc(&self.setup_count);
-        self.setup_sum_us
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn turn_stages_observe(&self, h: &Histogram, t: &TurnLatency, stage: Stage) {
+        let ms = t.stage_ms(stage);
+        // A stage that did not run in this turn (no lookup, keys not ASR)
+        // would only pile up zeros.
+        if ms > 0.0 {
+            h.observe(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+
+    pub fn turns_measured(&self) -> u64 {
+        self.turns.iter().map(Histogram::count).sum()
     }
 
     /// Fold one finished call's RTP statistics in.
@@ -165,10 +265,13 @@ impl Metrics {
         }
         let _ = write!(
             s,
-            " transfers_ok={} transfers_failed={} registration_failures={}",
+            " transfers_ok={} transfers_failed={} registration_failures={} turns={} asr_busy={} asr_failed={}",
             get(&self.transfers_ok),
             get(&self.transfers_failed),
-            get(&self.registration_failures)
+            get(&self.registration_failures),
+            self.turns_measured(),
+            get(&self.asr_busy),
+            get(&self.asr_failed),
         );
         s
     }
@@ -232,7 +335,7 @@ impl Metrics {
                 self.screened_count(why)
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 15] = [
             (
                 "voxbridge_rtp_packets_received_total",
                 "RTP packets received (finished calls).",
@@ -283,6 +386,31 @@ impl Metrics {
                 "Call records that could not be written.",
                 &self.cdr_write_errors,
             ),
+            (
+                "voxbridge_asr_recognised_total",
+                "Utterances the recogniser turned into text.",
+                &self.asr_recognised,
+            ),
+            (
+                "voxbridge_asr_no_match_total",
+                "Utterances that matched nothing (the script re-asks).",
+                &self.asr_no_match,
+            ),
+            (
+                "voxbridge_asr_busy_total",
+                "Utterances refused because every recogniser was busy (the caller heard the no-match fallback).",
+                &self.asr_busy,
+            ),
+            (
+                "voxbridge_asr_failures_total",
+                "Utterances whose recognition failed or timed out.",
+                &self.asr_failed,
+            ),
+            (
+                "voxbridge_barge_ins_total",
+                "Prompts stopped because the caller spoke or keyed over them.",
+                &self.barge_ins,
+            ),
         ];
         for (name, help, c) in counters {
             let _ = write!(
@@ -295,24 +423,24 @@ impl Metrics {
             body,
             "# HELP voxbridge_call_setup_seconds Time from INVITE to our 200 OK.\n# TYPE voxbridge_call_setup_seconds histogram\n"
         );
-        for (bucket, bound) in self.setup_buckets.iter().zip(SETUP_BUCKETS) {
-            let _ = writeln!(
-                body,
-                "voxbridge_call_setup_seconds_bucket{{le=\"{bound}\"}} {}",
-                get(bucket)
-            );
+        self.setup
+            .render(&mut body, "voxbridge_call_setup_seconds", "");
+        let _ = write!(
+            body,
+            "# HELP voxbridge_turn_latency_seconds From the caller's end of speech or last key to the first RTP packet of the reply.\n# TYPE voxbridge_turn_latency_seconds histogram\n"
+        );
+        for (h, kind) in self.turns.iter().zip([TurnKind::Speech, TurnKind::Dtmf]) {
+            let labels = format!("input=\"{}\",", kind.label());
+            h.render(&mut body, "voxbridge_turn_latency_seconds", &labels);
         }
-        let count = get(&self.setup_count);
-        let _ = writeln!(
+        let _ = write!(
             body,
-            "voxbridge_call_setup_seconds_bucket{{le=\"+Inf\"}} {count}"
+            "# HELP voxbridge_turn_stage_seconds Where turn time went: endpointing, asr, intent, dialog, lookup, tts.\n# TYPE voxbridge_turn_stage_seconds histogram\n"
         );
-        let _ = writeln!(
-            body,
-            "voxbridge_call_setup_seconds_sum {}",
-            get(&self.setup_sum_us) as f64 / 1e6
-        );
-        let _ = writeln!(body, "voxbridge_call_setup_seconds_count {count}");
+        for (h, stage) in self.turn_stages.iter().zip(Stage::ALL) {
+            let labels = format!("stage=\"{}\",", stage.label());
+            h.render(&mut body, "voxbridge_turn_stage_seconds", &labels);
+        }
         out.push_str(&body);
         out
     }
@@ -332,7 +460,26 @@ mod tests {
         m.response_sent(9999); // ignored, not a panic
         m.call_setup(Duration::from_millis(30));
         m.refused(Refusal::Busy);
+        m.turn(&TurnLatency {
+            kind: TurnKind::Dtmf,
+            total_ms: 120.0,
+            endpointing_ms: 0.0,
+            asr_ms: 0.0,
+            intent_ms: 0.0,
+            dialog_ms: 0.2,
+            lookup_ms: 40.0,
+            tts_ms: 60.0,
+        });
         let text = m.render_prometheus();
+        assert!(
+            text.contains("voxbridge_turn_latency_seconds_bucket{input=\"dtmf\",le=\"0.1\"} 0\n")
+        );
+        assert!(
+            text.contains("voxbridge_turn_latency_seconds_bucket{input=\"dtmf\",le=\"0.15\"} 1\n")
+        );
+        assert!(text.contains("voxbridge_turn_latency_seconds_count{input=\"speech\"} 0\n"));
+        assert!(text.contains("voxbridge_turn_stage_seconds_count{stage=\"lookup\"} 1\n"));
+        assert!(text.contains("voxbridge_turn_stage_seconds_count{stage=\"asr\"} 0\n"));
         assert!(text.contains("voxbridge_calls_total{outcome=\"caller_hangup\"} 1\n"));
         assert!(text.contains("voxbridge_sip_responses_total{code=\"200\"} 2\n"));
         assert!(text.contains("voxbridge_sip_responses_total{code=\"488\"} 1\n"));

@@ -248,8 +248,13 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn program() -> Arc<Program> {
-        let path =
-            std::env::temp_dir().join(format!("voxbridge-script-flow-{}.yaml", std::process::id()));
+        // Tests run in parallel: each needs its own file.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "voxbridge-script-flow-{}-{n}.yaml",
+            std::process::id()
+        ));
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../tests/scripts/order-status-dtmf.yaml"),

@@ -1,0 +1,262 @@
+//! Speech in live calls: the endpointer on the media task ([`sink`]), the
+//! recognisers and the intent model shared by every call ([`Speech`]), and
+//! the rules from a script's `Listen` to a dialog `Heard`
+//! ([`understanding`]).
+
+pub mod sink;
+pub mod understanding;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use voxbridge_dialog::format::Lang;
+use voxbridge_dialog::interp::{Heard, Listen};
+use voxbridge_models::asr::sphinx::{SphinxConfig, SphinxRecognizer};
+use voxbridge_models::asr::whisper::{WhisperConfig, WhisperRecognizer};
+use voxbridge_models::asr::{AsrError, AsrRequest, Grammar, PoolConfig, SpeechRecognizer};
+use voxbridge_models::intent::{IntentClassifier, IntentConfig};
+use voxbridge_models::vad::endpoint::EndpointConfig;
+use voxbridge_models::{Language, ModelError};
+
+use crate::config::SpeechConfig;
+use understanding::{Available, EngineChoice};
+
+/// Why an utterance produced no `Heard`.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeechError {
+    /// No loaded engine can do this prompt.
+    #[error("no recogniser for this prompt")]
+    NoEngine,
+    /// Every worker busy and the queue full: the caller hears a fallback.
+    #[error("{0}")]
+    Busy(AsrError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A recognised and classified utterance, with where the time went.
+#[derive(Debug)]
+pub struct Understood {
+    pub heard: Heard,
+    pub engine: &'static str,
+    /// Queue and recognition.
+    pub asr: Duration,
+    pub intent: Duration,
+}
+
+/// The recognisers and the intent model, loaded once, shared by calls.
+pub struct Speech {
+    grammar: Option<SphinxRecognizer>,
+    whisper: Option<WhisperRecognizer>,
+    intent: Option<IntentClassifier>,
+    /// Grammars by their phrases and slots: a prompt asked again reuses its
+    /// grammar (and the decoders their compiled copy of it).
+    grammars: Mutex<HashMap<String, Arc<Grammar>>>,
+    endpoint: EndpointConfig,
+    timeout: Duration,
+}
+
+fn lang(l: Lang) -> Language {
+    match l {
+        Lang::En => Language::En,
+        Lang::Zh => Language::Zh,
+    }
+}
+
+impl Speech {
+    /// Loads what the configuration names; a missing or broken model file
+    /// is an error at start, not in the first call.
+    pub fn start(cfg: &SpeechConfig) -> Result<Speech, ModelError> {
+        let pool = |workers| PoolConfig {
+            workers,
+            queue: cfg.asr_queue,
+            max_wait: Duration::from_millis(cfg.asr_timeout_ms),
+        };
+        let grammar = if cfg.grammar {
+            Some(SphinxRecognizer::start(SphinxConfig {
+                pool: pool(cfg.grammar_workers),
+                ..SphinxConfig::default()
+            })?)
+        } else {
+            None
+        };
+        let whisper = match &cfg.whisper_model {
+            Some(path) => {
+                let mut w = WhisperConfig::new(path);
+                w.threads_per_worker = cfg.whisper_threads;
+                w.pool = pool(cfg.whisper_workers);
+                Some(WhisperRecognizer::start(w)?)
+            }
+            None => None,
+        };
+        let intent = match &cfg.intent_model {
+            Some(path) => Some(IntentClassifier::load(&IntentConfig::new(path))?),
+            None => None,
+        };
+        Ok(Speech {
+            grammar,
+            whisper,
+            intent,
+            grammars: Mutex::new(HashMap::new()),
+            endpoint: EndpointConfig {
+                start_ms: cfg.start_ms,
+                end_silence_ms: cfg.end_silence_ms,
+                barge_in_ms: cfg.barge_in_ms,
+                max_utterance_ms: cfg.max_utterance_ms,
+                ..EndpointConfig::default()
+            },
+            timeout: Duration::from_millis(cfg.asr_timeout_ms),
+        })
+    }
+
+    /// Endpointing settings for a call's [`sink::SpeechSink`].
+    pub fn endpoint_config(&self) -> EndpointConfig {
+        self.endpoint.clone()
+    }
+
+    /// Which engine this prompt gets.
+    pub fn choose(&self, listen: &Listen) -> EngineChoice {
+        understanding::choose_engine(
+            listen,
+            Available {
+                whisper: self.whisper.is_some(),
+                grammar: self.grammar.is_some(),
+            },
+        )
+    }
+
+    /// Loaded engines and models, for the start-up log.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.grammar.is_some() {
+            parts.push("grammar (pocketsphinx)".to_string());
+        }
+        if let Some(w) = &self.whisper {
+            parts.push(format!("whisper ({} MB)", w.model_info().bytes >> 20));
+        }
+        if let Some(i) = &self.intent {
+            parts.push(format!("intent model ({} labels)", i.labels().len()));
+        }
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    fn grammar_for(
+        &self,
+        listen: &Listen,
+        sphinx: &SphinxRecognizer,
+    ) -> Result<Arc<Grammar>, SpeechError> {
+        let spec = understanding::grammar_spec(listen, sphinx.dictionary());
+        let key = format!("{:?}|{:?}", spec.phrases, spec.slots);
+        let mut cache = self.grammars.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = cache.get(&key) {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(
+            Grammar::build(&spec, sphinx.dictionary())
+                .map_err(|e| SpeechError::Failed(e.to_string()))?,
+        );
+        // Scripts have a bounded number of prompts; this only guards
+        // against a script generating phrases without end.
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache.insert(key, g.clone());
+        Ok(g)
+    }
+
+    /// Recognise one utterance for `listen` and classify it.
+    pub async fn understand(
+        &self,
+        listen: &Listen,
+        audio: Vec<i16>,
+    ) -> Result<Understood, SpeechError> {
+        let started = Instant::now();
+        let language = lang(listen.language);
+        let (engine, ticket): (&dyn SpeechRecognizer, _) = match self.choose(listen) {
+            EngineChoice::None => return Err(SpeechError::NoEngine),
+            EngineChoice::Grammar => {
+                let sphinx = self.grammar.as_ref().ok_or(SpeechError::NoEngine)?;
+                let grammar = self.grammar_for(listen, sphinx)?;
+                let request = AsrRequest {
+                    audio,
+                    sample_rate: 8_000,
+                    language,
+                    grammar: Some(grammar),
+                };
+                (sphinx, sphinx.submit(request))
+            }
+            EngineChoice::Whisper => {
+                let whisper = self.whisper.as_ref().ok_or(SpeechError::NoEngine)?;
+                let request = AsrRequest {
+                    audio,
+                    sample_rate: 8_000,
+                    language,
+                    grammar: None,
+                };
+                (whisper, whisper.submit(request))
+            }
+        };
+        let ticket = match ticket {
+            Ok(t) => t,
+            Err(e @ AsrError::Busy { .. }) => return Err(SpeechError::Busy(e)),
+            Err(e) => return Err(SpeechError::Failed(e.to_string())),
+        };
+        let transcript = match tokio::time::timeout(self.timeout, ticket).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e @ AsrError::Busy { .. })) => return Err(SpeechError::Busy(e)),
+            Ok(Err(e)) => return Err(SpeechError::Failed(e.to_string())),
+            Err(_) => {
+                return Err(SpeechError::Failed(format!(
+                    "{}: no transcript within {:?}",
+                    engine.name(),
+                    self.timeout
+                )))
+            }
+        };
+        let asr = started.elapsed();
+        let classified = Instant::now();
+        let heard = if engine.name() == "whisper" {
+            self.classify(listen, &transcript.text)
+        } else {
+            understanding::heard_from_grammar(listen, &transcript.text, transcript.tag.as_deref())
+        };
+        Ok(Understood {
+            heard,
+            engine: engine.name(),
+            asr,
+            intent: classified.elapsed(),
+        })
+    }
+
+    /// Free text through the intent model, limited to the prompt's intents.
+    pub fn classify(&self, listen: &Listen, text: &str) -> Heard {
+        let Some(model) = &self.intent else {
+            return understanding::heard_from_classifier(listen, text, None);
+        };
+        if text.trim().is_empty() {
+            return understanding::heard_from_classifier(listen, text, None);
+        }
+        match model.classify(text) {
+            Ok(prediction) => {
+                let allowed = understanding::model_labels(&listen.intents, model.labels());
+                let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+                // The model's best overall, when it is expected here and sure
+                // enough; a no-match otherwise, so the script re-asks.
+                let best = match prediction.intent() {
+                    Some(label) if allowed.contains(&label) => Some((label, prediction.confidence)),
+                    _ => None,
+                };
+                understanding::heard_from_classifier(listen, text, best)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "intent model failed; treating as no-match");
+                understanding::heard_from_classifier(listen, text, None)
+            }
+        }
+    }
+}
