@@ -5,6 +5,8 @@
 //! bounded in time and killed when its guard drops.
 
 pub mod pcap;
+pub mod prompts;
+pub mod speech;
 
 use std::fs;
 use std::io::Read;
