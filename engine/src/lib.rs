@@ -22,5 +22,6 @@ pub mod script_store;
 pub mod sdp;
 pub mod sip;
 pub mod speech;
+pub mod test_call;
 pub mod transfer;
 pub mod turn_latency;

@@ -86,6 +86,43 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Place a scripted test call to a bot and print the transcript live.
+    ///
+    /// Steps run in order once the call is answered: wait:1.5s, quiet (the
+    /// bot's prompt finished), wav:FILE, keys:1001#, say:TEXT, hangup.
+    /// Without hangup, the call runs until the bot hangs up or the timeout.
+    Call {
+        /// The bot's SIP URI, e.g. sip:bot@127.0.0.1:5060.
+        #[arg(value_parser = voxbridge_engine::test_call::parse_target)]
+        target: String,
+        /// Steps of the caller's script.
+        #[arg(value_parser = voxbridge_engine::test_call::parse_step)]
+        steps: Vec<voxbridge_engine::test_call::Step>,
+        /// Caller number (From user part), for the bot's CRM lookup.
+        #[arg(long, value_parser = voxbridge_engine::test_call::parse_caller)]
+        from: Option<String>,
+        /// Local SIP address (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: std::net::SocketAddr,
+        /// RTP port range, MIN-MAX.
+        #[arg(long, default_value = "40000-40999", value_parser = voxbridge_engine::test_call::parse_port_range)]
+        rtp_ports: (u16, u16),
+        /// Write the bot's audio to this WAV file (8 kHz mono 16-bit).
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// The bot's admin HTTP address (HOST:PORT), for its side of the transcript.
+        #[arg(long, value_parser = voxbridge_engine::test_call::parse_admin)]
+        admin: Option<String>,
+        /// Whole-call limit in seconds (or 90s, 2m); then BYE and exit non-zero.
+        #[arg(long, default_value = "120", value_parser = voxbridge_engine::test_call::parse_timeout)]
+        timeout: std::time::Duration,
+        /// Offer only this codec: pcmu or pcma (default: both).
+        #[arg(long, value_parser = voxbridge_engine::test_call::parse_codec)]
+        codec: Option<voxbridge_media::Codec>,
+        /// How keys are sent: rfc4733 or info.
+        #[arg(long, default_value = "rfc4733", value_parser = voxbridge_engine::test_call::parse_dtmf_mode)]
+        dtmf: voxbridge_engine::test_call::DtmfMode,
+    },
     /// Read the call records (CDR) the engine wrote.
     Calls {
         /// Configuration file naming the database (`cdr.path`).
@@ -283,6 +320,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calls { config, action } => {
             let config = Config::load(&config)?;
             calls(&config, action)
+        }
+        Command::Call {
+            target,
+            steps,
+            from,
+            bind,
+            rtp_ports,
+            record,
+            admin,
+            timeout,
+            codec,
+            dtmf,
+        } => {
+            use voxbridge_engine::test_call;
+            // Warnings only (a digit the media session could not send…);
+            // the transcript is the output.
+            let filter = EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("warn,rsipstack=error"));
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            let options = test_call::Options {
+                from: from.unwrap_or_else(|| test_call::DEFAULT_CALLER.to_string()),
+                bind,
+                rtp_ports,
+                record,
+                admin,
+                timeout,
+                codec,
+                dtmf,
+                ..test_call::Options::new(target, steps)
+            };
+            let printer = std::sync::Arc::new(test_call::Printer::new(Box::new(std::io::stdout())));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(test_call::run(&options, printer))?;
+            Ok(())
         }
         Command::Run { config } => {
             let config = Config::load(&config)?;

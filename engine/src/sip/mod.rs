@@ -9,11 +9,13 @@ mod registration;
 pub mod screen;
 mod screening_socket;
 mod server;
+mod user_agent;
 
 pub use dialer::{DialError, Dialer};
 pub use leg::{CallInfo, CallLeg, LegEnd, LegEvent, OfferResponder, ReferResponder};
 pub use registration::Registrations;
 pub use server::SipServer;
+pub use user_agent::{InfoDtmf, UserAgent};
 
 use std::net::SocketAddr;
 use thiserror::Error;
