@@ -1,10 +1,11 @@
 //! The admin HTTP endpoint: `/health` (the process answers), `/ready` (it
-//! takes calls: 503 while draining), `/metrics` (Prometheus text).
+//! takes calls: 503 while draining), `/metrics` (Prometheus text) and
+//! `/calls/{call_id}` (a call's transcript so far, JSON).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -13,12 +14,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admission::Admission;
+use crate::live_calls::LiveCalls;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct AdminState {
     metrics: Arc<Metrics>,
     admission: Arc<Admission>,
+    live: Arc<LiveCalls>,
 }
 
 /// Bind and serve until `stop` fires. Returns the bound address.
@@ -26,6 +29,7 @@ pub async fn serve(
     listen: SocketAddr,
     metrics: Arc<Metrics>,
     admission: Arc<Admission>,
+    live: Arc<LiveCalls>,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -34,7 +38,12 @@ pub async fn serve(
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_text))
-        .with_state(AdminState { metrics, admission });
+        .route("/calls/{call_id}", get(call_view))
+        .with_state(AdminState {
+            metrics,
+            admission,
+            live,
+        });
     tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -43,7 +52,7 @@ pub async fn serve(
             warn!(error = %e, "admin HTTP server stopped");
         }
     });
-    info!(address = %local, "admin HTTP listening (/health, /ready, /metrics)");
+    info!(address = %local, "admin HTTP listening (/health, /ready, /metrics, /calls/{{call_id}})");
     Ok(local)
 }
 
@@ -63,4 +72,26 @@ async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
         )],
         state.metrics.render_prometheus(),
     )
+}
+
+async fn call_view(
+    State(state): State<AdminState>,
+    Path(call_id): Path<String>,
+) -> impl IntoResponse {
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    match state.live.get(&call_id) {
+        Some(view) => match serde_json::to_string(&view) {
+            Ok(body) => (StatusCode::OK, json, body + "\n"),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json,
+                format!("{{\"error\":\"{e}\"}}\n"),
+            ),
+        },
+        None => (
+            StatusCode::NOT_FOUND,
+            json,
+            "{\"error\":\"no such call\"}\n".to_string(),
+        ),
+    }
 }

@@ -41,6 +41,8 @@ pub enum StartError {
     Script(String, String),
     #[error("text to speech: {0}")]
     Tts(String),
+    #[error("speech models: {0}")]
+    Speech(String),
 }
 
 /// A running engine.
@@ -84,11 +86,18 @@ impl Engine {
         let cdr = Arc::new(CdrWriter::start(&config.cdr.path, metrics.clone())?);
 
         let stop_admin = CancellationToken::new();
+        let live = Arc::new(crate::live_calls::LiveCalls::default());
         let admin_addr = match config.admin.listen {
             Some(addr) => Some(
-                crate::admin::serve(addr, metrics.clone(), admission.clone(), stop_admin.clone())
-                    .await
-                    .map_err(|e| StartError::Admin(addr, e))?,
+                crate::admin::serve(
+                    addr,
+                    metrics.clone(),
+                    admission.clone(),
+                    live.clone(),
+                    stop_admin.clone(),
+                )
+                .await
+                .map_err(|e| StartError::Admin(addr, e))?,
             ),
             None => None,
         };
@@ -108,14 +117,21 @@ impl Engine {
 
         let hangup_all = CancellationToken::new();
         let flow_config = config.flow.clone();
-        let (new_flow, tts): (FlowFactory, _) = match &config.dialog.script {
+        let (new_flow, tts, speech): (FlowFactory, _, _) = match &config.dialog.script {
             Some(path) => {
                 let store = ScriptStore::load(path)
                     .map_err(|e| StartError::Script(path.display().to_string(), e))?;
                 store.watch(stop_admin.clone());
-                let tts = voxbridge_models::tts::Tts::start(Default::default())
-                    .map_err(|e| StartError::Tts(e.to_string()))?;
-                info!(script = %path.display(), "calls run the dialog script");
+                let sp = &config.speech;
+                let tts = voxbridge_models::tts::Tts::start(voxbridge_models::tts::TtsConfig {
+                    rate_wpm: sp.tts_rate_wpm,
+                    cache_bytes: sp.tts_cache_mb << 20,
+                    ..Default::default()
+                })
+                .map_err(|e| StartError::Tts(e.to_string()))?;
+                let speech = crate::speech::Speech::start(sp)
+                    .map_err(|e| StartError::Speech(e.to_string()))?;
+                info!(script = %path.display(), speech = %speech.describe(), "calls run the dialog script");
                 (
                     Box::new(move |start: &FlowStart| {
                         let customer = start.customer.as_ref().and_then(|c| {
@@ -130,12 +146,14 @@ impl Engine {
                         )) as Box<dyn CallFlow>
                     }),
                     Some(Arc::new(tts)),
+                    Some(Arc::new(speech)),
                 )
             }
             None => (
                 Box::new(move |_: &FlowStart| {
                     Box::new(DefaultFlow::new(prompts.clone(), &flow_config)) as Box<dyn CallFlow>
                 }),
+                None,
                 None,
             ),
         };
@@ -149,6 +167,8 @@ impl Engine {
             dialer: sip.dialer(),
             crm: crm.clone(),
             tts,
+            speech,
+            live,
         });
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {

@@ -5,24 +5,31 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::sleep_until;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession, PortPool, Prompt};
 
+use crate::call_log::{call_log, CallActivity};
 use crate::cdr::{CallRecord, CdrWriter};
 use crate::config::Config;
 use crate::flow::{CallFlow, FlowAction, FlowEvent};
+use crate::live_calls::LiveCalls;
 use crate::metrics::Metrics;
 use crate::pii::mask_uri;
 use crate::sdp::{self, Negotiated, SdpError, SessionOrigin};
 use crate::sip::{CallLeg, DialError, Dialer, LegEnd, LegEvent};
+use crate::speech::sink::{SpeechEvent, SpeechSink, Tee};
+use crate::speech::understanding::EngineChoice;
+use crate::speech::{Speech, SpeechError};
 use crate::transfer::{self, ContextOptions, TransferState, TransferTracker};
+use crate::turn_latency::{Stage, TurnClock, TurnKind};
 
 /// Why a call ended: one label per metric series and call record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +107,10 @@ pub struct CallContext {
     pub crm: Option<Arc<crate::crm::CrmLink>>,
     /// Text to speech for scripts' `say`.
     pub tts: Option<Arc<voxbridge_models::tts::Tts>>,
+    /// Recognisers and the intent model for scripts' questions.
+    pub speech: Option<Arc<Speech>>,
+    /// Transcripts so far, for the admin endpoint.
+    pub live: Arc<LiveCalls>,
 }
 
 /// Run one call to its end and write its record.
@@ -107,6 +118,7 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     ctx.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
     ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
     let info = leg.info().clone();
+    ctx.live.start(&info.call_id);
     let mut call = Call::new(leg, ctx.clone());
     let mut reason = call.run().await;
     if call.last_transfer_failed && matches!(reason, EndReason::CallerHangup | EndReason::BotHangup)
@@ -124,6 +136,7 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
         dtmf: std::mem::take(&mut call.dtmf),
         recording: call.recording.take(),
         transfer_target: call.transfer_target.take(),
+        turns: std::mem::take(&mut call.turns),
     };
     info!(
         call_id = %info.call_id,
@@ -134,8 +147,15 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     // The call log goes to the durable outbox in the same step that
     // closes the call record, and the task waits for its commit.
     if let (Some(crm), true) = (&ctx.crm, call.answered.is_some()) {
-        crm.record(call_log(&record, &call)).await;
+        call.activity.customer_id = call.customer.as_ref().map(|c| c.id.clone());
+        crm.record(call_log(
+            &record,
+            call.script_record.as_deref(),
+            &call.activity,
+        ))
+        .await;
     }
+    ctx.live.end(&info.call_id);
     ctx.cdr.write(record);
     ctx.metrics.calls_active.fetch_sub(1, Ordering::Relaxed);
     ctx.metrics.call_ended(reason);
@@ -143,80 +163,6 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     // process that sees zero calls also sees every record queued.
     drop(call);
     reason
-}
-
-/// The CRM's post-call record, from the call record and what the call learnt.
-fn call_log(record: &CallRecord, call: &Call) -> voxbridge_crm::model::CallLog {
-    use voxbridge_crm::model::{CallLog, Speaker, Turn};
-    let ms = |t: SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    };
-    let mut slots = std::collections::BTreeMap::new();
-    let mut transcript = Vec::new();
-    let mut intents = Vec::new();
-    if !record.dtmf.is_empty() {
-        slots.insert("digits".to_string(), record.dtmf.clone());
-    }
-    let mut disposition = match record.end_reason.as_str() {
-        "transferred" => "transferred",
-        "transfer_failed" => "transfer_failed",
-        "bot_hangup" => "resolved",
-        "caller_hangup" | "caller_cancel" => "abandoned",
-        _ => "failed",
-    }
-    .to_string();
-    match &call.script_record {
-        // A script knows better: its transcript, intents, facts, disposition.
-        Some(script) => {
-            for turn in &script.transcript {
-                let speaker = match turn.speaker {
-                    voxbridge_dialog::interp::Speaker::Caller => Speaker::Caller,
-                    _ => Speaker::Bot,
-                };
-                transcript.push(Turn {
-                    speaker,
-                    text: turn.text.clone(),
-                    at_ms: 0,
-                });
-                if let (Some(intent), Some(confidence)) = (&turn.intent, turn.confidence) {
-                    intents.push(voxbridge_crm::model::IntentHit {
-                        name: intent.clone(),
-                        confidence,
-                    });
-                }
-            }
-            for (name, value) in &script.facts {
-                slots.insert(name.clone(), value.to_string());
-            }
-            if !script.disposition.is_empty() {
-                disposition = script.disposition.clone();
-            }
-        }
-        None if !record.dtmf.is_empty() => transcript.push(Turn {
-            speaker: Speaker::Caller,
-            text: format!("[keys] {}", record.dtmf),
-            at_ms: 0,
-        }),
-        None => {}
-    }
-    CallLog {
-        call_id: record.call_id.clone(),
-        caller: crate::crm::caller_number(&record.from),
-        callee: Some(record.to.clone()),
-        customer_id: call.customer.as_ref().map(|c| c.id.clone()),
-        started_at_ms: ms(record.started),
-        answered_at_ms: record.answered.map(ms),
-        ended_at_ms: ms(record.ended),
-        transcript,
-        intents,
-        intent_level: None,
-        slots,
-        disposition,
-        recording: record.recording.as_ref().map(|p| p.display().to_string()),
-        transfer_target: record.transfer_target.clone(),
-    }
 }
 
 struct Call {
@@ -232,11 +178,28 @@ struct Call {
     customer: Option<voxbridge_crm::model::Customer>,
     /// What a dialog script made of the call.
     script_record: Option<Box<voxbridge_dialog::interp::CallRecord>>,
+    /// Lookups, tickets and transfer results, for the CRM's call log.
+    activity: CallActivity,
+    /// The turn being timed, and those measured.
+    clock: TurnClock,
+    turns: Vec<crate::turn_latency::TurnLatency>,
+    /// The script's current question, while speech answers it.
+    listen: Option<Box<voxbridge_dialog::interp::Listen>>,
+    /// When the last key arrived (a keyed turn ends there).
+    last_key_at: Option<Instant>,
+    /// Tells the endpointer on the media task whether a prompt plays.
+    prompt_playing: Arc<AtomicBool>,
+    /// What the endpointer noticed, when speech is on.
+    speech_events: Option<UnboundedReceiver<SpeechEvent>>,
+    /// The Call-ID the call started with (the live transcript's key; a
+    /// followed incoming REFER changes the leg).
+    call_id: String,
 }
 
 impl Call {
     fn new(leg: CallLeg, ctx: Arc<CallContext>) -> Self {
-        Call {
+        let call_id = leg.info().call_id.clone();
+        let mut call = Call {
             leg,
             ctx,
             origin: SessionOrigin::new(rand::random::<u32>() as u64),
@@ -247,7 +210,17 @@ impl Call {
             last_transfer_failed: false,
             customer: None,
             script_record: None,
-        }
+            activity: CallActivity::default(),
+            clock: TurnClock::default(),
+            turns: Vec::new(),
+            listen: None,
+            last_key_at: None,
+            prompt_playing: Arc::new(AtomicBool::new(false)),
+            speech_events: None,
+            call_id: String::new(),
+        };
+        call.call_id = call_id;
+        call
     }
 
     fn advertised_ip(&self) -> IpAddr {
@@ -375,8 +348,13 @@ impl Call {
         self.answered = Some(SystemTime::now());
         self.ctx.metrics.call_setup(info.received.elapsed());
         let params = self.media_params(&negotiated);
-        let started = match self.recorder(&info) {
-            Some(recorder) => MediaSession::start_with_sink(socket, params, recorder),
+        let sink = match (self.recorder(&info), self.speech_sink()) {
+            (Some(rec), Some(speech)) => Some(Box::new(Tee(rec, speech)) as Box<_>),
+            (Some(one), None) | (None, Some(one)) => Some(one),
+            (None, None) => None,
+        };
+        let started = match sink {
+            Some(sink) => MediaSession::start_with_sink(socket, params, sink),
             None => MediaSession::start(socket, params),
         };
         let media = match started {
@@ -395,7 +373,7 @@ impl Call {
         let call_id = self.leg.info().call_id.clone();
         let mut flow = (self.ctx.new_flow)(&self.flow_start());
         let mut deadline: Option<tokio::time::Instant> = None;
-        let mut pending = flow.on_event(FlowEvent::Answered);
+        let mut pending = self.ask(flow.as_mut(), FlowEvent::Answered);
         let mut queued: VecDeque<FlowEvent> = VecDeque::new();
         let mut transfer: Option<(TransferTracker, tokio::time::Instant)> = None;
 
@@ -405,10 +383,20 @@ impl Call {
                     FlowAction::Play(prompt) => {
                         media.play(prompt);
                     }
-                    FlowAction::StopPlayback => media.stop_playback(),
+                    FlowAction::StopPlayback => {
+                        media.stop_playback();
+                        self.prompt_playing.store(false, Ordering::Relaxed);
+                        self.ctx.metrics.barge_ins.fetch_add(1, Ordering::Relaxed);
+                    }
                     FlowAction::AwaitInput(d) => deadline = Some(tokio::time::Instant::now() + d),
                     FlowAction::DigitsCollected(digits) => {
                         info!(call_id = %call_id, digits = %digits, "digits collected");
+                        let keyed = self.last_key_at.unwrap_or_else(Instant::now);
+                        self.clock.open(TurnKind::Dtmf, keyed);
+                        self.listen = None;
+                        self.ctx
+                            .live
+                            .line(&self.call_id, "caller", format!("[keys] {digits}"));
                         self.dtmf.push_str(&digits);
                         // The caller moved on after a failed transfer.
                         self.last_transfer_failed = false;
@@ -418,12 +406,18 @@ impl Call {
                         language,
                         voice,
                         ..
-                    } => match self.speak(&text, &language, voice.as_deref()).await {
-                        Some(prompt) => {
-                            media.play(prompt);
+                    } => {
+                        self.ctx.live.line(&self.call_id, "bot", text.clone());
+                        let t = Instant::now();
+                        let spoken = self.speak(&text, &language, voice.as_deref()).await;
+                        self.clock.add(Stage::Tts, t.elapsed());
+                        match spoken {
+                            Some(prompt) => {
+                                media.play(prompt);
+                            }
+                            None => queued.push_back(FlowEvent::PlaybackDone),
                         }
-                        None => queued.push_back(FlowEvent::PlaybackDone),
-                    },
+                    }
                     FlowAction::PlayFile { path, .. } => match Prompt::load(&path) {
                         Ok(prompt) => {
                             media.play(prompt);
@@ -434,6 +428,7 @@ impl Call {
                         }
                     },
                     FlowAction::Lookup(request) => {
+                        let t = Instant::now();
                         let event = match &self.ctx.crm {
                             Some(crm) => match crm.script_lookup(&request).await {
                                 Ok(value) => FlowEvent::LookupDone(value),
@@ -441,20 +436,65 @@ impl Call {
                             },
                             None => FlowEvent::LookupFailed("no CRM configured".to_string()),
                         };
+                        self.clock.add(Stage::Lookup, t.elapsed());
+                        let outcome = match &event {
+                            FlowEvent::LookupDone(v) if v.is_null() => "not found".to_string(),
+                            FlowEvent::LookupDone(_) => "found".to_string(),
+                            FlowEvent::LookupFailed(why) => format!("failed: {why}"),
+                            _ => String::new(),
+                        };
+                        let line = format!(
+                            "{}: {outcome} ({} ms)",
+                            request.name,
+                            t.elapsed().as_millis()
+                        );
+                        self.ctx
+                            .live
+                            .line(&self.call_id, "system", format!("lookup {line}"));
+                        self.activity.lookups.push(line);
                         queued.push_back(event);
                     }
                     FlowAction::Ticket(request) => {
+                        let t = Instant::now();
                         let event = match &self.ctx.crm {
                             Some(crm) => match crm.ticket(&request, &call_id).await {
-                                Ok(id) => FlowEvent::TicketCreated(id),
+                                Ok(id) => {
+                                    self.activity.tickets.push(id.clone());
+                                    self.ctx.live.line(
+                                        &self.call_id,
+                                        "system",
+                                        format!("ticket {id} created"),
+                                    );
+                                    FlowEvent::TicketCreated(id)
+                                }
                                 Err(why) => FlowEvent::TicketFailed(why),
                             },
                             None => FlowEvent::TicketFailed("no CRM configured".to_string()),
                         };
+                        self.clock.add(Stage::Lookup, t.elapsed());
                         queued.push_back(event);
+                    }
+                    FlowAction::Listen(listen) => {
+                        match self.ctx.speech.as_ref().map(|s| s.choose(&listen)) {
+                            Some(EngineChoice::None) | None => {
+                                debug!(call_id = %call_id, language = listen.language.code(), "no recogniser for this question; keys only");
+                            }
+                            Some(_) => self.listen = Some(listen),
+                        }
                     }
                     FlowAction::Record(record) => self.script_record = Some(record),
                     FlowAction::Transfer { target, context } => {
+                        self.clock.abandon();
+                        self.ctx.live.line(
+                            &self.call_id,
+                            "system",
+                            // A configured name says where; a URI may hold a number.
+                            if self.ctx.config.transfer.targets.contains_key(&target) {
+                                format!("transfer to {target}")
+                            } else {
+                                format!("transfer to {}", mask_uri(&target))
+                            },
+                        );
                         match self.start_transfer(&target, context).await {
                             Ok(tracker) => {
                                 let timeout =
@@ -465,6 +505,7 @@ impl Call {
                         }
                     }
                     FlowAction::Hangup => {
+                        self.clock.abandon();
                         self.finish_media(media).await;
                         if let Err(e) = self.bye().await {
                             warn!(call_id = %call_id, error = %e, "BYE failed");
@@ -475,7 +516,7 @@ impl Call {
             }
 
             if let Some(event) = queued.pop_front() {
-                pending = flow.on_event(event);
+                pending = self.ask(flow.as_mut(), event);
                 continue;
             }
 
@@ -533,6 +574,8 @@ impl Call {
                             TransferState::Succeeded => {
                                 self.ctx.metrics.transfers_ok.fetch_add(1, Ordering::Relaxed);
                                 info!(call_id = %call_id, status = code, "transfer answered; leaving the call");
+                                self.activity.transfer_result = Some("answered".to_string());
+                                self.ctx.live.line(&self.call_id, "system", "transfer answered");
                                 self.finish_media(media).await;
                                 // Our 200 to the final NOTIFY is sent by another
                                 // task; let it leave first, as some UAs treat a
@@ -552,6 +595,7 @@ impl Call {
                     Some(LegEvent::Confirmed) => None,
                     Some(LegEvent::Dtmf(d)) => {
                         self.ctx.metrics.dtmf_digits.fetch_add(1, Ordering::Relaxed);
+                        self.last_key_at = Some(Instant::now());
                         Some(FlowEvent::Digit(d))
                     }
                     Some(LegEvent::Offer(body, responder)) => {
@@ -576,7 +620,7 @@ impl Call {
                     }
                     Some(LegEvent::Terminated(end)) => {
                         // Let a script write down what the call produced.
-                        for action in flow.on_event(FlowEvent::CallerHungUp) {
+                        for action in self.ask(flow.as_mut(), FlowEvent::CallerHungUp) {
                             if let FlowAction::Record(record) = action {
                                 self.script_record = Some(record);
                             }
@@ -597,9 +641,22 @@ impl Call {
                 ev = media.next_event() => match ev {
                     Some(MediaEvent::Dtmf(d)) => {
                         self.ctx.metrics.dtmf_digits.fetch_add(1, Ordering::Relaxed);
+                        self.last_key_at = Some(Instant::now());
                         Some(FlowEvent::Digit(d))
                     }
-                    Some(MediaEvent::PlaybackDone(_)) => Some(FlowEvent::PlaybackDone),
+                    Some(MediaEvent::PlaybackStarted(_)) => {
+                        self.prompt_playing.store(true, Ordering::Relaxed);
+                        if let Some(turn) = self.clock.reply_started(Instant::now()) {
+                            debug!(call_id = %call_id, input = turn.kind.label(), total_ms = turn.total_ms, asr_ms = turn.asr_ms, tts_ms = turn.tts_ms, lookup_ms = turn.lookup_ms, "turn latency");
+                            self.ctx.metrics.turn(&turn);
+                            self.turns.push(turn);
+                        }
+                        None
+                    }
+                    Some(MediaEvent::PlaybackDone(_)) => {
+                        self.prompt_playing.store(false, Ordering::Relaxed);
+                        Some(FlowEvent::PlaybackDone)
+                    }
                     Some(MediaEvent::Inactive) => {
                         warn!(call_id = %call_id, "no RTP from the caller; hanging up");
                         self.finish_media(media).await;
@@ -635,14 +692,33 @@ impl Call {
                 }
                 _ = wait_for(deadline) => {
                     deadline = None;
+                    self.listen = None;
                     Some(FlowEvent::InputTimeout)
                 }
+                ev = next_speech(&mut self.speech_events) => match ev {
+                    Some(SpeechEvent::Started) => {
+                        // The caller is answering: no "I didn't hear you"
+                        // while they speak.
+                        if self.listen.is_some() {
+                            deadline = None;
+                        }
+                        None
+                    }
+                    Some(SpeechEvent::BargeIn) => Some(FlowEvent::BargeIn),
+                    Some(SpeechEvent::Utterance { audio, ended_at, endpointing }) => {
+                        self.utterance(audio, ended_at, endpointing).await
+                    }
+                    None => {
+                        self.speech_events = None;
+                        None
+                    }
+                },
             };
             if let Some(event) = event {
                 if matches!(event, FlowEvent::Digit(_)) {
                     deadline = None;
                 }
-                pending = flow.on_event(event);
+                pending = self.ask(flow.as_mut(), event);
             }
         }
     }
@@ -741,9 +817,21 @@ impl Call {
     ) -> Result<TransferTracker, String> {
         let call_id = self.leg.info().call_id.clone();
         let cfg = &self.ctx.config.transfer;
+        let target = match resolve_target(target, &cfg.targets) {
+            Ok(uri) => uri,
+            Err(why) => return Err(why),
+        };
+        let target = target.as_str();
+        // The script's own context items win; the CRM fills what it left out.
+        let has = |key: &str, context: &[(String, String)]| {
+            context.iter().any(|(k, v)| k == key && !v.is_empty())
+        };
+        context.retain(|(_, v)| !v.is_empty());
         if let Some(c) = &self.customer {
-            context.insert(0, ("customer".to_string(), c.id.clone()));
-            if let Some(tier) = &c.tier {
+            if !has("customer", &context) {
+                context.insert(0, ("customer".to_string(), c.id.clone()));
+            }
+            if let (Some(tier), false) = (&c.tier, has("tier", &context)) {
                 context.insert(1, ("tier".to_string(), tier.clone()));
             }
         }
@@ -776,6 +864,10 @@ impl Call {
 
     /// Count and log a failed transfer; the event tells the flow.
     fn transfer_failed(&mut self, why: String) -> FlowEvent {
+        self.activity.transfer_result = Some(format!("failed: {why}"));
+        self.ctx
+            .live
+            .line(&self.call_id, "system", format!("transfer failed: {why}"));
         self.ctx
             .metrics
             .transfers_failed
@@ -815,6 +907,94 @@ impl Call {
         }
     }
 
+    /// The flow's answer to `event`, timed as the dialog stage of an open turn.
+    fn ask(&mut self, flow: &mut dyn CallFlow, event: FlowEvent) -> Vec<FlowAction> {
+        let t = Instant::now();
+        let actions = flow.on_event(event);
+        self.clock.add(Stage::Dialog, t.elapsed());
+        actions
+    }
+
+    /// The endpointer for this call, when speech is on and it starts.
+    fn speech_sink(&mut self) -> Option<Box<dyn voxbridge_media::session::AudioSink>> {
+        let speech = self.ctx.speech.as_ref()?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        match SpeechSink::new(speech.endpoint_config(), tx, self.prompt_playing.clone()) {
+            Ok(sink) => {
+                self.speech_events = Some(rx);
+                Some(Box::new(sink))
+            }
+            Err(e) => {
+                // Keys still work; the operator learns why speech does not.
+                warn!(call_id = %self.call_id, error = %e, "endpointer did not start; keys only");
+                None
+            }
+        }
+    }
+
+    /// Recognise an utterance for the open question; the event for the flow.
+    async fn utterance(
+        &mut self,
+        audio: Vec<i16>,
+        ended_at: Instant,
+        endpointing: Duration,
+    ) -> Option<FlowEvent> {
+        let Some(listen) = self.listen.take() else {
+            debug!(call_id = %self.call_id, "speech while no question is open; ignored");
+            return None;
+        };
+        let speech = self.ctx.speech.clone()?;
+        self.clock.open(TurnKind::Speech, ended_at);
+        self.clock.add(Stage::Endpointing, endpointing);
+        let metrics = &self.ctx.metrics;
+        let heard = match speech.understand(&listen, audio).await {
+            Ok(u) => {
+                self.clock.add(Stage::Asr, u.asr);
+                self.clock.add(Stage::Intent, u.intent);
+                let counter = if u.heard.text.trim().is_empty() {
+                    &metrics.asr_no_match
+                } else {
+                    &metrics.asr_recognised
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                // The words are personal data: they go to the transcript,
+                // not the log.
+                info!(
+                    call_id = %self.call_id,
+                    engine = u.engine,
+                    words = u.heard.text.split_whitespace().count(),
+                    intent = u.heard.intent.as_deref().unwrap_or("-"),
+                    confidence = u.heard.confidence,
+                    asr_ms = u.asr.as_millis() as u64,
+                    "heard"
+                );
+                u.heard
+            }
+            Err(SpeechError::NoEngine) => {
+                self.listen = Some(listen);
+                self.clock.abandon();
+                return None;
+            }
+            Err(SpeechError::Busy(e)) => {
+                metrics.asr_busy.fetch_add(1, Ordering::Relaxed);
+                warn!(call_id = %self.call_id, error = %e, "recogniser busy; the caller hears the no-match prompt");
+                Default::default()
+            }
+            Err(SpeechError::Failed(e)) => {
+                metrics.asr_failed.fetch_add(1, Ordering::Relaxed);
+                warn!(call_id = %self.call_id, error = %e, "recognition failed; the caller hears the no-match prompt");
+                Default::default()
+            }
+        };
+        let line = if heard.text.trim().is_empty() {
+            "[not understood]".to_string()
+        } else {
+            heard.text.clone()
+        };
+        self.ctx.live.line(&self.call_id, "caller", line);
+        Some(FlowEvent::Heard(heard))
+    }
+
     /// Stop media and fold its statistics into the process counters.
     async fn finish_media(&self, media: MediaHandle) {
         let stats = media.stop().await;
@@ -822,9 +1002,57 @@ impl Call {
     }
 }
 
+/// A script's transfer target: a URI as is, or a name from
+/// `transfer.targets`.
+fn resolve_target(
+    target: &str,
+    names: &std::collections::BTreeMap<String, String>,
+) -> Result<String, String> {
+    let t = target.trim();
+    if t.starts_with("sip:")
+        || t.starts_with("sips:")
+        || t.starts_with("tel:")
+        || t.starts_with('<')
+    {
+        return Ok(t.to_string());
+    }
+    names
+        .get(t)
+        .cloned()
+        .ok_or_else(|| format!("no transfer target named `{t}` in transfer.targets"))
+}
+
+async fn next_speech(events: &mut Option<UnboundedReceiver<SpeechEvent>>) -> Option<SpeechEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn wait_for(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_targets_are_uris_or_configured_names() {
+        let mut names = std::collections::BTreeMap::new();
+        names.insert("agents".to_string(), "sip:agents@pbx.example".to_string());
+        assert_eq!(
+            resolve_target("agents", &names).unwrap(),
+            "sip:agents@pbx.example"
+        );
+        assert_eq!(
+            resolve_target(" sip:2001@pbx ", &names).unwrap(),
+            "sip:2001@pbx"
+        );
+        let err = resolve_target("priority", &names).unwrap_err();
+        assert!(err.contains("`priority`"), "{err}");
     }
 }

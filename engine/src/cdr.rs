@@ -15,6 +15,7 @@ use thiserror::Error;
 use tracing::warn;
 
 use crate::metrics::Metrics;
+use crate::turn_latency::TurnLatency;
 
 #[derive(Debug, Error)]
 pub enum CdrError {
@@ -48,6 +49,8 @@ pub struct CallRecord {
     pub dtmf: String,
     pub recording: Option<PathBuf>,
     pub transfer_target: Option<String>,
+    /// Every measured turn: end of input to the reply's first packet.
+    pub turns: Vec<TurnLatency>,
 }
 
 impl CallRecord {
@@ -69,9 +72,11 @@ CREATE TABLE IF NOT EXISTS calls (
     end_reason      TEXT NOT NULL,
     dtmf            TEXT NOT NULL,
     recording_path  TEXT,
-    transfer_target TEXT
+    transfer_target TEXT,
+    turns_json      TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_call_id ON calls(call_id);
+-- Columns added after the first release go in ADDED_COLUMNS too.
 CREATE INDEX IF NOT EXISTS calls_started ON calls(started_ms);
 ";
 
@@ -102,14 +107,31 @@ pub fn open(path: &Path) -> Result<Connection, CdrError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    add_missing_columns(&conn)?;
     Ok(conn)
+}
+
+/// Columns later versions added, for databases an older version created.
+const ADDED_COLUMNS: &[(&str, &str)] = &[("turns_json", "TEXT")];
+
+fn add_missing_columns(conn: &Connection) -> Result<(), CdrError> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('calls')")?;
+    let have: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, kind) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            conn.execute_batch(&format!("ALTER TABLE calls ADD COLUMN {name} {kind}"))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn insert(conn: &Connection, r: &CallRecord) -> Result<(), CdrError> {
     conn.execute(
         "INSERT INTO calls (call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, duration_ms,
-                            end_reason, dtmf, recording_path, transfer_target)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            end_reason, dtmf, recording_path, transfer_target, turns_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             r.call_id,
             r.from,
@@ -122,6 +144,9 @@ pub fn insert(conn: &Connection, r: &CallRecord) -> Result<(), CdrError> {
             r.dtmf,
             r.recording.as_ref().map(|p| p.display().to_string()),
             r.transfer_target,
+            (!r.turns.is_empty())
+                .then(|| serde_json::to_string(&r.turns).ok())
+                .flatten(),
         ],
     )?;
     Ok(())
@@ -139,10 +164,15 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         dtmf: r.get(7)?,
         recording: r.get::<_, Option<String>>(8)?.map(PathBuf::from),
         transfer_target: r.get(9)?,
+        // A row this version cannot read the turns of still lists.
+        turns: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }
 
-const COLUMNS: &str = "call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, end_reason, dtmf, recording_path, transfer_target";
+const COLUMNS: &str = "call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, end_reason, dtmf, recording_path, transfer_target, turns_json";
 
 /// The newest `limit` records, newest first.
 pub fn list(conn: &Connection, limit: usize) -> Result<Vec<CallRecord>, CdrError> {
@@ -284,6 +314,16 @@ mod tests {
             dtmf: "1234".into(),
             recording: Some(PathBuf::from("/rec/a.wav")),
             transfer_target: None,
+            turns: vec![TurnLatency {
+                kind: crate::turn_latency::TurnKind::Dtmf,
+                total_ms: 180.5,
+                endpointing_ms: 0.0,
+                asr_ms: 0.0,
+                intent_ms: 0.0,
+                dialog_ms: 0.1,
+                lookup_ms: 12.0,
+                tts_ms: 40.0,
+            }],
         }
     }
 
@@ -307,6 +347,29 @@ mod tests {
         assert_eq!(a, record("a"));
         assert_eq!(a.duration(), Duration::from_secs(42));
         assert!(show(&conn, "zzz").unwrap().is_none());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn an_older_database_gains_the_new_columns() {
+        let path = temp_db("old");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE calls (id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL,
+                 from_uri TEXT NOT NULL, to_uri TEXT NOT NULL, started_ms INTEGER NOT NULL,
+                 answered_ms INTEGER, ended_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+                 end_reason TEXT NOT NULL, dtmf TEXT NOT NULL, recording_path TEXT,
+                 transfer_target TEXT);
+                 INSERT INTO calls (call_id, from_uri, to_uri, started_ms, ended_ms, duration_ms,
+                 end_reason, dtmf) VALUES ('old', 'a', 'b', 1, 2, 1, 'bot_hangup', '');",
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        assert!(show(&conn, "old").unwrap().unwrap().turns.is_empty());
+        insert(&conn, &record("new")).unwrap();
+        assert_eq!(show(&conn, "new").unwrap().unwrap(), record("new"));
         let _ = std::fs::remove_file(&path);
     }
 

@@ -150,6 +150,9 @@ pub struct TransferConfig {
     /// Honour a REFER from the peer (PBX): call the Refer-To target, report
     /// by NOTIFY, and move the call there. Off: such REFERs get 603.
     pub accept_incoming_refer: bool,
+    /// Names dialog scripts transfer to (`transfer: { to: agents }`) and
+    /// the SIP URIs they stand for; a script may also name a URI itself.
+    pub targets: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for TransferConfig {
@@ -161,6 +164,7 @@ impl Default for TransferConfig {
             header_prefix: "X-VB-".to_string(),
             max_context_bytes: 256,
             accept_incoming_refer: false,
+            targets: Default::default(),
         }
     }
 }
@@ -682,6 +686,14 @@ impl Config {
                 ));
             }
         }
+        for (name, uri) in &self.transfer.targets {
+            if !uri.starts_with("sip:") && !uri.starts_with("sips:") && !uri.starts_with("tel:") {
+                return Err(invalid(
+                    "transfer.targets",
+                    format!("`{name}`: `{uri}` is not a sip:, sips: or tel: URI"),
+                ));
+            }
+        }
         if self.flow.max_digits == 0 {
             return Err(invalid("flow.max_digits", "must be at least 1".to_string()));
         }
@@ -769,6 +781,22 @@ mod tests {
         assert_eq!(c.sip.listen, "127.0.0.1:5060".parse().unwrap());
         assert_eq!(c.rtp, RtpConfig::default());
         assert_eq!(c.flow, FlowConfig::default());
+        assert_eq!(
+            c.speech,
+            SpeechConfig {
+                intent_model: Some(PathBuf::from("fixtures/models/intent.onnx")),
+                ..SpeechConfig::default()
+            }
+        );
+        assert_eq!(
+            c.transfer,
+            TransferConfig {
+                targets: c.transfer.targets.clone(),
+                ..TransferConfig::default()
+            }
+        );
+        assert!(c.transfer.targets.contains_key("agents"));
+        assert!(c.dialog.script.is_some());
     }
 
     #[test]

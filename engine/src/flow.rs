@@ -35,6 +35,11 @@ pub enum FlowEvent {
     /// The ticket asked for by `Ticket` exists, with this id.
     TicketCreated(String),
     TicketFailed(String),
+    /// The caller spoke over a playing prompt (long enough to mean it).
+    BargeIn,
+    /// What the caller said during a `Listen`, recognised and classified
+    /// (empty text: nothing understood, or no recogniser was free).
+    Heard(voxbridge_dialog::interp::Heard),
 }
 
 /// Something the call task must do.
@@ -74,6 +79,9 @@ pub enum FlowAction {
         target: String,
         context: Vec<(String, String)>,
     },
+    /// Listen for speech too, with what this prompt expects; ends with
+    /// the next `Heard`, digits or timeout.
+    Listen(Box<voxbridge_dialog::interp::Listen>),
     /// End the call with BYE.
     Hangup,
 }

@@ -114,6 +114,9 @@ impl ScriptFlow {
                 Command::Listen(listen) => {
                     actions.push(FlowAction::AwaitInput(listen.timeout));
                     self.waiting = Waiting::Input(Gather::from(&listen));
+                    if listen.speech {
+                        actions.push(FlowAction::Listen(Box::new(listen)));
+                    }
                 }
                 Command::Lookup(request) => {
                     actions.push(FlowAction::Lookup(request));
@@ -211,6 +214,19 @@ impl CallFlow for ScriptFlow {
                 // Keys during legal text or while a lookup runs are dropped.
                 _ => vec![],
             },
+            FlowEvent::BargeIn => match self.waiting {
+                Waiting::Playback { barge_in: true } => {
+                    let mut actions = vec![FlowAction::StopPlayback];
+                    actions.extend(self.skip_to_listen());
+                    actions
+                }
+                _ => vec![],
+            },
+            FlowEvent::Heard(heard) => match &self.waiting {
+                // Keys already typed win over speech that ends after them.
+                Waiting::Input(g) if g.digits.is_empty() => self.feed(Event::Heard(heard)),
+                _ => vec![],
+            },
             FlowEvent::InputTimeout => {
                 let Waiting::Input(gather) = &mut self.waiting else {
                     return vec![];
@@ -246,6 +262,7 @@ impl CallFlow for ScriptFlow {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use voxbridge_dialog::interp::Heard;
 
     fn program() -> Arc<Program> {
         // Tests run in parallel: each needs its own file.
@@ -324,6 +341,72 @@ mod tests {
             matches!(a.as_slice(), [FlowAction::Record(r), FlowAction::Hangup] if r.disposition == "resolved"),
             "{a:?}"
         );
+    }
+
+    fn customer_service() -> Arc<Program> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/scripts/customer-service.yaml");
+        Arc::new(Program::load(&path, None).unwrap())
+    }
+
+    fn listen_of(actions: &[FlowAction]) -> Option<&voxbridge_dialog::interp::Listen> {
+        actions.iter().find_map(|a| match a {
+            FlowAction::Listen(l) => Some(l.as_ref()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn speech_over_the_menu_barges_in_and_is_heard() {
+        let mut f = ScriptFlow::new(customer_service(), "+15550000".into(), None);
+        assert_eq!(
+            said(&f.on_event(FlowEvent::Answered)),
+            ["Thank you for calling Acme Home."]
+        );
+        // Barge-in is allowed by the script's defaults.
+        let a = f.on_event(FlowEvent::PlaybackDone);
+        assert!(
+            said(&a)[0].starts_with("You can ask about an order"),
+            "{a:?}"
+        );
+        let a = f.on_event(FlowEvent::BargeIn);
+        assert!(matches!(a.first(), Some(FlowAction::StopPlayback)), "{a:?}");
+        let listen = listen_of(&a).expect("listening for speech");
+        assert!(listen.intents.contains(&"agent".to_string()));
+        assert!(listen
+            .phrases
+            .contains(&("agent".to_string(), "talk to an agent".to_string())));
+        let a = f.on_event(FlowEvent::Heard(Heard {
+            text: "talk to an agent".into(),
+            intent: Some("agent".into()),
+            confidence: 0.9,
+            ..Heard::default()
+        }));
+        assert_eq!(said(&a), ["Connecting you to an agent."]);
+        // Speech while the bot talks without a listen is dropped.
+        assert!(f.on_event(FlowEvent::Heard(Heard::default())).is_empty());
+    }
+
+    #[test]
+    fn nothing_understood_is_a_no_match() {
+        let mut f = ScriptFlow::new(customer_service(), "+15550000".into(), None);
+        f.on_event(FlowEvent::Answered);
+        f.on_event(FlowEvent::PlaybackDone);
+        let a = f.on_event(FlowEvent::PlaybackDone);
+        assert!(listen_of(&a).is_some(), "{a:?}");
+        let a = f.on_event(FlowEvent::Heard(Heard::default()));
+        assert_eq!(said(&a)[0], "Sorry, I didn't catch that.");
+    }
+
+    #[test]
+    fn a_barge_in_is_ignored_where_the_prompt_forbids_it() {
+        let mut f = ScriptFlow::new(program(), "+1555".into(), None);
+        f.on_event(FlowEvent::Answered);
+        // order-status-dtmf listens for keys only: no speech listening.
+        let a = f.on_event(FlowEvent::PlaybackDone);
+        let a2 = f.on_event(FlowEvent::PlaybackDone);
+        assert!(listen_of(&a).is_none() && listen_of(&a2).is_none());
+        assert!(f.on_event(FlowEvent::BargeIn).is_empty());
     }
 
     #[test]
