@@ -137,6 +137,7 @@ impl Engine {
                         let customer = start.customer.as_ref().and_then(|c| {
                             serde_json::to_value(c)
                                 .ok()
+                                .map(crate::crm::script_view)
                                 .map(voxbridge_dialog::value::Value::from)
                         });
                         Box::new(ScriptFlow::new(

@@ -189,6 +189,8 @@ struct Call {
     last_key_at: Option<Instant>,
     /// Tells the endpointer on the media task whether a prompt plays.
     prompt_playing: Arc<AtomicBool>,
+    /// Tells it the end-of-speech silence the open question wants (0: default).
+    end_silence_ms: Arc<std::sync::atomic::AtomicU32>,
     /// What the endpointer noticed, when speech is on.
     speech_events: Option<UnboundedReceiver<SpeechEvent>>,
     /// The Call-ID the call started with (the live transcript's key; a
@@ -216,6 +218,7 @@ impl Call {
             listen: None,
             last_key_at: None,
             prompt_playing: Arc::new(AtomicBool::new(false)),
+            end_silence_ms: Arc::new(std::sync::atomic::AtomicU32::new(0)),
             speech_events: None,
             call_id: String::new(),
         };
@@ -394,6 +397,7 @@ impl Call {
                         let keyed = self.last_key_at.unwrap_or_else(Instant::now);
                         self.clock.open(TurnKind::Dtmf, keyed);
                         self.listen = None;
+                        self.end_silence_ms.store(0, Ordering::Relaxed);
                         self.ctx
                             .live
                             .line(&self.call_id, "caller", format!("[keys] {digits}"));
@@ -479,7 +483,13 @@ impl Call {
                             Some(EngineChoice::None) | None => {
                                 debug!(call_id = %call_id, language = listen.language.code(), "no recogniser for this question; keys only");
                             }
-                            Some(_) => self.listen = Some(listen),
+                            Some(engine) => {
+                                if let Some(speech) = &self.ctx.speech {
+                                    self.end_silence_ms
+                                        .store(speech.end_silence_ms(engine), Ordering::Relaxed);
+                                }
+                                self.listen = Some(listen);
+                            }
                         }
                     }
                     FlowAction::Record(record) => self.script_record = Some(record),
@@ -693,6 +703,7 @@ impl Call {
                 _ = wait_for(deadline) => {
                     deadline = None;
                     self.listen = None;
+                        self.end_silence_ms.store(0, Ordering::Relaxed);
                     Some(FlowEvent::InputTimeout)
                 }
                 ev = next_speech(&mut self.speech_events) => match ev {
@@ -919,7 +930,12 @@ impl Call {
     fn speech_sink(&mut self) -> Option<Box<dyn voxbridge_media::session::AudioSink>> {
         let speech = self.ctx.speech.as_ref()?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        match SpeechSink::new(speech.endpoint_config(), tx, self.prompt_playing.clone()) {
+        match SpeechSink::new(
+            speech.endpoint_config(),
+            tx,
+            self.prompt_playing.clone(),
+            self.end_silence_ms.clone(),
+        ) {
             Ok(sink) => {
                 self.speech_events = Some(rx);
                 Some(Box::new(sink))
@@ -939,6 +955,7 @@ impl Call {
         ended_at: Instant,
         endpointing: Duration,
     ) -> Option<FlowEvent> {
+        self.end_silence_ms.store(0, Ordering::Relaxed);
         let Some(listen) = self.listen.take() else {
             debug!(call_id = %self.call_id, "speech while no question is open; ignored");
             return None;

@@ -276,6 +276,9 @@ pub struct SpeechConfig {
     pub start_ms: u32,
     /// Silence that ends an utterance.
     pub end_silence_ms: u32,
+    /// The same for questions the grammar engine answers (menus, yes/no,
+    /// digits): short answers, so the bot can reply sooner.
+    pub grammar_end_silence_ms: u32,
     /// Speech over a prompt needed to stop it (when the script allows).
     pub barge_in_ms: u32,
     /// Longest utterance; longer speech is cut and recognised.
@@ -299,6 +302,7 @@ impl Default for SpeechConfig {
             asr_timeout_ms: 3_000,
             start_ms: 96,
             end_silence_ms: 500,
+            grammar_end_silence_ms: 250,
             barge_in_ms: 160,
             max_utterance_ms: 15_000,
             tts_rate_wpm: 160,
@@ -708,10 +712,14 @@ impl Config {
                 return Err(invalid(key, "must be at least 1".to_string()));
             }
         }
-        if sp.end_silence_ms < 100 || sp.max_utterance_ms < sp.start_ms {
+        if sp.end_silence_ms < 100
+            || sp.grammar_end_silence_ms < 100
+            || sp.max_utterance_ms < sp.start_ms
+        {
             return Err(invalid(
                 "speech.end_silence_ms",
-                "needs end_silence_ms ≥ 100 and max_utterance_ms ≥ start_ms".to_string(),
+                "needs end_silence_ms and grammar_end_silence_ms ≥ 100, max_utterance_ms ≥ start_ms"
+                    .to_string(),
             ));
         }
         Ok(())

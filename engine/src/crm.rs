@@ -195,7 +195,53 @@ impl CrmLink {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+    script_view(serde_json::to_value(v).unwrap_or(serde_json::Value::Null))
+}
+
+/// A CRM record as a script sees it: a system's extra `fields` (an order's
+/// `eta`, a customer's `city`) next to the standard ones, so scripts write
+/// `order.eta` whatever the system; and a customer `name` also split into
+/// `first_name` and `last_name` when the system gave only the whole name.
+pub fn script_view(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        J::Array(items) => J::Array(items.into_iter().map(script_view).collect()),
+        J::Object(mut map) => {
+            if let Some(J::Object(fields)) = map.remove("fields") {
+                for (k, v) in fields {
+                    // The standard field wins over a same-named extra.
+                    map.entry(k).or_insert(v);
+                }
+            }
+            let name = map.get("name").and_then(J::as_str).map(str::to_string);
+            if let Some((first, last)) = name.as_deref().and_then(split_name) {
+                map.entry("first_name").or_insert(J::String(first));
+                map.entry("last_name").or_insert(J::String(last));
+            }
+            J::Object(map.into_iter().map(|(k, v)| (k, script_view(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// `Alice Johnson` → (Alice, Johnson); `王芳` → (芳, 王): a Chinese name
+/// written in characters starts with the family name.
+fn split_name(name: &str) -> Option<(String, String)> {
+    let name = name.trim();
+    let words: Vec<&str> = name.split_whitespace().collect();
+    match words.as_slice() {
+        [] => None,
+        [one] => {
+            let chars: Vec<char> = one.chars().collect();
+            let cjk = chars.iter().all(|c| ('\u{4e00}'..='\u{9fff}').contains(c));
+            if cjk && chars.len() >= 2 {
+                Some((chars[1..].iter().collect(), chars[0].to_string()))
+            } else {
+                Some((one.to_string(), String::new()))
+            }
+        }
+        [first, .., last] => Some((first.to_string(), last.to_string())),
+    }
 }
 
 /// The number in a From URI's user part: `sip:+8613800138000@pbx` →
@@ -236,5 +282,32 @@ mod tests {
         assert_eq!(caller_number("sip:alice@pbx"), None);
         assert_eq!(caller_number("sip:12@pbx"), None);
         assert_eq!(caller_number("mailto:x"), None);
+    }
+}
+
+#[cfg(test)]
+mod script_view_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extra_fields_and_name_parts_are_visible() {
+        let v = script_view(json!({
+            "id": "C5", "name": "Alice Johnson",
+            "fields": {"city": "Springfield", "id": "ignored"}
+        }));
+        assert_eq!(v["city"], "Springfield");
+        assert_eq!(v["id"], "C5");
+        assert_eq!(v["first_name"], "Alice");
+        assert_eq!(v["last_name"], "Johnson");
+        let zh = script_view(json!({"name": "王芳"}));
+        assert_eq!(
+            (zh["first_name"].as_str(), zh["last_name"].as_str()),
+            (Some("芳"), Some("王"))
+        );
+        let given = script_view(json!({"name": "Li Wei", "first_name": "Wei"}));
+        assert_eq!(given["first_name"], "Wei");
+        let orders = script_view(json!([{"id": "SO-1", "fields": {"eta": "2026-12-01"}}]));
+        assert_eq!(orders[0]["eta"], "2026-12-01");
     }
 }

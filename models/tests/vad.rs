@@ -170,6 +170,23 @@ fn end_of_speech_silence_is_configurable() {
         ..EndpointConfig::default()
     };
     assert_eq!(utterances(&run(short, &audio, None)).len(), 2);
+
+    // Shortened while listening: the same as configured short.
+    let mut ep = Endpointer::new(EndpointConfig::default()).unwrap();
+    ep.set_end_silence_ms(200);
+    let mut ends = Vec::new();
+    for frame in audio.chunks(160) {
+        ep.push(frame);
+        while let Some(e) = ep.poll_event() {
+            if let EndpointEvent::Utterance { end_ms, .. } = e {
+                ends.push(end_ms);
+            }
+        }
+        if ep.is_done() {
+            ep.reset();
+        }
+    }
+    assert_eq!(ends.len(), 2, "{ends:?}");
 }
 
 #[test]

@@ -54,6 +54,7 @@ pub struct Speech {
     /// grammar (and the decoders their compiled copy of it).
     grammars: Mutex<HashMap<String, Arc<Grammar>>>,
     endpoint: EndpointConfig,
+    grammar_end_silence_ms: u32,
     timeout: Duration,
 }
 
@@ -106,6 +107,7 @@ impl Speech {
                 max_utterance_ms: cfg.max_utterance_ms,
                 ..EndpointConfig::default()
             },
+            grammar_end_silence_ms: cfg.grammar_end_silence_ms,
             timeout: Duration::from_millis(cfg.asr_timeout_ms),
         })
     }
@@ -113,6 +115,14 @@ impl Speech {
     /// Endpointing settings for a call's [`sink::SpeechSink`].
     pub fn endpoint_config(&self) -> EndpointConfig {
         self.endpoint.clone()
+    }
+
+    /// The end-of-speech silence for a question answered by `engine`.
+    pub fn end_silence_ms(&self, engine: EngineChoice) -> u32 {
+        match engine {
+            EngineChoice::Grammar => self.grammar_end_silence_ms,
+            _ => self.endpoint.end_silence_ms,
+        }
     }
 
     /// Which engine this prompt gets.

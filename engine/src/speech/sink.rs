@@ -4,7 +4,7 @@
 //! runs all the time, not only while the script listens, so speech that
 //! starts during a prompt is whole when the prompt is barged into.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,11 @@ pub struct SpeechSink {
     /// Set by the call task while a prompt plays.
     prompt_playing: Arc<AtomicBool>,
     playing: bool,
+    /// Set by the call task: the end-of-speech silence the open question
+    /// wants (0: the configured default).
+    end_silence_ms: Arc<AtomicU32>,
+    end_silence: u32,
+    default_end_silence: u32,
 }
 
 impl SpeechSink {
@@ -43,12 +48,17 @@ impl SpeechSink {
         config: EndpointConfig,
         events: UnboundedSender<SpeechEvent>,
         prompt_playing: Arc<AtomicBool>,
+        end_silence_ms: Arc<AtomicU32>,
     ) -> Result<Self, voxbridge_models::ModelError> {
+        let default_end_silence = config.end_silence_ms;
         Ok(SpeechSink {
             endpointer: Endpointer::new(config)?,
             events,
             prompt_playing,
             playing: false,
+            end_silence_ms,
+            end_silence: default_end_silence,
+            default_end_silence,
         })
     }
 }
@@ -59,6 +69,14 @@ impl AudioSink for SpeechSink {
         if playing != self.playing {
             self.playing = playing;
             self.endpointer.set_prompt_playing(playing);
+        }
+        let wanted = match self.end_silence_ms.load(Ordering::Relaxed) {
+            0 => self.default_end_silence,
+            ms => ms,
+        };
+        if wanted != self.end_silence {
+            self.end_silence = wanted;
+            self.endpointer.set_end_silence_ms(wanted);
         }
         self.endpointer.push(pcm);
         while let Some(event) = self.endpointer.poll_event() {
@@ -124,7 +142,9 @@ mod tests {
     fn utterances_keep_coming_after_the_first() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let playing = Arc::new(AtomicBool::new(false));
-        let mut sink = SpeechSink::new(EndpointConfig::default(), tx, playing).unwrap();
+        let end_silence = Arc::new(AtomicU32::new(0));
+        let mut sink =
+            SpeechSink::new(EndpointConfig::default(), tx, playing, end_silence.clone()).unwrap();
         // Real speech when the fixture is there, else a harmonic tone.
         let greeting =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/audio/greeting.wav");

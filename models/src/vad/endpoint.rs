@@ -158,6 +158,12 @@ impl Endpointer {
         }
     }
 
+    /// Changes the silence that ends an utterance, from the next block on
+    /// (a menu answer can end sooner than free speech).
+    pub fn set_end_silence_ms(&mut self, ms: u32) {
+        self.cfg.end_silence_ms = ms.max(BLOCK_MS);
+    }
+
     /// Starts listening for a new utterance: clears audio, timers and events
     /// (the VAD keeps its state: the line has not changed).
     pub fn reset(&mut self) {
