@@ -3,7 +3,7 @@
 //! TLS) so the CLI needs no HTTP client crate, and the poller that prints
 //! the lines the bot adds.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,15 +132,40 @@ pub fn call_path(call_id: &str) -> String {
     path
 }
 
+/// When the transcript last showed the bot saying something, in time since
+/// the answer. A bot writes its line when it starts a prompt, which may be
+/// a second before the audio (speech synthesis), so this tells `quiet` that
+/// another prompt is on its way.
+#[derive(Debug, Default)]
+pub struct BotLines {
+    /// Milliseconds since the answer, plus one; 0: none yet.
+    last: AtomicU64,
+}
+
+impl BotLines {
+    pub fn mark(&self, at: Duration) {
+        let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    pub fn last(&self) -> Option<Duration> {
+        match self.last.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms - 1)),
+        }
+    }
+}
+
 /// Polls the transcript and prints new lines until `stop` turns true, then
 /// fetches once more (the bot's last words and the end) and returns.
-/// `live` turns true once the endpoint has answered with a transcript, so
-/// the caller can stop printing speech detected from the audio.
+/// `bot_lines` notes when the bot said something; once it has, the caller
+/// stops printing speech detected from the audio (a bot playing recorded
+/// prompts reports no words for them, so until then the audio is all we have).
 pub async fn follow(
     addr: String,
     call_id: String,
     printer: Arc<Printer>,
-    live: Arc<AtomicBool>,
+    bot_lines: Arc<BotLines>,
     mut stop: watch::Receiver<bool>,
 ) {
     let path = call_path(&call_id);
@@ -155,8 +180,10 @@ pub async fn follow(
         match get(&addr, &path).await {
             Ok(Response { status: 200, body }) => match CallView::parse(&body) {
                 Ok(view) => {
-                    live.store(true, Ordering::Relaxed);
                     for u in follower.update(&view) {
+                        if u.speaker == "bot" {
+                            bot_lines.mark(printer.elapsed());
+                        }
                         let (who, text) = label(u);
                         printer.line(&who, &text);
                     }
@@ -213,6 +240,16 @@ mod tests {
     }
 
     #[test]
+    fn bot_lines_remember_the_latest() {
+        let lines = BotLines::default();
+        assert_eq!(lines.last(), None);
+        lines.mark(Duration::ZERO);
+        assert_eq!(lines.last(), Some(Duration::ZERO));
+        lines.mark(Duration::from_millis(2500));
+        assert_eq!(lines.last(), Some(Duration::from_millis(2500)));
+    }
+
+    #[test]
     fn call_ids_are_one_path_segment() {
         assert_eq!(call_path("abc-1@127.0.0.1"), "/calls/abc-1@127.0.0.1");
         assert_eq!(call_path("a/b c?d"), "/calls/a%2Fb%20c%3Fd");
@@ -254,12 +291,18 @@ mod tests {
             }
         }
         let printer = Arc::new(Printer::new(Box::new(W(buf.clone()))));
-        let live = Arc::new(AtomicBool::new(false));
+        let bot_lines = Arc::new(BotLines::default());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(follow(addr, "c1@h".into(), printer, live.clone(), stop_rx));
+        let task = tokio::spawn(follow(
+            addr,
+            "c1@h".into(),
+            printer,
+            bot_lines.clone(),
+            stop_rx,
+        ));
         // Two polls: the 404 and the first transcript.
         for _ in 0..100 {
-            if live.load(Ordering::Relaxed) {
+            if bot_lines.last().is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -269,7 +312,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(live.load(Ordering::Relaxed));
+        assert!(bot_lines.last().is_some());
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");

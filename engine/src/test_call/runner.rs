@@ -4,7 +4,6 @@
 //! recording.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use voxbridge_media::{
     Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, PlaybackId, PortPool, Prompt,
 };
 
-use super::admin_client;
+use super::admin_client::{self, BotLines};
 use super::speech::{self, BotAudio, Heard};
 use super::steps::{format_duration, Step};
 use super::transcript::Printer;
@@ -30,6 +29,11 @@ const INFO_KEY_MS: u32 = 160;
 
 /// How often the call loop looks at the received audio.
 const TICK: Duration = Duration::from_millis(20);
+
+/// How long after a transcript line its audio may start (speech synthesis
+/// of a long prompt takes about a second on a small machine); past this the
+/// line had no audio and `quiet` stops waiting for it.
+const PROMPT_LATENCY: Duration = Duration::from_secs(3);
 
 /// How long a BYE may take before we give up on the answer.
 const BYE_WAIT: Duration = Duration::from_secs(4);
@@ -247,14 +251,14 @@ async fn place(
     );
 
     let (leg_events, hangup) = watch_leg(leg);
-    let admin_live = Arc::new(AtomicBool::new(false));
+    let bot_lines = Arc::new(BotLines::default());
     let (stop_admin, stop_rx) = watch::channel(false);
     let poller = options.admin.clone().map(|addr| {
         tokio::spawn(admin_client::follow(
             addr,
             call_id.clone(),
             printer.clone(),
-            admin_live.clone(),
+            bot_lines.clone(),
             stop_rx,
         ))
     });
@@ -271,7 +275,7 @@ async fn place(
         telephone_event: negotiated.dtmf_payload_type.is_some(),
         deadline,
         played: HashSet::new(),
-        admin_live,
+        bot_lines,
     };
     let outcome = call.script(&actions).await;
     let end_at = printer.elapsed();
@@ -290,12 +294,12 @@ async fn place(
     };
 
     let Call {
-        media, admin_live, ..
+        media, bot_lines, ..
     } = call;
     media.stop().await;
     // Speech still in progress when the call ended is printed too.
     let last = speech::lock(&heard).tracker_flush(printer.elapsed() + speech::HANGOVER);
-    if !admin_live.load(Ordering::Relaxed) {
+    if bot_lines.last().is_none() {
         for span in last {
             print_span(&printer, span);
         }
@@ -377,7 +381,17 @@ fn watch_leg(mut leg: CallLeg) -> (mpsc::UnboundedReceiver<LegNote>, oneshot::Se
                         }
                         Some(LegEvent::Referred(target, responder)) => {
                             responder.reject(603).await;
-                            LegNote::Note(format!("the bot asked us to call {target}: declined (603)"))
+                            // The context headers on the Refer-To are the
+                            // bot's business; the address is what matters here.
+                            let address = target
+                                .trim_matches(|c| c == '<' || c == '>')
+                                .split('?')
+                                .next()
+                                .unwrap_or_default()
+                                .to_string();
+                            LegNote::Note(format!(
+                                "the bot asked us to call {address} (REFER): declined (603)"
+                            ))
                         }
                         Some(_) => continue,
                     };
@@ -406,7 +420,7 @@ struct Call {
     telephone_event: bool,
     deadline: tokio::time::Instant,
     played: HashSet<PlaybackId>,
-    admin_live: Arc<AtomicBool>,
+    bot_lines: Arc<BotLines>,
 }
 
 impl Call {
@@ -424,11 +438,7 @@ impl Call {
                     // Speech since the previous step began counts: the bot
                     // may answer while we are still sending keys.
                     let since = previous_start;
-                    let finished = self
-                        .idle(Some(*max), |call| {
-                            speech::lock(&call.heard).tracker.quiet_after(since)
-                        })
-                        .await?;
+                    let finished = self.idle(Some(*max), |call| call.quiet(since)).await?;
                     if !finished {
                         self.printer.line(
                             "caller",
@@ -593,6 +603,22 @@ impl Call {
         }
     }
 
+    /// Whether the bot spoke since `since` and has finished: silent for the
+    /// hangover, and no line in its transcript still waiting for its audio.
+    fn quiet(&self, since: Duration) -> bool {
+        let spoken = {
+            let heard = speech::lock(&self.heard);
+            if !heard.tracker.quiet_after(since) {
+                return false;
+            }
+            heard.tracker.last_end().unwrap_or_default()
+        };
+        let pending = self.bot_lines.last().is_some_and(|line| {
+            line > spoken && self.printer.elapsed().saturating_sub(line) < PROMPT_LATENCY
+        });
+        !pending
+    }
+
     /// Print the bot's finished stretches of speech, unless the admin
     /// endpoint is already telling us what it said.
     fn show_speech(&mut self) {
@@ -601,7 +627,7 @@ impl Call {
             heard.tracker.poll(self.printer.elapsed());
             heard.tracker.take_ended()
         };
-        if self.admin_live.load(Ordering::Relaxed) {
+        if self.bot_lines.last().is_some() {
             return;
         }
         for span in spans {

@@ -103,6 +103,11 @@ impl SpeechTracker {
         self.current.is_some()
     }
 
+    /// The end of the latest finished span.
+    pub fn last_end(&self) -> Option<Duration> {
+        self.last_end
+    }
+
     /// The spans closed since the last call.
     pub fn take_ended(&mut self) -> Vec<Span> {
         std::mem::take(&mut self.ended)
@@ -255,6 +260,7 @@ mod tests {
         assert!(t.take_ended().is_empty());
         assert!(t.quiet_after(ms(0)));
         assert!(t.quiet_after(ms(1500)));
+        assert_eq!(t.last_end(), Some(ms(2000)));
         // Speech that ended before the step began does not count.
         assert!(!t.quiet_after(ms(2100)));
     }

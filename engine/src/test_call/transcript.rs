@@ -115,11 +115,11 @@ impl Follower {
 /// How an utterance reads in our transcript: the caller's words as the bot
 /// understood them are marked so they are not mistaken for what we sent.
 pub fn label(u: &Utterance) -> (String, String) {
-    match u.speaker.as_str() {
-        "caller" => ("caller".to_string(), format!("(bot heard) {}", u.text)),
-        "bot" | "system" => (u.speaker.clone(), u.text.clone()),
-        other => (other.to_string(), u.text.clone()),
-    }
+    let who = match u.speaker.as_str() {
+        "caller" => "bot heard",
+        other => other,
+    };
+    (who.to_string(), u.text.clone())
 }
 
 #[cfg(test)]
@@ -173,10 +173,7 @@ mod tests {
             text: "hi".into(),
         };
         assert_eq!(label(&u("bot")), ("bot".into(), "hi".into()));
-        assert_eq!(
-            label(&u("caller")),
-            ("caller".into(), "(bot heard) hi".into())
-        );
+        assert_eq!(label(&u("caller")), ("bot heard".into(), "hi".into()));
         assert_eq!(label(&u("system")), ("system".into(), "hi".into()));
     }
 
