@@ -521,6 +521,23 @@ fn calls(config: &Config, action: CallsAction) -> anyhow::Result<()> {
                 "transfer target: {}",
                 r.transfer_target.unwrap_or_else(|| "-".into())
             );
+            if r.turns.is_empty() {
+                println!("turns:           -");
+            }
+            for (i, t) in r.turns.iter().enumerate() {
+                println!(
+                    "turn {:<2} {:<6}  {:>5.0} ms  (endpointing {:.0}, asr {:.0}, intent {:.1}, dialog {:.1}, lookup {:.0}, tts {:.0})",
+                    i + 1,
+                    t.kind.label(),
+                    t.total_ms,
+                    t.endpointing_ms,
+                    t.asr_ms,
+                    t.intent_ms,
+                    t.dialog_ms,
+                    t.lookup_ms,
+                    t.tts_ms
+                );
+            }
         }
     }
     Ok(())
