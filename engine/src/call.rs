@@ -396,6 +396,9 @@ impl Call {
                         info!(call_id = %call_id, digits = %digits, "digits collected");
                         let keyed = self.last_key_at.unwrap_or_else(Instant::now);
                         self.clock.open(TurnKind::Dtmf, keyed);
+                        // Entry that ended by the inter-digit timeout waited
+                        // for more keys: that wait is keypad endpointing.
+                        self.clock.add(Stage::Endpointing, keyed.elapsed());
                         self.listen = None;
                         self.end_silence_ms.store(0, Ordering::Relaxed);
                         self.ctx
