@@ -108,6 +108,8 @@ pub enum TestCallError {
     Media(#[from] voxbridge_media::StartError),
     #[error("the call was still up after {0:?}; sent BYE")]
     Timeout(Duration),
+    #[error("interrupted")]
+    Interrupted,
     #[error("{step} failed: {reason}")]
     Step { step: String, reason: String },
     #[error("the call was lost: {0}")]

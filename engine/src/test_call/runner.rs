@@ -203,14 +203,20 @@ async fn place(
     ));
 
     let invite = ua.invite(&options.target, &call_id, offer);
-    let (leg, answer, info) = match tokio::time::timeout_at(deadline, invite).await {
+    let answered = tokio::select! {
+        answered = tokio::time::timeout_at(deadline, invite) => answered.map_err(|_| {
+            TestCallError::NoAnswer(options.timeout)
+        }),
+        _ = tokio::signal::ctrl_c() => Err(TestCallError::Interrupted),
+    };
+    let (leg, answer, info) = match answered {
         Ok(Ok(answered)) => answered,
         Ok(Err(DialError::Status(code))) => return Err(TestCallError::Refused { code }),
         Ok(Err(DialError::Failed(why))) => return Err(TestCallError::DialFailed(why)),
-        Err(_) => {
+        Err(e) => {
             // The INVITE future was dropped, which CANCELs it: let it go out.
             tokio::time::sleep(Duration::from_millis(300)).await;
-            return Err(TestCallError::NoAnswer(options.timeout));
+            return Err(e);
         }
     };
     let answered = Instant::now();
@@ -287,6 +293,10 @@ async fn place(
             call.bye().await;
             Err(TestCallError::Timeout(options.timeout))
         }
+        Err(Stop::Interrupted) => {
+            call.bye().await;
+            Err(TestCallError::Interrupted)
+        }
         Err(Stop::Failed { step, reason }) => {
             call.bye().await;
             Err(TestCallError::Step { step, reason })
@@ -342,6 +352,8 @@ enum Stop {
     Lost(String),
     /// The whole-call limit passed.
     Timeout,
+    /// Ctrl-C: hang up rather than leave the bot a call nobody ends.
+    Interrupted,
     /// A step could not be carried out.
     Failed { step: String, reason: String },
 }
@@ -599,6 +611,7 @@ impl Call {
                 },
                 () = tokio::time::sleep_until(tick) => {}
                 () = tokio::time::sleep_until(self.deadline) => return Err(Stop::Timeout),
+                _ = tokio::signal::ctrl_c() => return Err(Stop::Interrupted),
             }
         }
     }
