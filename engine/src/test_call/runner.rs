@@ -130,13 +130,15 @@ async fn prepare(steps: &[Step]) -> Result<Vec<Action>, TestCallError> {
                 }
             }
             Step::Say(text) => {
-                if tts.is_none() {
-                    tts = Some(start_tts().await.map_err(|e| {
-                        TestCallError::Prepare(format!("step `{step}`: text to speech: {e}"))
-                    })?);
-                }
-                let Some(engine) = tts.clone() else {
-                    continue;
+                let engine = match &tts {
+                    Some(engine) => Arc::clone(engine),
+                    None => {
+                        let engine = start_tts().await.map_err(|e| {
+                            TestCallError::Prepare(format!("step `{step}`: text to speech: {e}"))
+                        })?;
+                        tts = Some(engine.clone());
+                        engine
+                    }
                 };
                 let spoken = text.clone();
                 let samples = tokio::task::spawn_blocking(move || {
@@ -281,6 +283,7 @@ async fn place(
         telephone_event: negotiated.dtmf_payload_type.is_some(),
         deadline,
         played: HashSet::new(),
+        steps_run: 0,
         bot_lines,
     };
     let outcome = call.script(&actions).await;
@@ -304,7 +307,10 @@ async fn place(
     };
 
     let Call {
-        media, bot_lines, ..
+        media,
+        bot_lines,
+        steps_run,
+        ..
     } = call;
     media.stop().await;
     // Speech still in progress when the call ended is printed too.
@@ -320,6 +326,13 @@ async fn place(
     }
     let samples_heard = speech::lock(&heard).samples;
     let ended_by = outcome?;
+    if ended_by == EndedBy::Bot && steps_run < actions.len() {
+        printer.note(&format!(
+            "note: the bot hung up before {} of the {} steps ran",
+            actions.len() - steps_run,
+            actions.len()
+        ));
+    }
     printer.note(&format!(
         "call ended by {} after {:.1} s",
         match ended_by {
@@ -432,6 +445,8 @@ struct Call {
     telephone_event: bool,
     deadline: tokio::time::Instant,
     played: HashSet<PlaybackId>,
+    /// Steps finished, to tell when the bot hung up before the script's end.
+    steps_run: usize,
     bot_lines: Arc<BotLines>,
 }
 
@@ -442,6 +457,12 @@ impl Call {
         let mut previous_start = Duration::ZERO;
         for action in actions {
             let start = self.printer.elapsed();
+            // A wait cut short by the bot's BYE did its job; keys or speech
+            // cut short did not.
+            let waiting = matches!(action, Action::Wait(_) | Action::Quiet(_));
+            if waiting {
+                self.steps_run += 1;
+            }
             match action {
                 Action::Wait(d) => {
                     self.idle(Some(*d), |_| false).await?;
@@ -485,6 +506,9 @@ impl Call {
                 }
             }
             previous_start = start;
+            if !waiting {
+                self.steps_run += 1;
+            }
         }
         // Without a hangup step the bot ends the call (or the timeout does).
         self.idle(None, |_| false).await?;
