@@ -89,38 +89,38 @@ enum Command {
     /// Place a scripted test call to a bot and print the transcript live.
     ///
     /// Steps run in order once the call is answered: wait:1.5s, quiet (the
-    /// bot's prompt finished), wav:FILE, keys:1001#, say:TEXT, hangup.
+    /// bot finished its turn), wav:FILE, keys:1001#, say:TEXT, hangup.
     /// Without hangup, the call runs until the bot hangs up or the timeout.
     Call {
         /// The bot's SIP URI, e.g. sip:bot@127.0.0.1:5060.
         #[arg(value_parser = voxbridge_engine::test_call::parse_target)]
         target: String,
         /// Steps of the caller's script.
-        #[arg(value_parser = voxbridge_engine::test_call::parse_step)]
+        #[arg(value_name = "STEP", value_parser = voxbridge_engine::test_call::parse_step)]
         steps: Vec<voxbridge_engine::test_call::Step>,
         /// Caller number (From user part), for the bot's CRM lookup.
-        #[arg(long, value_parser = voxbridge_engine::test_call::parse_caller)]
+        #[arg(long, value_name = "NUMBER", value_parser = voxbridge_engine::test_call::parse_caller)]
         from: Option<String>,
         /// Local SIP address (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:0")]
+        #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
         bind: std::net::SocketAddr,
         /// RTP port range, MIN-MAX.
-        #[arg(long, default_value = "40000-40999", value_parser = voxbridge_engine::test_call::parse_port_range)]
+        #[arg(long, value_name = "MIN-MAX", default_value = "40000-40999", value_parser = voxbridge_engine::test_call::parse_port_range)]
         rtp_ports: (u16, u16),
         /// Write the bot's audio to this WAV file (8 kHz mono 16-bit).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE.wav")]
         record: Option<PathBuf>,
         /// The bot's admin HTTP address (HOST:PORT), for its side of the transcript.
-        #[arg(long, value_parser = voxbridge_engine::test_call::parse_admin)]
+        #[arg(long, value_name = "HOST:PORT", value_parser = voxbridge_engine::test_call::parse_admin)]
         admin: Option<String>,
         /// Whole-call limit in seconds (or 90s, 2m); then BYE and exit non-zero.
-        #[arg(long, default_value = "120", value_parser = voxbridge_engine::test_call::parse_timeout)]
+        #[arg(long, value_name = "SECS", default_value = "120", value_parser = voxbridge_engine::test_call::parse_timeout)]
         timeout: std::time::Duration,
         /// Offer only this codec: pcmu or pcma (default: both).
-        #[arg(long, value_parser = voxbridge_engine::test_call::parse_codec)]
+        #[arg(long, value_name = "pcmu|pcma", value_parser = voxbridge_engine::test_call::parse_codec)]
         codec: Option<voxbridge_media::Codec>,
         /// How keys are sent: rfc4733 or info.
-        #[arg(long, default_value = "rfc4733", value_parser = voxbridge_engine::test_call::parse_dtmf_mode)]
+        #[arg(long, value_name = "rfc4733|info", default_value = "rfc4733", value_parser = voxbridge_engine::test_call::parse_dtmf_mode)]
         dtmf: voxbridge_engine::test_call::DtmfMode,
     },
     /// Read the call records (CDR) the engine wrote.
