@@ -4,9 +4,11 @@
 //! Everything here talks to 127.0.0.1 only, and every process it starts is
 //! bounded in time and killed when its guard drops.
 
+pub mod caller;
 pub mod load;
 pub mod pcap;
 pub mod prompts;
+pub mod rest_crm;
 pub mod speech;
 
 use std::fs;
