@@ -268,10 +268,11 @@ fn heard_in_order(dir: &Path, heard: &[i16], prompts: &[(&str, Vec<i16>)]) -> Ve
 ///   itself, but does not yet: the dialog reads the CRM's BCP 47 tag
 ///   (`zh-CN`) with `Lang::parse`, which knows only `en` and `zh`, and the
 ///   engine passes no language of its own in `CallStart`.
-/// - the Mandarin greeting names the caller by `customer.name`: the
-///   engine hands the script the CRM bridge's `Customer` (`name`, no
-///   `last_name` or `title_zh`, which only the demo CRM of `voxbridge chat`
-///   has), so the bundled greeting renders without a name.
+/// - the Mandarin greeting names the caller by `customer.name`. The bundled
+///   line wants `last_name` and `title_zh` (先生/女士), which the demo CRM
+///   of `voxbridge chat` has; the engine splits a CRM `name` given-name
+///   first (`Wang Fang` → last_name `Fang`) and has no title, so the line
+///   would greet Wang Fang as "Fang您好".
 ///
 /// `common/callback.yaml` goes alongside, as the script imports it.
 fn mandarin_script(dir: &Path) -> PathBuf {
