@@ -4,7 +4,9 @@
 //! Everything here talks to 127.0.0.1 only, and every process it starts is
 //! bounded in time and killed when its guard drops.
 
+pub mod baresip;
 pub mod caller;
+pub mod crm_servers;
 pub mod load;
 pub mod pcap;
 pub mod prompts;
