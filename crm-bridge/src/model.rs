@@ -195,6 +195,15 @@ impl CallLog {
         out
     }
 
+    /// The slots as `name: value` lines (what the caller gave, lookups made,
+    /// tickets, transfer result), sorted by name.
+    pub fn slots_text(&self) -> String {
+        self.slots
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\n"))
+            .collect()
+    }
+
     /// The intents as a comma-separated list, most confident first.
     pub fn intents_text(&self) -> String {
         let mut hits: Vec<&IntentHit> = self.intents.iter().collect();

@@ -464,18 +464,20 @@ impl Call {
                     FlowAction::Ticket(request) => {
                         let t = Instant::now();
                         let event = match &self.ctx.crm {
-                            Some(crm) => match crm.ticket(&request, &call_id).await {
-                                Ok(id) => {
-                                    self.activity.tickets.push(id.clone());
-                                    self.ctx.live.line(
-                                        &self.call_id,
-                                        "system",
-                                        format!("ticket {id} created"),
-                                    );
-                                    FlowEvent::TicketCreated(id)
+                            Some(crm) => {
+                                match crm.ticket(&request, &call_id, self.customer.as_ref()).await {
+                                    Ok(id) => {
+                                        self.activity.tickets.push(id.clone());
+                                        self.ctx.live.line(
+                                            &self.call_id,
+                                            "system",
+                                            format!("ticket {id} created"),
+                                        );
+                                        FlowEvent::TicketCreated(id)
+                                    }
+                                    Err(why) => FlowEvent::TicketFailed(why),
                                 }
-                                Err(why) => FlowEvent::TicketFailed(why),
-                            },
+                            }
                             None => FlowEvent::TicketFailed("no CRM configured".to_string()),
                         };
                         self.clock.add(Stage::Lookup, t.elapsed());
@@ -588,6 +590,7 @@ impl Call {
                                 self.ctx.metrics.transfers_ok.fetch_add(1, Ordering::Relaxed);
                                 info!(call_id = %call_id, status = code, "transfer answered; leaving the call");
                                 self.activity.transfer_result = Some("answered".to_string());
+                                self.collect_record(flow.as_mut());
                                 self.ctx.live.line(&self.call_id, "system", "transfer answered");
                                 self.finish_media(media).await;
                                 // Our 200 to the final NOTIFY is sent by another
@@ -632,12 +635,7 @@ impl Call {
                         None
                     }
                     Some(LegEvent::Terminated(end)) => {
-                        // Let a script write down what the call produced.
-                        for action in self.ask(flow.as_mut(), FlowEvent::CallerHungUp) {
-                            if let FlowAction::Record(record) = action {
-                                self.script_record = Some(record);
-                            }
-                        }
+                        self.collect_record(flow.as_mut());
                         self.finish_media(media).await;
                         return match end {
                             LegEnd::RemoteBye => EndReason::CallerHangup,
@@ -647,6 +645,7 @@ impl Call {
                         };
                     }
                     None => {
+                        self.collect_record(flow.as_mut());
                         self.finish_media(media).await;
                         return EndReason::Error;
                     }
@@ -672,6 +671,7 @@ impl Call {
                     }
                     Some(MediaEvent::Inactive) => {
                         warn!(call_id = %call_id, "no RTP from the caller; hanging up");
+                        self.collect_record(flow.as_mut());
                         self.finish_media(media).await;
                         if let Err(e) = self.bye().await {
                             warn!(call_id = %call_id, error = %e, "BYE failed");
@@ -681,12 +681,14 @@ impl Call {
                     Some(_) => None,
                     None => {
                         warn!(call_id = %call_id, "media session ended unexpectedly");
+                        self.collect_record(flow.as_mut());
                         let _ = self.bye().await;
                         return EndReason::Error;
                     }
                 },
                 _ = self.ctx.hangup_all.cancelled() => {
                     info!(call_id = %call_id, "drain timeout: hanging up");
+                    self.collect_record(flow.as_mut());
                     self.finish_media(media).await;
                     if let Err(e) = self.bye().await {
                         warn!(call_id = %call_id, error = %e, "BYE failed");
@@ -917,6 +919,19 @@ impl Call {
                 // The call goes on unrecorded rather than not at all.
                 warn!(call_id = %info.call_id, path = %path.display(), error = %e, "cannot record call");
                 None
+            }
+        }
+    }
+
+    /// Let a script write down what the call produced, whoever ended it
+    /// (the flow hears of it as the caller leaving).
+    fn collect_record(&mut self, flow: &mut dyn CallFlow) {
+        if self.script_record.is_some() {
+            return;
+        }
+        for action in self.ask(flow, FlowEvent::CallerHungUp) {
+            if let FlowAction::Record(record) = action {
+                self.script_record = Some(record);
             }
         }
     }

@@ -58,7 +58,11 @@ pub fn call_log(
             for turn in &script.transcript {
                 let speaker = match turn.speaker {
                     voxbridge_dialog::interp::Speaker::Caller => Speaker::Caller,
-                    _ => Speaker::Bot,
+                    voxbridge_dialog::interp::Speaker::Bot => Speaker::Bot,
+                    // Notes ("no input (1)", "transfer to agents") are the
+                    // script's, not words anyone said: the path and slots
+                    // carry them.
+                    voxbridge_dialog::interp::Speaker::System => continue,
                 };
                 transcript.push(Turn {
                     speaker,
@@ -75,6 +79,7 @@ pub fn call_log(
             for (name, value) in &script.facts {
                 slots.insert(name.clone(), value.to_string());
             }
+            slots.insert("language".to_string(), script.language.code().to_string());
             // A transfer that went through ends the call for the script
             // too, but the script only hears of it as a hang-up.
             let hangup_after_transfer =
@@ -155,6 +160,46 @@ mod tests {
                 tts_ms: 20.0,
             }],
         }
+    }
+
+    #[test]
+    fn the_script_record_gives_words_intents_language_not_notes() {
+        use voxbridge_dialog::interp::{EndedBy, Speaker as S, Turn as T};
+        let turn = |speaker, text: &str, intent: Option<&str>| T {
+            speaker,
+            text: text.into(),
+            state: "menu".into(),
+            intent: intent.map(str::to_string),
+            confidence: intent.map(|_| 0.9),
+        };
+        let script = ScriptRecord {
+            script: "customer-service".into(),
+            caller: "+15551230001".into(),
+            customer_id: None,
+            language: voxbridge_dialog::format::Lang::Zh,
+            ended_by: EndedBy::Bot,
+            disposition: "resolved".into(),
+            facts: Default::default(),
+            intents: vec!["agent".into()],
+            tickets: vec![],
+            transferred_to: None,
+            path: vec!["menu".into()],
+            transcript: vec![
+                turn(S::Bot, "您好", None),
+                turn(S::System, "no input (1)", None),
+                turn(S::Caller, "转人工", Some("agent")),
+            ],
+        };
+        let log = call_log(
+            &record("bot_hangup"),
+            Some(&script),
+            &CallActivity::default(),
+        );
+        assert_eq!(log.transcript.len(), 2, "the note is not a turn");
+        assert_eq!(log.transcript[1].speaker, Speaker::Caller);
+        assert_eq!(log.intents.len(), 1);
+        assert_eq!(log.slots["language"], "zh");
+        assert_eq!(log.disposition, "resolved");
     }
 
     #[test]

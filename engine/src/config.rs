@@ -303,7 +303,7 @@ impl Default for SpeechConfig {
             start_ms: 96,
             end_silence_ms: 500,
             grammar_end_silence_ms: 250,
-            barge_in_ms: 160,
+            barge_in_ms: 120,
             max_utterance_ms: 15_000,
             tts_rate_wpm: 160,
             tts_cache_mb: 64,

@@ -154,8 +154,16 @@ impl CrmLink {
     }
 
     /// Open a script's ticket now; the id the ticket system gave it.
-    pub async fn ticket(&self, request: &TicketRequest, call_id: &str) -> Result<String, String> {
-        let ticket = NewTicket {
+    /// `customer` is the caller's CRM profile: its id goes along only when
+    /// the ticket system is the system that id belongs to (an id from
+    /// Tryton means someone else in RT); its e-mail always.
+    pub async fn ticket(
+        &self,
+        request: &TicketRequest,
+        call_id: &str,
+        customer: Option<&voxbridge_crm::model::Customer>,
+    ) -> Result<String, String> {
+        let mut ticket = NewTicket {
             queue: Some(request.queue.clone()),
             priority: match request.priority {
                 voxbridge_dialog::format::Priority::Low => Priority::Low,
@@ -167,9 +175,18 @@ impl CrmLink {
             body: request.body.clone(),
             customer_id: request.customer_id.clone(),
             phone: caller_number(&request.caller).or_else(|| Some(request.caller.clone())),
-            email: None,
+            email: customer.and_then(|c| c.email.clone()),
             call_id: Some(call_id.to_string()),
         };
+        let ticket_system = self
+            .bridge
+            .system_for(&voxbridge_crm::model::Write::Ticket(ticket.clone()))
+            .map(str::to_string);
+        if let Some(c) = customer {
+            if ticket_system.as_deref() != Some(c.system.as_str()) {
+                ticket.customer_id = None;
+            }
+        }
         // One ticket per call and subject: a retried request finds the first.
         let key = format!("ticket:{call_id}:{}", request.subject);
         match tokio::time::timeout(
@@ -214,7 +231,13 @@ pub fn script_view(value: serde_json::Value) -> serde_json::Value {
                 }
             }
             let name = map.get("name").and_then(J::as_str).map(str::to_string);
-            if let Some((first, last)) = name.as_deref().and_then(split_name) {
+            // Romanised Chinese names ("Wang Fang") put the family name first.
+            let family_first = map
+                .get("language")
+                .and_then(J::as_str)
+                .is_some_and(|l| l.to_ascii_lowercase().starts_with("zh"))
+                || map.get("country").and_then(J::as_str) == Some("CN");
+            if let Some((first, last)) = name.as_deref().and_then(|n| split_name(n, family_first)) {
                 map.entry("first_name").or_insert(J::String(first));
                 map.entry("last_name").or_insert(J::String(last));
             }
@@ -225,8 +248,9 @@ pub fn script_view(value: serde_json::Value) -> serde_json::Value {
 }
 
 /// `Alice Johnson` → (Alice, Johnson); `王芳` → (芳, 王): a Chinese name
-/// written in characters starts with the family name.
-fn split_name(name: &str) -> Option<(String, String)> {
+/// written in characters starts with the family name, and so does a
+/// romanised one when `family_first`.
+fn split_name(name: &str, family_first: bool) -> Option<(String, String)> {
     let name = name.trim();
     let words: Vec<&str> = name.split_whitespace().collect();
     match words.as_slice() {
@@ -240,6 +264,7 @@ fn split_name(name: &str) -> Option<(String, String)> {
                 Some((one.to_string(), String::new()))
             }
         }
+        [family, rest @ ..] if family_first => Some((rest.join(" "), family.to_string())),
         [first, .., last] => Some((first.to_string(), last.to_string())),
     }
 }
@@ -304,6 +329,11 @@ mod script_view_tests {
         assert_eq!(
             (zh["first_name"].as_str(), zh["last_name"].as_str()),
             (Some("芳"), Some("王"))
+        );
+        let cn = script_view(json!({"name": "Wang Fang", "language": "zh-CN"}));
+        assert_eq!(
+            (cn["first_name"].as_str(), cn["last_name"].as_str()),
+            (Some("Fang"), Some("Wang"))
         );
         let given = script_view(json!({"name": "Li Wei", "first_name": "Wei"}));
         assert_eq!(given["first_name"], "Wei");

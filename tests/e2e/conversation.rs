@@ -260,39 +260,26 @@ fn heard_in_order(dir: &Path, heard: &[i16], prompts: &[(&str, Vec<i16>)]) -> Ve
     found
 }
 
-/// The bundled customer-service script, made to speak Mandarin, in `dir`.
-///
-/// Two lines change, and nothing else, so the prompts checked below are the
-/// bundled script's own:
-/// - `defaults.language: zh`. A zh-CN customer should get Mandarin by
-///   itself, but does not yet: the dialog reads the CRM's BCP 47 tag
-///   (`zh-CN`) with `Lang::parse`, which knows only `en` and `zh`, and the
-///   engine passes no language of its own in `CallStart`.
-/// - the Mandarin greeting names the caller by `customer.name`. The bundled
-///   line wants `last_name` and `title_zh` (先生/女士), which the demo CRM
-///   of `voxbridge chat` has; the engine splits a CRM `name` given-name
-///   first (`Wang Fang` → last_name `Fang`) and has no title, so the line
-///   would greet Wang Fang as "Fang您好".
+/// The bundled customer-service script in `dir`, with one line changed so
+/// the prompts checked below are the bundled script's own: the Mandarin
+/// greeting names the caller by `customer.name`. The bundled line wants
+/// `last_name` and `title_zh` (先生/女士), which the demo CRM of `voxbridge
+/// chat` has and the embedded CRM does not. The language is not changed:
+/// the caller's CRM language (`zh-CN`) picks Mandarin.
 ///
 /// `common/callback.yaml` goes alongside, as the script imports it.
 fn mandarin_script(dir: &Path) -> PathBuf {
     let bundled = workspace_root().join("fixtures/scripts");
     let mut text =
         std::fs::read_to_string(bundled.join("customer-service.yaml")).expect("bundled script");
-    for (from, to) in [
-        ("defaults:\n  language: en\n", "defaults:\n  language: zh\n"),
-        (
-            "zh: \"{{ customer.last_name }}{{ customer.title_zh }}您好，感谢致电Acme家居。\"",
-            "zh: \"{{ customer.name }}您好，感谢致电Acme家居。\"",
-        ),
-    ] {
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "customer-service.yaml changed: update mandarin_script() ({from:?})"
-        );
-        text = text.replace(from, to);
-    }
+    let from = "zh: \"{{ customer.last_name }}{{ customer.title_zh }}您好，感谢致电Acme家居。\"";
+    let to = "zh: \"{{ customer.name }}您好，感谢致电Acme家居。\"";
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "customer-service.yaml changed: update mandarin_script() ({from:?})"
+    );
+    text = text.replace(from, to);
     let path = dir.join("customer-service-zh.yaml");
     std::fs::write(&path, text).expect("writing the script");
     std::fs::create_dir_all(dir.join("common")).expect("script dir");
@@ -332,14 +319,14 @@ fn mandarin_script_by_keys_every_prompt_heard_in_order() {
 
     // What the script says to Wang Fang (fixtures/crm: C002, phone
     // 139 1234 5678; her order SO-1003 is `done`, which the script reads
-    // out as "the status is …", the id spelt by `digits`).
+    // out as complete, the id spelt by `digits`).
     let expected: Vec<(&str, &str)> = vec![
         ("welcome_back", "Wang Fang您好，感谢致电Acme家居。"),
         ("menu", "您可以查询订单、查询库存、投诉，或者转人工客服。请问有什么可以帮您？您也可以按1查订单，按2查库存，按3投诉，按0转人工。"),
         ("ask_latest", "请问是查询您最近的一笔订单吗？"),
         ("ask_order_id", "请说出或者按键输入您的订单号，以井号键结束。"),
         ("filler", "请稍等。"),
-        ("status_other", "您的订单S O - 1 0 0 3当前状态是done。"),
+        ("status_done", "您的订单S O - 1 0 0 3已完成。"),
         ("anything_else", "还有什么可以帮您的吗？"),
         ("agent", "正在为您转接人工客服。"),
         ("agents_busy", "人工客服都在忙。需要我们给您回电吗？"),
@@ -375,7 +362,7 @@ fn mandarin_script_by_keys_every_prompt_heard_in_order() {
         "keys:2".into(),
         wait(len("ask_order_id") + 1.5),
         "keys:1003#".into(),
-        wait(len("filler") + len("status_other") + len("anything_else") + 2.0),
+        wait(len("filler") + len("status_done") + len("anything_else") + 2.0),
         "keys:0".into(),
     ];
     let run = Caller::run(&dir, &args, Duration::from_secs(170)).unwrap();
@@ -874,7 +861,7 @@ fn speech_over_the_menu_stops_it_within_300_ms_and_is_heard() {
     assert!(!log.contains("panicked"), "{}", tail(&log, 30));
 }
 
-/// The Mandarin script differs from the bundled one in the two lines
+/// The Mandarin script differs from the bundled one in the one line
 /// [`mandarin_script`] names, and imports what the bundled one imports.
 #[test]
 fn mandarin_script_changes_only_what_it_says() {
@@ -889,7 +876,7 @@ fn mandarin_script_changes_only_what_it_says() {
         .zip(text.lines())
         .filter(|(a, b)| a != b)
         .collect();
-    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert_eq!(changed.len(), 1, "{changed:?}");
     assert_eq!(bundled.lines().count(), text.lines().count());
     assert!(dir.join("common/callback.yaml").exists());
 }

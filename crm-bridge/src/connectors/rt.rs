@@ -386,6 +386,7 @@ impl Connector for Rt {
         if let Some(r) = &c.recording {
             content.push_str(&format!("Recording: {r}\n"));
         }
+        content.push_str(&c.slots_text());
         ticket.insert("Content".into(), json!(content));
         ticket.insert("Status".into(), json!(self.config.call_log_status));
         Self::requestor(&mut ticket, c.customer_id.as_ref(), None);

@@ -650,6 +650,7 @@ impl Connector for Tryton {
         if let Some(r) = &c.recording {
             message.push_str(&format!("Recording: {r}\n"));
         }
+        message.push_str(&c.slots_text());
         message.push_str(&format!("voxbridge-key: {key}"));
         let created = self
             .call(

@@ -49,6 +49,28 @@ impl Lang {
             _ => None,
         }
     }
+
+    /// A language tag as CRMs store it (`zh-CN`, `zh_Hans`, `en-US`, `EN`):
+    /// its primary subtag decides.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
+        Lang::parse(primary)
+    }
+}
+
+#[cfg(test)]
+mod lang_tests {
+    use super::Lang;
+
+    #[test]
+    fn crm_language_tags_pick_the_language() {
+        assert_eq!(Lang::from_tag("zh-CN"), Some(Lang::Zh));
+        assert_eq!(Lang::from_tag("zh_Hans"), Some(Lang::Zh));
+        assert_eq!(Lang::from_tag(" en-US "), Some(Lang::En));
+        assert_eq!(Lang::from_tag("es-US"), None);
+        assert_eq!(Lang::from_tag(""), None);
+        assert_eq!(Lang::parse("zh-CN"), None, "script keys stay exact");
+    }
 }
 
 impl fmt::Display for Lang {

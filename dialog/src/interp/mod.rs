@@ -230,7 +230,7 @@ impl Interpreter {
             Value::Null => None,
             v => Some(v.to_string()),
         };
-        let from_customer = customer.field("language").as_str().and_then(Lang::parse);
+        let from_customer = customer.field("language").as_str().and_then(Lang::from_tag);
         self.lang = start
             .language
             .filter(|l| langs.contains(l))
