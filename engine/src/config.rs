@@ -298,7 +298,7 @@ impl Default for SpeechConfig {
             whisper_threads: 1,
             grammar: true,
             grammar_workers: 2,
-            asr_queue: 8,
+            asr_queue: 32,
             asr_timeout_ms: 3_000,
             start_ms: 96,
             end_silence_ms: 500,
