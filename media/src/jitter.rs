@@ -57,6 +57,9 @@ pub enum JitterOutput<'a> {
 #[derive(Debug, Default)]
 struct Slot {
     filled: bool,
+    /// A packet of the stream that carried no audio (an RFC 4733 event):
+    /// its time is played as concealment without counting a loss.
+    no_audio: bool,
     seq: u16,
     timestamp: u32,
     payload: Vec<u8>,
@@ -226,10 +229,35 @@ impl JitterBuffer {
             return;
         }
         slot.filled = true;
+        slot.no_audio = false;
         slot.seq = seq;
         slot.timestamp = timestamp;
         slot.payload.clear();
         slot.payload.extend_from_slice(payload);
+        self.buffered += 1;
+    }
+
+    /// A packet of this stream that is not audio (an RFC 4733 event sent in
+    /// the audio's sequence space): its sequence number is not a loss.
+    /// Ignored outside the window being buffered (another SSRC, or a
+    /// sequence space of its own, as some senders use for events).
+    pub fn skip(&mut self, ssrc: u32, seq: u16) {
+        if self.ssrc != Some(ssrc) {
+            return;
+        }
+        let delta = seq.wrapping_sub(self.next_seq) as i16;
+        if delta < 0 || delta as u16 >= self.max_span {
+            return;
+        }
+        let idx = self.slot_index(seq);
+        let slot = &mut self.slots[idx];
+        if slot.filled {
+            return;
+        }
+        slot.filled = true;
+        slot.no_audio = true;
+        slot.seq = seq;
+        slot.payload.clear();
         self.buffered += 1;
     }
 
@@ -244,6 +272,12 @@ impl JitterBuffer {
         self.started = true;
         let seq = self.next_seq;
         let idx = self.slot_index(seq);
+        if self.slots[idx].filled && self.slots[idx].seq == seq && self.slots[idx].no_audio {
+            self.slots[idx].filled = false;
+            self.buffered -= 1;
+            self.advance(false);
+            return JitterOutput::Concealed;
+        }
         if self.slots[idx].filled && self.slots[idx].seq == seq {
             self.slots[idx].filled = false;
             self.buffered -= 1;
@@ -417,6 +451,34 @@ mod tests {
         assert_eq!(pop_all(&mut jb, 2), [Some(3), None]);
         let s = jb.stats();
         assert_eq!((s.duplicate, s.late), (2, 0));
+    }
+
+    #[test]
+    fn event_packets_in_the_audio_sequence_are_not_losses() {
+        let mut jb = JitterBuffer::new(3);
+        for seq in 1..=3 {
+            push(&mut jb, seq);
+        }
+        assert_eq!(pop_all(&mut jb, 1), [Some(1)]);
+        // 4..=6 are RFC 4733 events; audio resumes at 7.
+        for seq in 4..=6 {
+            jb.skip(SSRC, seq);
+        }
+        jb.skip(SSRC + 1, 7); // another stream: ignored
+        jb.skip(SSRC, 40_000); // another sequence space: ignored
+        push(&mut jb, 7);
+        push(&mut jb, 8);
+        assert_eq!(
+            pop_all(&mut jb, 7),
+            [Some(2), Some(3), C, C, C, Some(7), Some(8)]
+        );
+        assert_eq!(jb.stats().lost, 0);
+        // A real gap still counts.
+        for seq in [10, 11, 12] {
+            push(&mut jb, seq);
+        }
+        assert_eq!(pop_all(&mut jb, 2), [C, Some(10)]);
+        assert_eq!(jb.stats().lost, 1);
     }
 
     #[test]

@@ -379,6 +379,8 @@ impl MediaCore {
             return;
         }
         if Some(packet.payload_type) == self.params.dtmf_payload_type {
+            // Events usually share the audio's sequence numbers: not losses.
+            self.jitter.skip(packet.ssrc, packet.seq);
             match self
                 .dtmf_rx
                 .receive(packet.seq, packet.timestamp, packet.ssrc, packet.payload)

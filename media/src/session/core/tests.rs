@@ -243,6 +243,33 @@ fn dtmf_in_gives_one_digit_and_is_not_audio() {
 }
 
 #[test]
+fn a_key_between_audio_packets_is_not_counted_as_loss() {
+    let mut h = Harness::new(params(20));
+    let audio = [0xFFu8; 160];
+    let mut t = Duration::ZERO;
+    for seq in 0..40u16 {
+        // Packets 10..=16 are a key press in the audio's sequence space.
+        let bytes = if (10..=16).contains(&seq) {
+            let payload = TelephoneEvent {
+                event: 5,
+                end: seq >= 14,
+                volume: 10,
+                duration: 160 * (seq - 9).min(5),
+            }
+            .to_bytes();
+            rtp(101, seq, 1600, 77, &payload)
+        } else {
+            rtp(0, seq, u32::from(seq) * 160, 77, &audio)
+        };
+        h.receive(PEER, &bytes);
+        t += Duration::from_millis(20);
+        h.run_until(t);
+    }
+    assert_eq!(h.event_list(), [MediaEvent::Dtmf('5')]);
+    assert_eq!(h.core.stats().lost, 0, "{:?}", h.core.stats());
+}
+
+#[test]
 fn dtmf_out_takes_over_then_audio_resumes() {
     let mut h = Harness::new(params(20));
     h.core.play(Prompt::from_samples(vec![1000i16; 8000]));
