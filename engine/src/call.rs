@@ -27,7 +27,7 @@ use crate::sdp::{self, Negotiated, SdpError, SessionOrigin};
 use crate::sip::{CallLeg, DialError, Dialer, LegEnd, LegEvent};
 use crate::speech::sink::{SpeechEvent, SpeechSink, Tee};
 use crate::speech::understanding::EngineChoice;
-use crate::speech::{Speech, SpeechError};
+use crate::speech::{Speech, SpeechError, Understood};
 use crate::transfer::{self, ContextOptions, TransferState, TransferTracker};
 use crate::turn_latency::{Stage, TurnClock, TurnKind};
 
@@ -185,6 +185,11 @@ struct Call {
     turns: Vec<crate::turn_latency::TurnLatency>,
     /// The script's current question, while speech answers it.
     listen: Option<Box<voxbridge_dialog::interp::Listen>>,
+    /// Bumped whenever the open question changes, so a transcript that
+    /// arrives after the caller moved on (keys, a timeout) is dropped.
+    listen_generation: u64,
+    /// Recognition running off the call loop, for the question it answers.
+    recognition: Option<Recognition>,
     /// When the last key arrived (a keyed turn ends there).
     last_key_at: Option<Instant>,
     /// Tells the endpointer on the media task whether a prompt plays.
@@ -216,6 +221,8 @@ impl Call {
             clock: TurnClock::default(),
             turns: Vec::new(),
             listen: None,
+            listen_generation: 0,
+            recognition: None,
             last_key_at: None,
             prompt_playing: Arc::new(AtomicBool::new(false)),
             end_silence_ms: Arc::new(std::sync::atomic::AtomicU32::new(0)),
@@ -400,6 +407,7 @@ impl Call {
                         // for more keys: that wait is keypad endpointing.
                         self.clock.add(Stage::Endpointing, keyed.elapsed());
                         self.listen = None;
+                        self.listen_generation += 1;
                         self.end_silence_ms.store(0, Ordering::Relaxed);
                         self.ctx
                             .live
@@ -494,6 +502,7 @@ impl Call {
                                         .store(speech.end_silence_ms(engine), Ordering::Relaxed);
                                 }
                                 self.listen = Some(listen);
+                                self.listen_generation += 1;
                             }
                         }
                     }
@@ -708,6 +717,7 @@ impl Call {
                 _ = wait_for(deadline) => {
                     deadline = None;
                     self.listen = None;
+                        self.listen_generation += 1;
                         self.end_silence_ms.store(0, Ordering::Relaxed);
                     Some(FlowEvent::InputTimeout)
                 }
@@ -722,13 +732,20 @@ impl Call {
                     }
                     Some(SpeechEvent::BargeIn) => Some(FlowEvent::BargeIn),
                     Some(SpeechEvent::Utterance { audio, ended_at, endpointing }) => {
-                        self.utterance(audio, ended_at, endpointing).await
+                        self.utterance(audio, ended_at, endpointing);
+                        None
                     }
                     None => {
                         self.speech_events = None;
                         None
                     }
                 },
+                done = next_recognition(&mut self.recognition) => {
+                    match self.recognition.take() {
+                        Some(r) => self.recognised(done, r),
+                        None => None,
+                    }
+                }
             };
             if let Some(event) = event {
                 if matches!(event, FlowEvent::Digit(_)) {
@@ -966,24 +983,45 @@ impl Call {
         }
     }
 
-    /// Recognise an utterance for the open question; the event for the flow.
-    async fn utterance(
-        &mut self,
-        audio: Vec<i16>,
-        ended_at: Instant,
-        endpointing: Duration,
-    ) -> Option<FlowEvent> {
+    /// Start recognising an utterance for the open question, off the call
+    /// loop: the call keeps answering BYE, keys and media meanwhile.
+    fn utterance(&mut self, audio: Vec<i16>, ended_at: Instant, endpointing: Duration) {
         self.end_silence_ms.store(0, Ordering::Relaxed);
         let Some(listen) = self.listen.take() else {
             debug!(call_id = %self.call_id, "speech while no question is open; ignored");
-            return None;
+            return;
         };
-        let speech = self.ctx.speech.clone()?;
+        let Some(speech) = self.ctx.speech.clone() else {
+            return;
+        };
         self.clock.open(TurnKind::Speech, ended_at);
         self.clock.add(Stage::Endpointing, endpointing);
+        let question = listen.clone();
+        let task = tokio::spawn(async move { speech.understand(&question, audio).await });
+        let started = Recognition {
+            task,
+            listen,
+            generation: self.listen_generation,
+        };
+        if let Some(previous) = self.recognition.replace(started) {
+            previous.task.abort();
+        }
+    }
+
+    /// A recognition finished: the event for the flow, unless the caller
+    /// has moved on to another question since.
+    fn recognised(
+        &mut self,
+        done: Result<Result<Understood, SpeechError>, tokio::task::JoinError>,
+        r: Recognition,
+    ) -> Option<FlowEvent> {
+        if r.generation != self.listen_generation {
+            debug!(call_id = %self.call_id, "transcript for a question no longer open; dropped");
+            return None;
+        }
         let metrics = &self.ctx.metrics;
-        let heard = match speech.understand(&listen, audio).await {
-            Ok(u) => {
+        let heard = match done {
+            Ok(Ok(u)) => {
                 self.clock.add(Stage::Asr, u.asr);
                 self.clock.add(Stage::Intent, u.intent);
                 let counter = if u.heard.text.trim().is_empty() {
@@ -1005,19 +1043,24 @@ impl Call {
                 );
                 u.heard
             }
-            Err(SpeechError::NoEngine) => {
-                self.listen = Some(listen);
+            Ok(Err(SpeechError::NoEngine)) => {
+                self.listen = Some(r.listen.clone());
                 self.clock.abandon();
                 return None;
             }
-            Err(SpeechError::Busy(e)) => {
+            Ok(Err(SpeechError::Busy(e))) => {
                 metrics.asr_busy.fetch_add(1, Ordering::Relaxed);
                 warn!(call_id = %self.call_id, error = %e, "recogniser busy; the caller hears the no-match prompt");
                 Default::default()
             }
-            Err(SpeechError::Failed(e)) => {
+            Ok(Err(SpeechError::Failed(e))) => {
                 metrics.asr_failed.fetch_add(1, Ordering::Relaxed);
                 warn!(call_id = %self.call_id, error = %e, "recognition failed; the caller hears the no-match prompt");
+                Default::default()
+            }
+            Err(e) => {
+                metrics.asr_failed.fetch_add(1, Ordering::Relaxed);
+                warn!(call_id = %self.call_id, error = %e, "recognition task failed; the caller hears the no-match prompt");
                 Default::default()
             }
         };
@@ -1055,6 +1098,31 @@ fn resolve_target(
         .get(t)
         .cloned()
         .ok_or_else(|| format!("no transfer target named `{t}` in transfer.targets"))
+}
+
+/// Recognition of one utterance, running on its own task.
+struct Recognition {
+    task: tokio::task::JoinHandle<Result<Understood, SpeechError>>,
+    listen: Box<voxbridge_dialog::interp::Listen>,
+    /// `Call::listen_generation` when the utterance ended.
+    generation: u64,
+}
+
+impl Drop for Recognition {
+    fn drop(&mut self) {
+        // A call that ended needs no transcript; the recogniser skips an
+        // abandoned request.
+        self.task.abort();
+    }
+}
+
+async fn next_recognition(
+    r: &mut Option<Recognition>,
+) -> Result<Result<Understood, SpeechError>, tokio::task::JoinError> {
+    match r {
+        Some(r) => (&mut r.task).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_speech(events: &mut Option<UnboundedReceiver<SpeechEvent>>) -> Option<SpeechEvent> {
