@@ -379,9 +379,21 @@ impl Call {
     }
 
     /// The answered call: route leg, media and flow events until the end.
-    async fn talk(&mut self, mut media: MediaHandle) -> EndReason {
-        let call_id = self.leg.info().call_id.clone();
+    async fn talk(&mut self, media: MediaHandle) -> EndReason {
         let mut flow = (self.ctx.new_flow)(&self.flow_start());
+        let reason = self.converse(&mut flow, media).await;
+        // Whoever ended the call, the script writes down what it produced.
+        self.collect_record(flow.as_mut());
+        reason
+    }
+
+    /// Route leg, media and flow events until the call ends.
+    async fn converse(
+        &mut self,
+        flow: &mut Box<dyn CallFlow>,
+        mut media: MediaHandle,
+    ) -> EndReason {
+        let call_id = self.leg.info().call_id.clone();
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut pending = self.ask(flow.as_mut(), FlowEvent::Answered);
         let mut queued: VecDeque<FlowEvent> = VecDeque::new();
@@ -575,7 +587,7 @@ impl Call {
                                 self.transfer_target = Some(target);
                                 info!(call_id = %call_id, new_call_id = %self.leg.info().call_id, "call moved to the REFER target");
                                 // The new party starts the flow from the top.
-                                flow = (self.ctx.new_flow)(&self.flow_start());
+                                *flow = (self.ctx.new_flow)(&self.flow_start());
                                 deadline = None;
                                 transfer = None;
                                 Some(FlowEvent::Answered)
@@ -599,7 +611,6 @@ impl Call {
                                 self.ctx.metrics.transfers_ok.fetch_add(1, Ordering::Relaxed);
                                 info!(call_id = %call_id, status = code, "transfer answered; leaving the call");
                                 self.activity.transfer_result = Some("answered".to_string());
-                                self.collect_record(flow.as_mut());
                                 self.ctx.live.line(&self.call_id, "system", "transfer answered");
                                 self.finish_media(media).await;
                                 // Our 200 to the final NOTIFY is sent by another
@@ -644,7 +655,6 @@ impl Call {
                         None
                     }
                     Some(LegEvent::Terminated(end)) => {
-                        self.collect_record(flow.as_mut());
                         self.finish_media(media).await;
                         return match end {
                             LegEnd::RemoteBye => EndReason::CallerHangup,
@@ -654,7 +664,6 @@ impl Call {
                         };
                     }
                     None => {
-                        self.collect_record(flow.as_mut());
                         self.finish_media(media).await;
                         return EndReason::Error;
                     }
@@ -680,7 +689,6 @@ impl Call {
                     }
                     Some(MediaEvent::Inactive) => {
                         warn!(call_id = %call_id, "no RTP from the caller; hanging up");
-                        self.collect_record(flow.as_mut());
                         self.finish_media(media).await;
                         if let Err(e) = self.bye().await {
                             warn!(call_id = %call_id, error = %e, "BYE failed");
@@ -690,14 +698,12 @@ impl Call {
                     Some(_) => None,
                     None => {
                         warn!(call_id = %call_id, "media session ended unexpectedly");
-                        self.collect_record(flow.as_mut());
                         let _ = self.bye().await;
                         return EndReason::Error;
                     }
                 },
                 _ = self.ctx.hangup_all.cancelled() => {
                     info!(call_id = %call_id, "drain timeout: hanging up");
-                    self.collect_record(flow.as_mut());
                     self.finish_media(media).await;
                     if let Err(e) = self.bye().await {
                         warn!(call_id = %call_id, error = %e, "BYE failed");
