@@ -5,12 +5,11 @@
 //! out.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use voxbridge_crm::model::{CallLog, IntentHit, Speaker, Turn};
 use voxbridge_dialog::interp::CallRecord as ScriptRecord;
 
-use crate::cdr::CallRecord;
+use crate::cdr::{ms, CallRecord};
 
 /// What the call task itself did, beyond the script's record.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -22,12 +21,6 @@ pub struct CallActivity {
     pub tickets: Vec<String>,
     /// `answered`, or `failed: reason`, for the last transfer tried.
     pub transfer_result: Option<String>,
-}
-
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The post-call record for the CRM. Lookups, tickets, the transfer and

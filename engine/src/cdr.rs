@@ -80,7 +80,8 @@ CREATE INDEX IF NOT EXISTS calls_call_id ON calls(call_id);
 CREATE INDEX IF NOT EXISTS calls_started ON calls(started_ms);
 ";
 
-fn ms(t: SystemTime) -> i64 {
+/// Unix milliseconds (0 before the epoch).
+pub(crate) fn ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)

@@ -163,23 +163,6 @@ fn read_stereo(path: &Path) -> (Vec<i16>, Vec<i16>) {
     (left, right)
 }
 
-/// The embedded CRM seeded from `fixtures/crm` (numbers read as Chinese),
-/// its database and outbox in `dir`.
-fn embedded_crm(dir: &Path) -> PathBuf {
-    let path = dir.join("crm.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "default_country: CN\nsystems:\n  crm:\n    kind: embedded\n    path: {}\n    seed: {}\noutbox:\n  path: {}\n",
-            dir.join("crm.sqlite").display(),
-            workspace_root().join("fixtures/crm").display(),
-            dir.join("outbox.sqlite").display()
-        ),
-    )
-    .expect("writing the CRM config");
-    path
-}
-
 /// The bot's transcript of a call (`GET /calls/{call_id}`): (speaker, text).
 fn transcript(bot: &Bot, call_id: &str) -> Vec<(String, String)> {
     let (status, body) = http_get(bot.admin, &format!("/calls/{call_id}")).expect("admin HTTP");
@@ -303,7 +286,7 @@ fn mandarin_script(dir: &Path) -> PathBuf {
 fn mandarin_script_by_keys_every_prompt_heard_in_order() {
     let _one = serial();
     let dir = scratch_dir("conversation_zh").unwrap();
-    let crm = embedded_crm(&dir);
+    let crm = voxbridge_e2e::embedded_crm(&dir).expect("writing the CRM config");
     let script = mandarin_script(&dir);
     let cdr = dir.join("cdr.sqlite");
     let cfg = BotConfig {

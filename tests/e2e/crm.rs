@@ -8,27 +8,10 @@ use voxbridge_e2e::{
     free_port, run_sipp, scenario_dir, scratch_dir, tail, workspace_root, Bot, BotConfig,
 };
 
-/// A CRM configuration for the embedded CRM seeded from `fixtures/crm`,
-/// its database and outbox in `dir`.
-fn embedded_crm(dir: &std::path::Path) -> std::path::PathBuf {
-    let crm_config = dir.join("crm.yaml");
-    std::fs::write(
-        &crm_config,
-        format!(
-            "default_country: CN\nsystems:\n  crm:\n    kind: embedded\n    path: {}\n    seed: {}\noutbox:\n  path: {}\n",
-            dir.join("crm.sqlite").display(),
-            workspace_root().join("fixtures/crm").display(),
-            dir.join("outbox.sqlite").display()
-        ),
-    )
-    .unwrap();
-    crm_config
-}
-
 #[test]
 fn known_caller_is_identified_and_the_call_is_logged_in_the_crm() {
     let dir = scratch_dir("crm_embedded").unwrap();
-    let crm_config = embedded_crm(&dir);
+    let crm_config = voxbridge_e2e::embedded_crm(&dir).expect("writing the CRM config");
     let cfg = BotConfig {
         more: format!("crm:\n  config: {}", crm_config.display()),
         ..BotConfig::default()
@@ -104,7 +87,7 @@ fn known_caller_is_identified_and_the_call_is_logged_in_the_crm() {
 #[test]
 fn dialog_script_runs_a_live_call_against_the_crm() {
     let dir = scratch_dir("crm_script").unwrap();
-    let crm_config = embedded_crm(&dir);
+    let crm_config = voxbridge_e2e::embedded_crm(&dir).expect("writing the CRM config");
     let script = workspace_root().join("tests/scripts/order-status-dtmf.yaml");
     let cfg = BotConfig {
         more: format!(

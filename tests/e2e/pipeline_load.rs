@@ -21,23 +21,6 @@ const AT_ONCE: usize = 50;
 /// Li Wei (C001) in the demo CRM, who owns order SO-1001.
 const CALLER: &str = "+8613800138000";
 
-/// A CRM configuration for the embedded CRM seeded from `fixtures/crm`,
-/// its database and outbox in `dir`.
-fn embedded_crm(dir: &std::path::Path) -> std::path::PathBuf {
-    let crm_config = dir.join("crm.yaml");
-    std::fs::write(
-        &crm_config,
-        format!(
-            "default_country: CN\nsystems:\n  crm:\n    kind: embedded\n    path: {}\n    seed: {}\noutbox:\n  path: {}\n",
-            dir.join("crm.sqlite").display(),
-            workspace_root().join("fixtures/crm").display(),
-            dir.join("outbox.sqlite").display()
-        ),
-    )
-    .unwrap();
-    crm_config
-}
-
 fn metric(text: &str, sample: &str) -> f64 {
     prom_value(text, sample).unwrap_or_else(|| panic!("no {sample} in /metrics"))
 }
@@ -50,7 +33,7 @@ fn two_hundred_spoken_and_keyed_calls_fifty_at_a_time_all_resolve() {
         .expect("espeak-ng speaks (./scripts/install-deps.sh)");
     caller.write(&pcap).unwrap();
 
-    let crm_config = embedded_crm(&dir);
+    let crm_config = voxbridge_e2e::embedded_crm(&dir).expect("writing the CRM config");
     let cdr = dir.join("cdr.sqlite");
     let script = workspace_root().join(LOAD_SCRIPT);
     // Two cores: one PocketSphinx decoder per core, and a queue long enough

@@ -598,3 +598,19 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<i32> {
     let _ = child.wait();
     None
 }
+
+/// Writes a crm-bridge config in `dir` for the embedded CRM seeded with the
+/// demo data of `fixtures/crm` (database and outbox in `dir` too); its path.
+pub fn embedded_crm(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("crm.yaml");
+    fs::write(
+        &path,
+        format!(
+            "default_country: CN\nsystems:\n  crm:\n    kind: embedded\n    path: {}\n    seed: {}\noutbox:\n  path: {}\n",
+            dir.join("crm.sqlite").display(),
+            workspace_root().join("fixtures/crm").display(),
+            dir.join("outbox.sqlite").display()
+        ),
+    )?;
+    Ok(path)
+}
