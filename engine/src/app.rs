@@ -162,7 +162,7 @@ impl Engine {
             config: config.clone(),
             ports: Arc::new(ports),
             metrics: metrics.clone(),
-            new_flow,
+            new_flow: Arc::new(new_flow),
             cdr: cdr.clone(),
             hangup_all: hangup_all.clone(),
             dialer: sip.dialer(),
@@ -170,6 +170,7 @@ impl Engine {
             tts,
             speech,
             live,
+            panic_on_key: CallContext::panic_on_key_from_env(),
         });
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {

@@ -120,6 +120,8 @@ pub struct Metrics {
     pub asr_busy: AtomicU64,
     pub asr_failed: AtomicU64,
     pub barge_ins: AtomicU64,
+    /// Call tasks that panicked (contained: the call ended as an error).
+    pub call_panics: AtomicU64,
     pub registration_failures: AtomicU64,
     pub registrations_ok: AtomicU64,
     pub transfers_ok: AtomicU64,
@@ -151,6 +153,7 @@ impl Default for Metrics {
             asr_busy: AtomicU64::new(0),
             asr_failed: AtomicU64::new(0),
             barge_ins: AtomicU64::new(0),
+            call_panics: AtomicU64::new(0),
             registration_failures: AtomicU64::new(0),
             registrations_ok: AtomicU64::new(0),
             transfers_ok: AtomicU64::new(0),
@@ -335,7 +338,7 @@ impl Metrics {
                 self.screened_count(why)
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 15] = [
+        let counters: [(&str, &str, &AtomicU64); 16] = [
             (
                 "voxbridge_rtp_packets_received_total",
                 "RTP packets received (finished calls).",
@@ -410,6 +413,11 @@ impl Metrics {
                 "voxbridge_barge_ins_total",
                 "Prompts stopped because the caller spoke or keyed over them.",
                 &self.barge_ins,
+            ),
+            (
+                "voxbridge_call_panics_total",
+                "Call tasks that panicked; each call ended as an error with its record written.",
+                &self.call_panics,
             ),
         ];
         for (name, help, c) in counters {

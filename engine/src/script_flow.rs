@@ -52,12 +52,22 @@ impl Gather {
     }
 }
 
+/// A lookup or ticket started while its filler prompt plays.
+#[derive(Debug)]
+enum Early {
+    /// Asked for; no answer yet.
+    Pending,
+    /// Answered before the filler ended; fed when it does.
+    Arrived(Event),
+}
+
 /// The dialog interpreter as a call flow.
 pub struct ScriptFlow {
     interpreter: Interpreter,
     start: Option<CallStart>,
     queue: VecDeque<Command>,
     waiting: Waiting,
+    early: Option<Early>,
 }
 
 impl ScriptFlow {
@@ -72,7 +82,49 @@ impl ScriptFlow {
             }),
             queue: VecDeque::new(),
             waiting: Waiting::Nothing,
+            early: None,
         }
+    }
+
+    /// A prompt is about to play: a lookup or ticket right behind it (the
+    /// filler's work) starts now, so the caller does not wait for it twice.
+    fn start_early(&mut self, actions: &mut Vec<FlowAction>) {
+        match self.queue.front() {
+            Some(Command::Lookup(_)) | Some(Command::CreateTicket(_)) => {}
+            _ => return,
+        }
+        match self.queue.pop_front() {
+            Some(Command::Lookup(request)) => actions.push(FlowAction::Lookup(request)),
+            Some(Command::CreateTicket(request)) => actions.push(FlowAction::Ticket(request)),
+            _ => return,
+        }
+        self.early = Some(Early::Pending);
+    }
+
+    /// The filler ended (or was barged into): its work's answer decides.
+    fn filler_done(&mut self) -> Vec<FlowAction> {
+        match self.early.take() {
+            Some(Early::Arrived(event)) => self.feed(event),
+            Some(Early::Pending) => {
+                self.waiting = Waiting::Outcome;
+                vec![]
+            }
+            None => {
+                self.waiting = Waiting::Nothing;
+                self.pump()
+            }
+        }
+    }
+
+    /// An outcome: held while its filler still plays.
+    fn outcome(&mut self, event: Event) -> Vec<FlowAction> {
+        if matches!(self.early, Some(Early::Pending))
+            && matches!(self.waiting, Waiting::Playback { .. })
+        {
+            self.early = Some(Early::Arrived(event));
+            return vec![];
+        }
+        self.feed(event)
     }
 
     /// Hand an event to the interpreter and run what it asks.
@@ -103,6 +155,7 @@ impl ScriptFlow {
                         barge_in,
                     });
                     self.waiting = Waiting::Playback { barge_in };
+                    self.start_early(&mut actions);
                 }
                 Command::Play { file, barge_in, .. } => {
                     actions.push(FlowAction::PlayFile {
@@ -110,6 +163,7 @@ impl ScriptFlow {
                         barge_in,
                     });
                     self.waiting = Waiting::Playback { barge_in };
+                    self.start_early(&mut actions);
                 }
                 Command::Listen(listen) => {
                     actions.push(FlowAction::AwaitInput(listen.timeout));
@@ -197,12 +251,18 @@ impl CallFlow for ScriptFlow {
                 None => vec![],
             },
             FlowEvent::PlaybackDone => match self.waiting {
-                Waiting::Playback { .. } => {
-                    self.waiting = Waiting::Nothing;
-                    self.pump()
-                }
+                Waiting::Playback { .. } => self.filler_done(),
                 _ => vec![],
             },
+            // Over a filler whose work runs, a key or speech only stops it.
+            FlowEvent::Digit(_) | FlowEvent::BargeIn
+                if self.early.is_some()
+                    && matches!(self.waiting, Waiting::Playback { barge_in: true }) =>
+            {
+                let mut actions = vec![FlowAction::StopPlayback];
+                actions.extend(self.filler_done());
+                actions
+            }
             FlowEvent::Digit(d) => match self.waiting {
                 Waiting::Playback { barge_in: true } => {
                     let mut actions = vec![FlowAction::StopPlayback];
@@ -238,13 +298,14 @@ impl CallFlow for ScriptFlow {
                     self.entered(digits)
                 }
             }
-            FlowEvent::LookupDone(result) => self.feed(Event::LookupDone { result }),
-            FlowEvent::LookupFailed(reason) => self.feed(Event::LookupFailed { reason }),
-            FlowEvent::TicketCreated(id) => self.feed(Event::TicketCreated { id }),
-            FlowEvent::TicketFailed(reason) => self.feed(Event::TicketFailed { reason }),
+            FlowEvent::LookupDone(result) => self.outcome(Event::LookupDone { result }),
+            FlowEvent::LookupFailed(reason) => self.outcome(Event::LookupFailed { reason }),
+            FlowEvent::TicketCreated(id) => self.outcome(Event::TicketCreated { id }),
+            FlowEvent::TicketFailed(reason) => self.outcome(Event::TicketFailed { reason }),
             FlowEvent::TransferFailed(reason) => self.feed(Event::TransferFailed { reason }),
             FlowEvent::CallerHungUp => {
                 self.queue.clear();
+                self.early = None;
                 self.interpreter
                     .handle(Event::Hangup)
                     .into_iter()

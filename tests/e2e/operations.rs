@@ -381,3 +381,77 @@ fn models_list_and_pull_from_a_local_server() {
     assert_eq!(std::fs::read(target.join("ggml-test.bin")).unwrap(), bytes);
     assert!(!bad.status.success(), "a wrong checksum fails");
 }
+
+/// A call task that panics is contained: the caller gets a BYE, the call's
+/// record says `error`, the panic is counted and logged with the call id,
+/// and the calls around it are untouched. The fault is injected with the
+/// engine's hidden test switch (`VOXBRIDGE_INJECT_PANIC_ON_KEY`).
+#[test]
+fn a_panicking_call_is_recorded_counted_and_hung_up() {
+    let cfg = BotConfig {
+        env: vec![("VOXBRIDGE_INJECT_PANIC_ON_KEY".into(), "5".into())],
+        ..BotConfig::default()
+    };
+    let bot = Bot::start("ops_panic", &cfg).unwrap();
+    let dir = scratch_dir("ops_panic_sipp").unwrap();
+    let port = free_port().unwrap().to_string();
+    let target = bot.addr.to_string();
+    // The caller keys 5: the task panics; the scenario then expects the
+    // bot's BYE, which the dropped leg sends.
+    let scenario = voxbridge_e2e::scenario_dir().join("uac_key_bye.xml");
+    let run = run_sipp(
+        &dir,
+        &[
+            "-sf",
+            scenario.to_str().unwrap(),
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-mp",
+            "46100",
+            "-m",
+            "3",
+            "-l",
+            "3",
+            "-r",
+            "3",
+            "-timeout",
+            "40s",
+            "-timeout_error",
+        ],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, text) = http_get(bot.admin, "/metrics").unwrap();
+    assert_eq!(
+        prom_value(&text, "voxbridge_call_panics_total"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        prom_value(&text, "voxbridge_calls_total{outcome=\"error\"}"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(prom_value(&text, "voxbridge_calls_active"), Some(0.0));
+    // Calls without the key are served as before.
+    let run = uac("ops_panic_after", &bot, &["-m", "2", "-r", "2"]);
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    let list = bot.cli(&["calls", "list"]).unwrap();
+    assert_eq!(
+        list.lines().filter(|l| l.contains("error")).count(),
+        3,
+        "{list}"
+    );
+    let log = bot.stop().unwrap();
+    let panics: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("call task panicked"))
+        .collect();
+    assert_eq!(panics.len(), 3, "{}", tail(&log, 30));
+    assert!(panics.iter().all(|l| l.contains("call_id=")), "{panics:?}");
+}

@@ -14,6 +14,7 @@ use super::SipError;
 pub struct Dialer {
     pub(super) layer: Arc<DialogLayer>,
     pub(super) contact: rsipstack::sip::Uri,
+    pub(super) sent: Arc<super::SentWatch>,
 }
 
 /// Why a call we placed did not connect.
@@ -75,7 +76,14 @@ impl Dialer {
         };
         let body = response.body.clone();
         Ok((
-            CallLeg::outbound(dialog, states_rx, self.layer.clone(), info),
+            CallLeg::new(
+                None,
+                dialog,
+                states_rx,
+                self.layer.clone(),
+                info,
+                self.sent.clone(),
+            ),
             body,
         ))
     }

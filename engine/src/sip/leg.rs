@@ -1,12 +1,17 @@
-//! One inbound call leg: the INVITE dialog as the call task sees it.
+//! One SIP call leg: the INVITE dialog behind the call shell's `Leg`.
 //!
-//! It turns the stack's dialog states into a few [`LegEvent`]s and answers
-//! the in-dialog requests that need no call-level decision (OPTIONS, INFO,
-//! methods we do not handle) so the call task only deals with what matters:
-//! the ACK, re-INVITE offers and the end of the dialog.
+//! Its own task turns the stack's dialog states into [`LegEvent`]s and
+//! answers the in-dialog requests that need no call-level decision
+//! (OPTIONS, INFO, methods we do not handle), so the call deals only with
+//! what matters: the ACK, re-INVITE offers, transfers and the end.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tracing::Instrument;
 
 use rsipstack::dialog::dialog::{
     DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
@@ -16,8 +21,12 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
 use tracing::{debug, warn};
 
+use super::sent::SentWatch;
 use super::SipError;
 use crate::admission::CallSlot;
+use crate::call::leg::{
+    Leg, LegControl, LegEnd, LegError, LegEvent, LegInput, OfferReply, ReferReply,
+};
 
 /// Facts about the INVITE that started a call, as plain strings.
 #[derive(Debug, Clone)]
@@ -37,113 +46,38 @@ pub struct CallInfo {
     pub received_at: std::time::SystemTime,
 }
 
-/// What happened on the leg.
-#[derive(Debug)]
-pub enum LegEvent {
-    /// The caller ACKed our 200 OK.
-    Confirmed,
-    /// A re-INVITE or UPDATE with this body: answer it with [`OfferResponder`].
-    Offer(Vec<u8>, OfferResponder),
-    /// A key pressed, sent as SIP INFO (already answered with 200).
-    Dtmf(char),
-    /// The peer asks us to call someone else (incoming REFER); answer it
-    /// with the responder, then report progress with `notify_refer`.
-    Referred(String, ReferResponder),
-    /// A NOTIFY about our REFER (already answered with 200): the sipfrag
-    /// status and whether the subscription ended.
-    ReferProgress { code: u16, terminated: bool },
-    /// The dialog ended; the reason says who ended it.
-    Terminated(LegEnd),
-}
-
-/// Why the dialog ended, from the stack's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LegEnd {
-    /// The caller sent BYE.
-    RemoteBye,
-    /// The caller sent CANCEL before we answered.
-    Cancelled,
-    /// We sent BYE.
-    LocalBye,
-    /// We rejected the INVITE.
-    Rejected,
-    /// No ACK or a transaction timed out.
-    Timeout,
-    /// Anything else the stack reports.
-    Other,
-}
-
-/// Answers one in-dialog offer (re-INVITE/UPDATE).
-#[derive(Debug)]
-pub struct OfferResponder {
-    handle: TransactionHandle,
-}
-
-impl OfferResponder {
-    /// 200 OK with our SDP answer.
-    pub async fn accept(self, sdp: String) {
-        let headers = vec![Header::ContentType("application/sdp".into())];
-        if self
-            .handle
-            .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
-            .await
-            .is_err()
-        {
-            debug!("re-INVITE transaction ended before our answer");
-        }
-    }
-
-    /// Refuse the offer (488 for an unusable SDP); the session stays as it was.
-    pub async fn reject(self, code: u16) {
-        let _ = self.handle.reply(StatusCode::from(code)).await;
-    }
-}
-
-/// Answers one incoming REFER.
-#[derive(Debug)]
-pub struct ReferResponder {
-    handle: TransactionHandle,
-}
-
-impl ReferResponder {
-    /// 202 Accepted: we will try, and report by NOTIFY.
-    pub async fn accept(self) {
-        let _ = self.handle.reply(StatusCode::Accepted).await;
-    }
-
-    /// Refuse the REFER (603 Decline when transfers are not honoured).
-    pub async fn reject(self, code: u16) {
-        let _ = self.handle.reply(StatusCode::from(code)).await;
-    }
-}
-
-/// The leg of one call (inbound, or one we placed for a transfer).
+/// One SIP leg (inbound, or one we placed for a transfer): the INVITE
+/// dialog behind the call shell's [`Leg`].
 pub struct CallLeg {
     /// Holds the call's place under `calls.max_calls` until the leg is gone
     /// (moved to the new leg when the call is transferred by the peer).
     slot: Option<CallSlot>,
     dialog: InviteDialog,
-    states: DialogStateReceiver,
+    states: Option<DialogStateReceiver>,
     layer: Arc<DialogLayer>,
     info: CallInfo,
-    ended: bool,
+    /// Set once the dialog ended or we sent BYE, by whichever task saw it.
+    ended: Arc<AtomicBool>,
+    sent: Arc<SentWatch>,
 }
 
 impl CallLeg {
     pub(super) fn new(
-        slot: CallSlot,
+        slot: Option<CallSlot>,
         dialog: InviteDialog,
         states: DialogStateReceiver,
         layer: Arc<DialogLayer>,
         info: CallInfo,
+        sent: Arc<SentWatch>,
     ) -> Self {
         CallLeg {
-            slot: Some(slot),
+            slot,
             dialog,
-            states,
+            states: Some(states),
             layer,
             info,
-            ended: false,
+            ended: Arc::new(AtomicBool::new(false)),
+            sent,
         }
     }
 
@@ -151,32 +85,99 @@ impl CallLeg {
         &self.info
     }
 
-    /// A leg for a call we placed (already answered).
-    pub(super) fn outbound(
-        dialog: InviteDialog,
-        states: DialogStateReceiver,
-        layer: Arc<DialogLayer>,
-        info: CallInfo,
-    ) -> Self {
-        CallLeg {
-            slot: None,
-            dialog,
-            states,
-            layer,
-            info,
-            ended: false,
-        }
+    /// Refuse the INVITE with a final status code (486, 488, 503...).
+    pub fn reject_with(&mut self, code: u16) -> Result<(), SipError> {
+        self.ended.store(true, Ordering::Relaxed);
+        self.dialog
+            .reject(Some(StatusCode::from(code)), None)
+            .map_err(SipError::from)
     }
 
-    /// Move the call's admission slot from `other` to this leg.
-    pub fn take_slot_from(&mut self, other: &mut CallLeg) {
-        if let Some(slot) = other.slot.take() {
+    /// Send BYE and wait for its transaction to finish.
+    pub async fn hangup(&mut self) -> Result<(), SipError> {
+        self.ended.store(true, Ordering::Relaxed);
+        self.dialog.bye().await.map_err(SipError::from)
+    }
+}
+
+impl Leg for CallLeg {
+    fn call_id(&self) -> &str {
+        &self.info.call_id
+    }
+
+    fn ring(&self) -> Result<(), LegError> {
+        self.dialog
+            .ringing(None, None)
+            .map_err(|e| LegError(e.to_string()))
+    }
+
+    fn answer(&self, sdp: String) -> Result<(), LegError> {
+        let headers = vec![Header::ContentType("application/sdp".into())];
+        self.dialog
+            .accept(Some(headers), Some(sdp.into_bytes()))
+            .map_err(|e| LegError(e.to_string()))
+    }
+
+    fn reject(&mut self, code: u16) -> Result<(), LegError> {
+        self.reject_with(code).map_err(|e| LegError(e.to_string()))
+    }
+
+    fn events(&mut self) -> UnboundedReceiver<LegEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(states) = self.states.take() {
+            let pump = Pump {
+                states,
+                events: tx,
+                ended: self.ended.clone(),
+                sent: self.sent.clone(),
+                call_id: self.info.call_id.clone(),
+            };
+            tokio::spawn(pump.run().in_current_span());
+        }
+        rx
+    }
+
+    fn control(&self) -> Arc<dyn LegControl> {
+        Arc::new(Control {
+            dialog: self.dialog.clone(),
+            ended: self.ended.clone(),
+        })
+    }
+
+    fn take_slot_from(&mut self, other: &mut dyn Leg) {
+        if let Some(slot) = other.release_slot() {
             self.slot = Some(slot);
         }
     }
 
-    /// Report progress of an incoming REFER (RFC 3515 NOTIFY with a sipfrag).
-    pub async fn notify_refer(&self, code: u16, terminated: bool) -> Result<(), SipError> {
+    fn release_slot(&mut self) -> Option<CallSlot> {
+        self.slot.take()
+    }
+}
+
+/// The round trips of a SIP leg, from any task.
+struct Control {
+    dialog: InviteDialog,
+    ended: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl LegControl for Control {
+    async fn refer(&self, refer_to: String, user_to_user: Option<String>) -> Result<u16, LegError> {
+        let mut headers = Vec::new();
+        if let Some(uui) = user_to_user {
+            headers.push(Header::UserToUser(uui.into()));
+        }
+        let response = self
+            .dialog
+            .refer(rsipstack::sip::ReferTo::from(refer_to), Some(headers), None)
+            .await
+            .map_err(|e| LegError(e.to_string()))?;
+        Ok(response.map(|r| r.status_code.code()).unwrap_or(408))
+    }
+
+    /// RFC 3515 NOTIFY with a sipfrag.
+    async fn notify_refer(&self, code: u16, terminated: bool) -> Result<(), LegError> {
         let reason = StatusCode::from(code).to_string();
         let state = if terminated {
             "terminated;reason=noresource"
@@ -193,135 +194,201 @@ impl CallLeg {
             .notify(Some(headers), Some(body))
             .await
             .map(|_| ())
-            .map_err(SipError::from)
+            .map_err(|e| LegError(e.to_string()))
     }
 
-    /// Send 180 Ringing.
-    pub fn ringing(&self) -> Result<(), SipError> {
-        self.dialog.ringing(None, None).map_err(SipError::from)
+    async fn hangup(&self) -> Result<(), LegError> {
+        self.ended.store(true, Ordering::Relaxed);
+        self.dialog.bye().await.map_err(|e| LegError(e.to_string()))
     }
+}
 
-    /// Send 200 OK with our SDP answer.
-    pub fn answer(&self, sdp: String) -> Result<(), SipError> {
+struct OfferResponder {
+    handle: TransactionHandle,
+}
+
+#[async_trait]
+impl OfferReply for OfferResponder {
+    async fn accept(self: Box<Self>, sdp: String) {
         let headers = vec![Header::ContentType("application/sdp".into())];
-        self.dialog
-            .accept(Some(headers), Some(sdp.into_bytes()))
-            .map_err(SipError::from)
-    }
-
-    /// Refuse the INVITE with a final status code (486, 488, 503...).
-    pub fn reject(&mut self, code: u16, retry_after: Option<u32>) -> Result<(), SipError> {
-        let _ = retry_after; // Retry-After is added once max_calls lands.
-        self.ended = true;
-        self.dialog
-            .reject(Some(StatusCode::from(code)), None)
-            .map_err(SipError::from)
-    }
-
-    /// Send REFER (blind transfer) and return the status of its final
-    /// response (408 when none came).
-    pub async fn refer(&self, refer_to: &str, user_to_user: Option<&str>) -> Result<u16, SipError> {
-        let mut headers = Vec::new();
-        if let Some(uui) = user_to_user {
-            headers.push(Header::UserToUser(uui.into()));
-        }
-        let response = self
-            .dialog
-            .refer(
-                rsipstack::sip::ReferTo::from(refer_to.to_string()),
-                Some(headers),
-                None,
-            )
+        if self
+            .handle
+            .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
             .await
-            .map_err(SipError::from)?;
-        Ok(response.map(|r| r.status_code.code()).unwrap_or(408))
+            .is_err()
+        {
+            debug!("re-INVITE transaction ended before our answer");
+        }
     }
 
-    /// Send BYE and wait for its transaction to finish.
-    pub async fn hangup(&mut self) -> Result<(), SipError> {
-        self.ended = true;
-        self.dialog.bye().await.map_err(SipError::from)
+    async fn reject(self: Box<Self>, code: u16) {
+        let _ = self.handle.reply(StatusCode::from(code)).await;
+    }
+}
+
+struct ReferResponder {
+    handle: TransactionHandle,
+    sent: Arc<SentWatch>,
+    call_id: String,
+    cseq: u32,
+}
+
+#[async_trait]
+impl ReferReply for ReferResponder {
+    async fn accept(self: Box<Self>) {
+        let out = self.sent.expect(&self.call_id, self.cseq);
+        if self.handle.reply(StatusCode::Accepted).await.is_ok() {
+            self.sent.wait(&self.call_id, self.cseq, out).await;
+        }
     }
 
-    /// The next event that needs the call task; `None` when the stack is gone.
-    pub async fn next_event(&mut self) -> Option<LegEvent> {
-        loop {
-            let state = self.states.recv().await?;
-            match state {
-                DialogState::Confirmed(..) => return Some(LegEvent::Confirmed),
-                DialogState::Updated(_, req, handle) => {
-                    if matches!(req.method, Method::Invite | Method::Update) {
-                        return Some(LegEvent::Offer(req.body.clone(), OfferResponder { handle }));
-                    }
-                    let _ = handle.reply(StatusCode::OK).await;
-                }
-                DialogState::Info(_, req, handle) => {
-                    let content_type = req.header_value("Content-Type").unwrap_or_default();
-                    let key = super::info_dtmf::parse(&content_type, &req.body);
-                    // 200 either way: an INFO package we do not use is not an error.
-                    let _ = handle.reply(StatusCode::OK).await;
-                    if let Some(key) = key {
-                        return Some(LegEvent::Dtmf(key));
-                    }
-                }
-                DialogState::Options(_, _, handle) => {
-                    let _ = handle.reply(StatusCode::OK).await;
-                }
-                DialogState::Notify(_, req, handle) => {
-                    let event = req
-                        .header_value("Event")
-                        .unwrap_or_default()
-                        .to_ascii_lowercase();
-                    let state = req
-                        .header_value("Subscription-State")
-                        .unwrap_or_default()
-                        .to_ascii_lowercase();
-                    let code = crate::transfer::sipfrag_status(&req.body);
-                    let _ = handle.reply(StatusCode::OK).await;
-                    if let (true, Some(code)) = (event.starts_with("refer"), code) {
-                        return Some(LegEvent::ReferProgress {
-                            code,
-                            terminated: state.starts_with("terminated"),
-                        });
-                    }
-                }
-                DialogState::Refer(_, req, handle) => {
-                    match req
-                        .header_value("Refer-To")
-                        .or_else(|| req.header_value("r"))
-                    {
-                        Some(target) => {
-                            return Some(LegEvent::Referred(target, ReferResponder { handle }));
-                        }
-                        None => {
-                            let _ = handle.reply(StatusCode::BadRequest).await;
-                        }
-                    }
-                }
-                DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
-                    let _ = handle.reply(StatusCode::NotImplemented).await;
-                }
-                DialogState::Terminated(_, reason) => {
-                    self.ended = true;
-                    return Some(LegEvent::Terminated(match reason {
-                        TerminatedReason::UacBye => LegEnd::RemoteBye,
-                        TerminatedReason::UacCancel => LegEnd::Cancelled,
-                        TerminatedReason::UasBye => LegEnd::LocalBye,
-                        TerminatedReason::UasDecline | TerminatedReason::UasBusy => {
-                            LegEnd::Rejected
-                        }
-                        TerminatedReason::Timeout => LegEnd::Timeout,
-                        other => {
-                            warn!(call_id = %self.info.call_id, reason = ?other, "dialog ended");
-                            LegEnd::Other
-                        }
-                    }));
-                }
-                DialogState::Calling(_)
-                | DialogState::Trying(_)
-                | DialogState::Early(..)
-                | DialogState::WaitAck(..) => {}
+    async fn reject(self: Box<Self>, code: u16) {
+        let _ = self.handle.reply(StatusCode::from(code)).await;
+    }
+}
+
+/// The leg's own task: turns dialog states into [`LegEvent`]s and answers
+/// what needs no call-level decision (OPTIONS, INFO, methods we do not
+/// handle).
+struct Pump {
+    states: DialogStateReceiver,
+    events: UnboundedSender<LegEvent>,
+    ended: Arc<AtomicBool>,
+    sent: Arc<SentWatch>,
+    call_id: String,
+}
+
+impl Pump {
+    async fn run(mut self) {
+        while let Some(state) = self.states.recv().await {
+            let Some(event) = self.event(state).await else {
+                continue;
+            };
+            let last = matches!(event, LegEvent::Input(LegInput::Ended(_)));
+            if self.events.send(event).is_err() || last {
+                return;
             }
+        }
+    }
+
+    /// Reply `status` to `req` and return once the reply has left.
+    async fn reply_in_order(
+        &self,
+        req: &rsipstack::sip::Request,
+        handle: TransactionHandle,
+        status: StatusCode,
+    ) {
+        let cseq = req.cseq_header().ok().and_then(|c| c.seq().ok());
+        let call_id = req
+            .call_id_header()
+            .map(|h| h.value().to_string())
+            .unwrap_or_else(|_| self.call_id.clone());
+        let out = cseq.map(|n| (n, self.sent.expect(&call_id, n)));
+        if handle.reply(status).await.is_ok() {
+            if let Some((n, out)) = out {
+                self.sent.wait(&call_id, n, out).await;
+            }
+        }
+    }
+
+    async fn event(&self, state: DialogState) -> Option<LegEvent> {
+        match state {
+            DialogState::Confirmed(..) => Some(LegEvent::Input(LegInput::Confirmed)),
+            DialogState::Updated(_, req, handle) => {
+                if matches!(req.method, Method::Invite | Method::Update) {
+                    return Some(LegEvent::Offer(
+                        req.body.clone(),
+                        Box::new(OfferResponder { handle }),
+                    ));
+                }
+                let _ = handle.reply(StatusCode::OK).await;
+                None
+            }
+            DialogState::Info(_, req, handle) => {
+                let content_type = req.header_value("Content-Type").unwrap_or_default();
+                let key = super::info_dtmf::parse(&content_type, &req.body);
+                // 200 either way: an INFO package we do not use is not an error.
+                let _ = handle.reply(StatusCode::OK).await;
+                key.map(|k| LegEvent::Input(LegInput::Dtmf(k)))
+            }
+            DialogState::Options(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+                None
+            }
+            DialogState::Notify(_, req, handle) => {
+                let event = req
+                    .header_value("Event")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let state = req
+                    .header_value("Subscription-State")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let code = crate::transfer::sipfrag_status(&req.body);
+                // Our 200 leaves before the call hears of the NOTIFY, so a
+                // BYE it sends next cannot overtake it.
+                self.reply_in_order(&req, handle, StatusCode::OK).await;
+                match (event.starts_with("refer"), code) {
+                    (true, Some(code)) => Some(LegEvent::Input(LegInput::ReferProgress {
+                        code,
+                        terminated: state.starts_with("terminated"),
+                    })),
+                    _ => None,
+                }
+            }
+            DialogState::Refer(_, req, handle) => {
+                match req
+                    .header_value("Refer-To")
+                    .or_else(|| req.header_value("r"))
+                {
+                    Some(target) => {
+                        let call_id = req
+                            .call_id_header()
+                            .map(|h| h.value().to_string())
+                            .unwrap_or_else(|_| self.call_id.clone());
+                        let cseq = req
+                            .cseq_header()
+                            .ok()
+                            .and_then(|c| c.seq().ok())
+                            .unwrap_or_default();
+                        Some(LegEvent::Referred(
+                            target,
+                            Box::new(ReferResponder {
+                                handle,
+                                sent: self.sent.clone(),
+                                call_id,
+                                cseq,
+                            }),
+                        ))
+                    }
+                    None => {
+                        let _ = handle.reply(StatusCode::BadRequest).await;
+                        None
+                    }
+                }
+            }
+            DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
+                let _ = handle.reply(StatusCode::NotImplemented).await;
+                None
+            }
+            DialogState::Terminated(_, reason) => {
+                self.ended.store(true, Ordering::Relaxed);
+                Some(LegEvent::Input(LegInput::Ended(match reason {
+                    TerminatedReason::UacBye => LegEnd::RemoteBye,
+                    TerminatedReason::UacCancel => LegEnd::Cancelled,
+                    TerminatedReason::UasBye => LegEnd::LocalBye,
+                    TerminatedReason::UasDecline | TerminatedReason::UasBusy => LegEnd::Rejected,
+                    TerminatedReason::Timeout => LegEnd::Timeout,
+                    other => {
+                        warn!(reason = ?other, "dialog ended");
+                        LegEnd::Other
+                    }
+                })))
+            }
+            DialogState::Calling(_)
+            | DialogState::Trying(_)
+            | DialogState::Early(..)
+            | DialogState::WaitAck(..) => None,
         }
     }
 }
@@ -329,9 +396,9 @@ impl CallLeg {
 impl Drop for CallLeg {
     fn drop(&mut self) {
         let id = self.dialog.id();
-        // A call task that fails half-way must not leave a dialog the peer
-        // still believes in, nor an entry in the dialog table.
-        if !self.ended {
+        // A call task that fails half-way (or panics) must not leave a
+        // dialog the peer still believes in, nor an entry in the dialog table.
+        if !self.ended.load(Ordering::Relaxed) {
             match self.dialog.state() {
                 DialogState::Confirmed(..) | DialogState::WaitAck(..) => {
                     let dialog = self.dialog.clone();

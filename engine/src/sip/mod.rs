@@ -8,12 +8,14 @@ mod leg;
 mod registration;
 pub mod screen;
 mod screening_socket;
+mod sent;
 mod server;
 mod user_agent;
 
 pub use dialer::{DialError, Dialer};
-pub use leg::{CallInfo, CallLeg, LegEnd, LegEvent, OfferResponder, ReferResponder};
+pub use leg::{CallInfo, CallLeg};
 pub use registration::Registrations;
+pub use sent::SentWatch;
 pub use server::SipServer;
 pub use user_agent::{InfoDtmf, UserAgent};
 

@@ -10,20 +10,28 @@ use rsipstack::platform::net::UdpSocket as StackUdpSocket;
 use tracing::warn;
 
 use super::screen::{screen, Verdict};
+use super::sent::SentWatch;
 use crate::metrics::Metrics;
 
 pub struct ScreeningSocket {
     socket: tokio::net::UdpSocket,
     server: String,
     metrics: Arc<Metrics>,
+    sent: Arc<SentWatch>,
 }
 
 impl ScreeningSocket {
-    pub fn new(socket: tokio::net::UdpSocket, server: String, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        socket: tokio::net::UdpSocket,
+        server: String,
+        metrics: Arc<Metrics>,
+        sent: Arc<SentWatch>,
+    ) -> Self {
         ScreeningSocket {
             socket,
             server,
             metrics,
+            sent,
         }
     }
 }
@@ -69,14 +77,16 @@ impl StackUdpSocket for ScreeningSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        match super::digest_compat::outbound(buf) {
+        let sent = match super::digest_compat::outbound(buf) {
             Some(fixed) => {
                 self.socket.send_to(&fixed, addr).await?;
                 // The stack checks that everything it handed over was sent.
-                Ok(buf.len())
+                buf.len()
             }
-            None => Ok(self.socket.send_to(buf, addr).await?),
-        }
+            None => self.socket.send_to(buf, addr).await?,
+        };
+        self.sent.written(buf);
+        Ok(sent)
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {

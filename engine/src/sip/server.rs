@@ -11,6 +11,8 @@ use rsipstack::transaction::endpoint::{EndpointOption, MessageInspector};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::SipAddr;
+
+use super::sent::SentWatch;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tokio::sync::mpsc;
@@ -47,6 +49,7 @@ impl SipServer {
     ) -> Result<(SipServer, mpsc::Receiver<CallLeg>), SipError> {
         let cancel = CancellationToken::new();
         let transport_layer = TransportLayer::new(cancel.child_token());
+        let sent = Arc::new(SentWatch::default());
         let listen = config.sip.listen;
         let external = config
             .sip
@@ -62,8 +65,12 @@ impl SipServer {
             // A burst of INVITEs at 1,000 calls/s overflows the default
             // 208 KB receive buffer during a scheduling hiccup.
             set_recv_buffer(&socket, 4 * 1024 * 1024);
-            let screening =
-                ScreeningSocket::new(socket, config.sip.user_agent.clone(), metrics.clone());
+            let screening = ScreeningSocket::new(
+                socket,
+                config.sip.user_agent.clone(),
+                metrics.clone(),
+                sent.clone(),
+            );
             let conn = UdpConnection::from_socket(
                 Arc::new(screening),
                 external,
@@ -94,7 +101,7 @@ impl SipServer {
             .with_user_agent(&config.sip.user_agent)
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(transport_layer)
-            .with_inspector(Box::new(ResponseCounter(metrics.clone())))
+            .with_inspector(Box::new(ResponseCounter(metrics.clone(), sent.clone())))
             .with_allows(vec![
                 Method::Invite,
                 Method::Ack,
@@ -130,6 +137,7 @@ impl SipServer {
         let dialer = Dialer {
             layer: layer.clone(),
             contact: contact.clone(),
+            sent: sent.clone(),
         };
         let dispatcher = Dispatcher {
             layer,
@@ -138,6 +146,7 @@ impl SipServer {
             metrics,
             admission,
             retry_after: config.calls.retry_after_secs,
+            sent,
         };
         let stop = cancel.clone();
         tokio::spawn(async move {
@@ -183,15 +192,24 @@ struct Dispatcher {
     metrics: Arc<Metrics>,
     admission: Arc<Admission>,
     retry_after: u32,
+    sent: Arc<SentWatch>,
 }
 
 /// Counts every response the stack sends, by status code.
-struct ResponseCounter(Arc<Metrics>);
+/// It also reports responses sent over streams to the [`SentWatch`] (the
+/// UDP socket reports its own once written).
+struct ResponseCounter(Arc<Metrics>, Arc<SentWatch>);
 
 impl MessageInspector for ResponseCounter {
-    fn before_send(&self, msg: SipMessage, _dest: Option<&SipAddr>) -> SipMessage {
+    fn before_send(&self, msg: SipMessage, dest: Option<&SipAddr>) -> SipMessage {
         if let SipMessage::Response(resp) = &msg {
             self.0.response_sent(resp.status_code.code());
+            let udp = dest
+                .and_then(|d| d.r#type)
+                .is_none_or(|t| matches!(t, rsipstack::sip::transport::Transport::Udp));
+            if !udp {
+                self.1.written(resp.to_string().as_bytes());
+            }
         }
         msg
     }
@@ -304,7 +322,14 @@ impl Dispatcher {
             }
         };
         debug!(call_id = %info.call_id, from = %mask_uri(&info.from), "INVITE");
-        let leg = CallLeg::new(slot, dialog.clone(), state_rx, self.layer.clone(), info);
+        let leg = CallLeg::new(
+            Some(slot),
+            dialog.clone(),
+            state_rx,
+            self.layer.clone(),
+            info,
+            self.sent.clone(),
+        );
         // The dialog drives the INVITE transaction (100 Trying, our final
         // response, its retransmissions, the ACK or a CANCEL).
         let mut dialog_task = dialog;
@@ -322,7 +347,7 @@ impl Dispatcher {
             self.metrics
                 .calls_rejected_busy
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let _ = leg.reject(503, None);
+            let _ = leg.reject_with(503);
         }
     }
 }

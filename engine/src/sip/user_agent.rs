@@ -167,7 +167,14 @@ impl UserAgent {
             dialog: dialog.clone(),
         };
         Ok((
-            CallLeg::outbound(dialog, states_rx, self.layer.clone(), info),
+            CallLeg::new(
+                None,
+                dialog,
+                states_rx,
+                self.layer.clone(),
+                info,
+                Arc::new(super::SentWatch::default()),
+            ),
             body,
             info_dtmf,
         ))

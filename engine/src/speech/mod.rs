@@ -125,6 +125,18 @@ impl Speech {
         }
     }
 
+    /// What the call core needs to know of the loaded recognisers.
+    pub fn ears(&self) -> crate::call::core::Ears {
+        crate::call::core::Ears {
+            available: Available {
+                whisper: self.whisper.is_some(),
+                grammar: self.grammar.is_some(),
+            },
+            end_silence_ms: self.endpoint.end_silence_ms,
+            grammar_end_silence_ms: self.grammar_end_silence_ms,
+        }
+    }
+
     /// Which engine this prompt gets.
     pub fn choose(&self, listen: &Listen) -> EngineChoice {
         understanding::choose_engine(

@@ -17,8 +17,9 @@ use super::speech::{self, BotAudio, Heard};
 use super::steps::{format_duration, Step};
 use super::transcript::Printer;
 use super::{status_text, DtmfMode, Options, TestCallError};
+use crate::call::leg::{Leg, LegEnd, LegEvent, LegInput};
 use crate::sdp::{self, SessionOrigin};
-use crate::sip::{CallLeg, DialError, InfoDtmf, LegEnd, LegEvent, UserAgent};
+use crate::sip::{CallLeg, DialError, InfoDtmf, UserAgent};
 
 /// Gap between keys: a digit lasts about 100 ms, and receivers need a
 /// pause to tell two presses of the same key apart.
@@ -377,6 +378,7 @@ enum Stop {
 fn watch_leg(mut leg: CallLeg) -> (mpsc::UnboundedReceiver<LegNote>, oneshot::Sender<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (hangup_tx, mut hangup_rx) = oneshot::channel::<()>();
+    let mut events = leg.events();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -389,17 +391,17 @@ fn watch_leg(mut leg: CallLeg) -> (mpsc::UnboundedReceiver<LegNote>, oneshot::Se
                     let _ = tx.send(LegNote::Ended(note));
                     return;
                 }
-                event = leg.next_event() => {
+                event = events.recv() => {
                     let note = match event {
                         None => LegNote::Ended(Err("the SIP stack stopped".to_string())),
                         // rsipstack names BYEs by dialog role: on a dialog
                         // we placed, the peer's BYE is the UAS's, which the
                         // leg reports as `LocalBye`.
-                        Some(LegEvent::Terminated(LegEnd::LocalBye)) => LegNote::Ended(Ok(EndedBy::Bot)),
-                        Some(LegEvent::Terminated(other)) => {
+                        Some(LegEvent::Input(LegInput::Ended(LegEnd::LocalBye))) => LegNote::Ended(Ok(EndedBy::Bot)),
+                        Some(LegEvent::Input(LegInput::Ended(other))) => {
                             LegNote::Ended(Err(format!("the dialog ended ({other:?})")))
                         }
-                        Some(LegEvent::Dtmf(key)) => LegNote::Dtmf(key),
+                        Some(LegEvent::Input(LegInput::Dtmf(key))) => LegNote::Dtmf(key),
                         Some(LegEvent::Offer(_, responder)) => {
                             responder.reject(488).await;
                             LegNote::Note("the bot sent a re-INVITE: refused (488), media unchanged".into())

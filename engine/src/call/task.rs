@@ -1,0 +1,91 @@
+//! The task of one call: its tracing span, its place in the metrics, panic
+//! containment, and the record written at the end whatever ended the call
+//! (a panic included: the record says `error`, the peer gets a BYE, the
+//! count `voxbridge_call_panics_total` goes up).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tracing::{error, info, Instrument};
+
+use super::shell::{self, ShellEnd};
+use super::{CallContext, EndReason};
+use crate::call_log::call_log;
+use crate::cdr::CallRecord;
+use crate::pii::mask_uri;
+use crate::sip::CallLeg;
+
+/// Run one call to its end and write its record.
+pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
+    ctx.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
+    let info = leg.info().clone();
+    // Every line of the call, and of the tasks it starts, carries its id.
+    let span = tracing::info_span!("call", call_id = %info.call_id);
+    ctx.live.start(&info.call_id);
+    info!(
+        parent: &span,
+        call_id = %info.call_id,
+        from = %mask_uri(&info.from),
+        to = %mask_uri(&info.to),
+        "incoming call"
+    );
+    let task = tokio::spawn(shell::run(leg, ctx.clone()).instrument(span.clone()));
+    let end = match task.await {
+        Ok(end) => end,
+        Err(e) => {
+            // The leg went down with the task: its drop sent BYE (or a
+            // final response) and freed the admission slot.
+            ctx.metrics.call_panics.fetch_add(1, Ordering::Relaxed);
+            let what = if e.is_panic() {
+                "panicked"
+            } else {
+                "was cancelled"
+            };
+            error!(parent: &span, call_id = %info.call_id, error = %e, "call task {what}; the call ends as an error");
+            ShellEnd {
+                reason: EndReason::Error,
+                outcome: Default::default(),
+                answered_at: None,
+                recording: None,
+            }
+        }
+    };
+    let mut outcome = end.outcome;
+    let record = CallRecord {
+        call_id: info.call_id.clone(),
+        from: info.from.clone(),
+        to: info.to.clone(),
+        started: info.received_at,
+        answered: end.answered_at,
+        ended: SystemTime::now(),
+        end_reason: end.reason.label().to_string(),
+        dtmf: std::mem::take(&mut outcome.dtmf),
+        recording: end.recording,
+        transfer_target: outcome.transfer_target.take(),
+        turns: std::mem::take(&mut outcome.turns),
+    };
+    info!(
+        call_id = %info.call_id,
+        reason = end.reason.label(),
+        duration_ms = record.duration().as_millis() as u64,
+        "call ended"
+    );
+    // The call log goes to the durable outbox in the same step that
+    // closes the call record, and the task waits for its commit.
+    if let (Some(crm), true) = (&ctx.crm, record.answered.is_some()) {
+        outcome.activity.customer_id = outcome.customer.as_ref().map(|c| c.id.clone());
+        crm.record(call_log(
+            &record,
+            outcome.script_record.as_deref(),
+            &outcome.activity,
+        ))
+        .await;
+    }
+    ctx.live.end(&info.call_id);
+    ctx.cdr.write(record);
+    ctx.metrics.calls_active.fetch_sub(1, Ordering::Relaxed);
+    ctx.metrics.call_ended(end.reason);
+    end.reason
+}
