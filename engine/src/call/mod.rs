@@ -14,9 +14,11 @@ pub mod context;
 pub mod core;
 mod end;
 pub mod leg;
+mod listeners;
 mod shell;
 mod signalling;
 mod task;
+mod work;
 
 pub use context::{CallContext, FlowFactory, FlowStart};
 pub use end::EndReason;

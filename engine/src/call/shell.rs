@@ -11,19 +11,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tracing::{debug, warn, Instrument};
-use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession, Prompt};
+use tracing::{warn, Instrument};
+use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession};
 
 use super::core::{
     CallCore, CallOutcome, CallStart, Command, CoreSettings, Done, Ears, Input, LegEnd, LegInput,
     MediaInput, Output, PromptSource,
 };
 use super::leg::{Leg, LegControl, LegEvent, OfferReply, ReferReply};
+use super::listeners;
 use super::signalling::{Op, Signalling};
+use super::work::{dial, make_prompt, BoxFuture, Reply, ReplyTo};
 use super::{CallContext, EndReason};
-use crate::sdp::{self, SessionOrigin};
-use crate::sip::{CallInfo, CallLeg, DialError};
-use crate::speech::sink::{SpeechEvent, SpeechSink, Tee};
+use crate::sip::{CallInfo, CallLeg};
+use crate::speech::sink::{SpeechEvent, Tee};
 
 /// What a task of the call hands back.
 pub enum Finished {
@@ -42,29 +43,6 @@ pub struct ShellEnd {
     pub outcome: CallOutcome,
     pub answered_at: Option<SystemTime>,
     pub recording: Option<PathBuf>,
-}
-
-/// Sends a task's result exactly once: if the task is dropped first (it
-/// panicked or was aborted), its fallback goes instead, so the core never
-/// waits for work that will not come back.
-struct Reply {
-    tx: UnboundedSender<Finished>,
-    fallback: Option<Done>,
-}
-
-impl Reply {
-    fn send(mut self, done: Done) {
-        self.fallback = None;
-        let _ = self.tx.send(Finished::Core(done));
-    }
-}
-
-impl Drop for Reply {
-    fn drop(&mut self) {
-        if let Some(done) = self.fallback.take() {
-            let _ = self.tx.send(Finished::Core(done));
-        }
-    }
 }
 
 struct Shell {
@@ -291,11 +269,7 @@ impl Shell {
     where
         F: FnOnce(ReplyTo) -> BoxFuture + Send + 'static,
     {
-        let reply = Reply {
-            tx: self.done_tx.clone(),
-            fallback: Some(fallback),
-        };
-        let fut = work(ReplyTo(reply));
+        let fut = work(ReplyTo(Reply::new(self.done_tx.clone(), fallback)));
         tokio::spawn(fut.in_current_span()).abort_handle()
     }
 
@@ -452,7 +426,20 @@ impl Shell {
         let socket = self.socket.take().ok_or("no RTP socket")?;
         self.leg.answer(sdp).map_err(|e| e.to_string())?;
         self.answered_at = Some(SystemTime::now());
-        let sink = match (self.recorder(), self.speech_sink()) {
+        let recorder = listeners::recorder(&self.ctx, &self.info).map(|(sink, path)| {
+            self.recording = Some(path);
+            sink
+        });
+        let speech = listeners::speech_sink(
+            &self.ctx,
+            self.prompt_playing.clone(),
+            self.end_silence_ms.clone(),
+        )
+        .map(|(sink, events)| {
+            self.speech_events = Some(events);
+            sink
+        });
+        let sink = match (recorder, speech) {
             (Some(rec), Some(speech)) => Some(Box::new(Tee(rec, speech)) as Box<_>),
             (Some(one), None) | (None, Some(one)) => Some(one),
             (None, None) => None,
@@ -556,132 +543,6 @@ impl Shell {
             let stats = media.stop().await;
             metrics.add_media(&stats);
         });
-    }
-
-    /// The recorder for this call, when recording is on and the file opens.
-    fn recorder(&mut self) -> Option<Box<dyn voxbridge_media::session::AudioSink>> {
-        let rec = &self.ctx.config.recording;
-        if !rec.enabled {
-            return None;
-        }
-        let started_ms = self
-            .info
-            .received_at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let path = rec
-            .dir
-            .join(crate::recording::file_name(&self.info.call_id, started_ms));
-        match crate::recording::CallRecorder::create(&path, rec.mode) {
-            Ok(r) => {
-                self.recording = Some(path);
-                Some(Box::new(r))
-            }
-            Err(e) => {
-                // The call goes on unrecorded rather than not at all.
-                warn!(path = %path.display(), error = %e, "cannot record call");
-                None
-            }
-        }
-    }
-
-    /// The endpointer for this call, when speech is on and it starts.
-    fn speech_sink(&mut self) -> Option<Box<dyn voxbridge_media::session::AudioSink>> {
-        let speech = self.ctx.speech.as_ref()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        match SpeechSink::new(
-            speech.endpoint_config(),
-            tx,
-            self.prompt_playing.clone(),
-            self.end_silence_ms.clone(),
-        ) {
-            Ok(sink) => {
-                self.speech_events = Some(rx);
-                Some(Box::new(sink))
-            }
-            Err(e) => {
-                // Keys still work; the operator learns why speech does not.
-                warn!(error = %e, "endpointer did not start; keys only");
-                None
-            }
-        }
-    }
-}
-
-/// A task's way to hand its result back.
-pub struct ReplyTo(Reply);
-
-impl ReplyTo {
-    fn send(self, done: Done) {
-        self.0.send(done);
-    }
-}
-
-/// The boxed future type the shell's tasks are.
-type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-fn make_prompt(
-    tts: Option<&voxbridge_models::tts::Tts>,
-    source: PromptSource,
-) -> Result<Prompt, String> {
-    match source {
-        PromptSource::File(path) => Prompt::load(&path).map_err(|e| e.to_string()),
-        PromptSource::Speak {
-            text,
-            language,
-            voice,
-        } => {
-            let tts = tts.ok_or("no TTS configured; a `say` was skipped")?;
-            let language = language
-                .parse::<voxbridge_models::Language>()
-                .unwrap_or(voxbridge_models::Language::En);
-            let samples = match voice {
-                Some(v) => tts.speak_with_voice(&text, &v),
-                None => tts.speak(&text, language),
-            };
-            samples
-                .map(Prompt::from_samples)
-                .map_err(|e| format!("TTS failed: {e}"))
-        }
-    }
-}
-
-/// Call `target` with our offer; the answered leg, its running media and
-/// RTP port, or the status for the final NOTIFY.
-async fn dial(ctx: &CallContext, target: &str) -> Result<(CallLeg, MediaHandle, u16), u16> {
-    let socket = ctx.ports.bind().map_err(|_| 503u16)?;
-    let port = socket.local_addr().map_err(|_| 500u16)?.port();
-    let prefs: Vec<_> = ctx.config.sip.codecs.iter().map(|c| c.codec()).collect();
-    let origin = SessionOrigin::new(rand::random::<u32>() as u64);
-    let offer = sdp::offer(&prefs, ctx.config.advertised_ip(), port, origin);
-    let (mut leg, answer) = match ctx.dialer.invite(target, offer).await {
-        Ok(answered) => answered,
-        Err(DialError::Status(code)) => return Err(code),
-        Err(DialError::Failed(why)) => {
-            warn!(error = %why, "INVITE to the REFER target failed");
-            return Err(503);
-        }
-    };
-    let negotiated = match sdp::parse(&answer).and_then(|o| sdp::negotiate(&o, &prefs)) {
-        Ok(n) => n,
-        Err(e) => {
-            warn!(error = %e, "unusable SDP answer from the REFER target");
-            let _ = tokio::time::timeout(super::signalling::BYE_WAIT, leg.hangup()).await;
-            return Err(488);
-        }
-    };
-    let params = super::core::media_params(&ctx.config, &negotiated);
-    match MediaSession::start(socket, params) {
-        Ok(media) => {
-            debug!("REFER target answered");
-            Ok((leg, media, port))
-        }
-        Err(e) => {
-            warn!(error = %e, "media for the new call did not start");
-            let _ = tokio::time::timeout(super::signalling::BYE_WAIT, leg.hangup()).await;
-            Err(500)
-        }
     }
 }
 

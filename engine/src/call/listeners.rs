@@ -1,0 +1,59 @@
+//! What listens to a call's audio: the recorder and the endpointer, set
+//! up when the call is answered.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use tracing::warn;
+use voxbridge_media::session::AudioSink;
+
+use super::CallContext;
+use crate::sip::CallInfo;
+use crate::speech::sink::{SpeechEvent, SpeechSink};
+
+/// The recorder for this call and its file, when recording is on and the
+/// file opens.
+pub fn recorder(ctx: &CallContext, info: &CallInfo) -> Option<(Box<dyn AudioSink>, PathBuf)> {
+    let rec = &ctx.config.recording;
+    if !rec.enabled {
+        return None;
+    }
+    let started_ms = info
+        .received_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let path = rec
+        .dir
+        .join(crate::recording::file_name(&info.call_id, started_ms));
+    match crate::recording::CallRecorder::create(&path, rec.mode) {
+        Ok(r) => Some((Box::new(r), path)),
+        Err(e) => {
+            // The call goes on unrecorded rather than not at all.
+            warn!(path = %path.display(), error = %e, "cannot record call");
+            None
+        }
+    }
+}
+
+/// The endpointer for this call and its events, when speech is on and it
+/// starts; the atomics are how the shell tells it about prompts and the
+/// silence the open question wants.
+pub fn speech_sink(
+    ctx: &CallContext,
+    prompt_playing: Arc<AtomicBool>,
+    end_silence_ms: Arc<AtomicU32>,
+) -> Option<(Box<dyn AudioSink>, UnboundedReceiver<SpeechEvent>)> {
+    let speech = ctx.speech.as_ref()?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    match SpeechSink::new(speech.endpoint_config(), tx, prompt_playing, end_silence_ms) {
+        Ok(sink) => Some((Box::new(sink), rx)),
+        Err(e) => {
+            // Keys still work; the operator learns why speech does not.
+            warn!(error = %e, "endpointer did not start; keys only");
+            None
+        }
+    }
+}
