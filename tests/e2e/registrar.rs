@@ -131,7 +131,7 @@ fn sha256_digest_registration() {
 fn the_caller_through_kamailio_tolerates_a_180_after_the_200() {
     let call = |name: &str, scenario: &[&str]| {
         let dir = scratch_dir(name).unwrap();
-        let (mut callee, callee_port) = spawn_sipp_uas(&dir, "uas_180_after_200.xml").unwrap();
+        let (mut callee, callee_port) = spawn_sipp_uas(&dir, "uas_late180.xml").unwrap();
         let target = format!("127.0.0.1:{callee_port}");
         let port = free_port().unwrap().to_string();
         // The pause after the ACK makes sure the 180 arrives during it,
