@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use voxbridge_e2e::{
-    free_port, http_get, prom_value, run_sipp, scenario_dir, scratch_dir, spawn_sipp_uas, tail,
-    wait_child, Bot, BotConfig, SippRun,
+    free_port, prom_value, run_sipp, scenario_dir, scratch_dir, spawn_sipp_uas, tail, wait_child,
+    Bot, BotConfig, SippRun,
 };
 
 fn transfer_bot(name: &str) -> Bot {
