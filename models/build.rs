@@ -38,7 +38,7 @@ fn main() {
             "#include <pocketsphinx.h>\n#include <sphinxbase/err.h>\n",
         )
         .clang_args(&clang_args)
-        .allowlist_function("ps_(args|init|free|get_config|start_utt|process_raw|end_utt|get_hyp|get_prob|set_jsgf_string|set_search|get_search|unset_search|lookup_word|get_n_frames)")
+        .allowlist_function("ps_(args|init|free|get_config|start_stream|start_utt|process_raw|end_utt|get_hyp|get_prob|set_jsgf_string|set_search|get_search|unset_search|lookup_word|get_n_frames)")
         .allowlist_function("cmd_ln_(parse_r|free_r|set_float_r|float_r)")
         .allowlist_function("err_set_logfp|err_set_debug_level")
         .allowlist_type("ps_decoder_t|cmd_ln_t|arg_t")

@@ -7,7 +7,9 @@
 //!   factor at 1 and 2 threads, latency p50/p95 for 1–5 s utterances, and
 //!   the calls a 2-core pool sustains at a 30 % speech duty cycle;
 //! - PocketSphinx grammar decoding: latency and calls per core;
-//! - the VAD: cost per 20 ms frame and calls per core.
+//! - the VAD: cost per 20 ms frame and calls per core;
+//! - espeak-ng TTS: a synthesis (cache miss) for a short and a long prompt,
+//!   and a cache hit (goal < 5 ms: a repeated prompt starts at once).
 //!
 //! Audio: espeak-ng speech (the TTS module), 8 kHz, through μ-law.
 //! `bench/asr [--quick]`.
@@ -377,6 +379,33 @@ fn main() {
         per_frame * 1e6,
         0.02 / per_frame
     );
+
+    // -------------------------------------------------------------------- TTS
+    println!("\nespeak-ng TTS (1 synthesis per text, then 100 cache hits)");
+    for text in [
+        "Please hold while I transfer you.",
+        "You can ask about an order, check whether a product is in stock, make a complaint, \
+         or ask for an agent. How can I help? You can also press 1 for orders, 2 for stock, \
+         3 for complaints, or 0 for an agent.",
+    ] {
+        let t0 = Instant::now();
+        let audio = tts.speak(text, Language::En).unwrap();
+        let miss = t0.elapsed();
+        let mut hits: Vec<Duration> = (0..100)
+            .map(|_| {
+                let t0 = Instant::now();
+                let _ = tts.speak(text, Language::En).unwrap();
+                t0.elapsed()
+            })
+            .collect();
+        println!(
+            "  {:.1} s of speech: synthesis {}, cache hit p50 {:.1} µs p95 {:.1} µs (goal < 5 ms)",
+            audio.len() as f64 / 8000.0,
+            ms(miss),
+            pct(&mut hits, 0.5).as_secs_f64() * 1e6,
+            pct(&mut hits, 0.95).as_secs_f64() * 1e6
+        );
+    }
     println!(
         "load average {} at the end (other work on the machine skews the figures)",
         loadavg()

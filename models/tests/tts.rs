@@ -4,7 +4,7 @@
 mod support;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use voxbridge_models::audio::rms_dbfs;
 use voxbridge_models::tts::{Tts, TtsConfig, OUTPUT_RATE};
@@ -60,11 +60,10 @@ fn repeated_prompts_come_from_the_cache() {
     let text = "Please hold while I transfer you.";
     let first = t.speak(text, Language::En).unwrap();
     let before = t.stats();
-    let t0 = Instant::now();
+    // The same samples, not a new synthesis (how long a hit takes is
+    // measured by bench/asr, not here).
     let again = t.speak(text, Language::En).unwrap();
-    let hit_time = t0.elapsed();
     assert!(Arc::ptr_eq(&first, &again));
-    assert!(hit_time < Duration::from_millis(5), "{hit_time:?}");
     let after = t.stats();
     assert_eq!(after.hits, before.hits + 1);
     assert_eq!(after.misses, before.misses);

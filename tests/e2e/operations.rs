@@ -33,10 +33,13 @@ fn health_ready_and_metrics_reflect_calls() {
     assert_eq!(http_get(bot.admin, "/ready").unwrap().0, 200);
     let run = uac("ops_metrics_sipp", &bot, &["-m", "30", "-r", "30"]);
     assert_eq!(run.status, Some(0), "{}", run.describe());
-    // The last call's record is written just after its BYE is answered.
-    std::thread::sleep(Duration::from_millis(300));
-    let (status, text) = http_get(bot.admin, "/metrics").unwrap();
-    assert_eq!(status, 200);
+    // The last call's task ends just after its BYE is answered.
+    let text = bot.wait_metric(
+        "voxbridge_calls_total{outcome=\"caller_hangup\"}",
+        30.0,
+        Duration::from_secs(10),
+    );
+    assert_eq!(http_get(bot.admin, "/metrics").unwrap().0, 200);
     assert_eq!(
         prom_value(&text, "voxbridge_calls_total{outcome=\"caller_hangup\"}"),
         Some(30.0),
@@ -60,7 +63,7 @@ fn health_ready_and_metrics_reflect_calls() {
     );
     assert!(prom_value(&text, "voxbridge_rtp_packets_sent_total").unwrap_or(0.0) >= 0.0);
     // Call records are readable from the CLI.
-    let list = bot.cli(&["calls", "list", "-n", "100"]).unwrap();
+    let list = bot.wait_records(30, Duration::from_secs(10)).unwrap();
     assert_eq!(list.lines().count(), 31, "{list}");
     assert!(list.contains("caller_hangup"));
     let call_id = list

@@ -230,7 +230,7 @@ fn baresip_speaks_and_keys_digits_and_the_call_is_recorded() {
     phone.keys(&["4", "7", "#", "9"]);
     let ended = bot.wait_until(Duration::from_secs(15), |l| l.contains("call ended"));
     drop(phone);
-    let records = bot.cli(&["calls", "list"]).unwrap();
+    let records = bot.wait_records(1, Duration::from_secs(10)).unwrap();
     let call_id = records
         .lines()
         .nth(1)

@@ -1,12 +1,15 @@
 //! Registration against a real Kamailio registrar with digest auth (MD5 and
 //! SHA-256, qop=auth): voxbridge registers, refreshes, receives a call sent
 //! to its AOR through Kamailio, and un-registers on shutdown; a wrong
-//! password fails visibly.
+//! password fails visibly. Kamailio runs two workers, which can relay the
+//! bot's 180 after its 200, so the caller is `uac_tolerant.xml`, not sipp's
+//! built-in `uac` (which aborts on that).
 
 use std::time::Duration;
 
 use voxbridge_e2e::{
-    free_port, http_get, prom_value, run_sipp, scratch_dir, tail, Bot, BotConfig, Kamailio,
+    free_port, http_get, prom_value, run_sipp, scenario_dir, scratch_dir, spawn_sipp_uas, tail,
+    wait_child, Bot, BotConfig, Kamailio,
 };
 
 fn account(kamailio: &Kamailio, expires: u32) -> String {
@@ -54,11 +57,12 @@ fn registers_refreshes_and_takes_calls(algorithm: &str) {
     let dir = scratch_dir(&format!("{name}_sipp")).unwrap();
     let port = free_port().unwrap().to_string();
     let target = kamailio.addr().to_string();
+    let scenario = scenario_dir().join("uac_tolerant.xml");
     let run = run_sipp(
         &dir,
         &[
-            "-sn",
-            "uac",
+            "-sf",
+            scenario.to_str().unwrap(),
             &target,
             "-s",
             "bot",
@@ -118,6 +122,51 @@ fn md5_digest_registration() {
 #[test]
 fn sha256_digest_registration() {
     registers_refreshes_and_takes_calls("SHA-256");
+}
+
+/// The caller the registrar tests send through Kamailio carries on when the
+/// callee's 180 arrives after its 200 (a sipp callee that always does
+/// that), where sipp's built-in `uac` aborts the call.
+#[test]
+fn the_caller_through_kamailio_tolerates_a_180_after_the_200() {
+    let call = |name: &str, scenario: &[&str]| {
+        let dir = scratch_dir(name).unwrap();
+        let (mut callee, callee_port) = spawn_sipp_uas(&dir, "uas_late180.xml").unwrap();
+        let target = format!("127.0.0.1:{callee_port}");
+        let port = free_port().unwrap().to_string();
+        // The pause after the ACK makes sure the 180 arrives during it,
+        // where the built-in scenario has no step that takes it.
+        let mut args = scenario.to_vec();
+        args.extend([
+            target.as_str(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-m",
+            "1",
+            "-d",
+            "500",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+        ]);
+        let run = run_sipp(&dir, &args, Duration::from_secs(30)).unwrap();
+        let callee_exit = wait_child(&mut callee, Duration::from_secs(10));
+        (run, callee_exit)
+    };
+    let (builtin, _) = call("late180_builtin_uac", &["-sn", "uac"]);
+    let errors = std::fs::read_to_string(builtin.dir.join("errors.log")).unwrap_or_default();
+    assert!(
+        builtin.status != Some(0) && errors.contains("180 Ringing"),
+        "the callee's late 180 trips sipp's built-in uac (else this test shows nothing):\n{}",
+        builtin.describe()
+    );
+    let scenario = scenario_dir().join("uac_tolerant.xml");
+    let (run, callee_exit) = call("late180_tolerant_uac", &["-sf", scenario.to_str().unwrap()]);
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    assert_eq!(run.stats.map(|s| s.successful), Some(1));
+    assert_eq!(callee_exit, Some(0), "the callee saw ACK, BYE and sent 200");
 }
 
 #[test]

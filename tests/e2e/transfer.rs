@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use voxbridge_e2e::{
-    free_port, http_get, prom_value, run_sipp, scenario_dir, scratch_dir, spawn_sipp_uas, tail,
-    wait_child, Bot, BotConfig, SippRun,
+    free_port, prom_value, run_sipp, scenario_dir, scratch_dir, spawn_sipp_uas, tail, wait_child,
+    Bot, BotConfig, SippRun,
 };
 
 fn transfer_bot(name: &str) -> Bot {
@@ -61,14 +61,18 @@ fn accepted_transfer_carries_context_and_ends_the_bots_leg() {
         tail(&bot.log(), 20)
     );
     assert_eq!(run.stats.map(|s| s.successful), Some(3));
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, metrics) = http_get(bot.admin, "/metrics").unwrap();
+    // The calls' tasks end just after the caller sees its last answer.
+    let metrics = bot.wait_metric(
+        "voxbridge_calls_total{outcome=\"transferred\"}",
+        3.0,
+        Duration::from_secs(10),
+    );
     assert_eq!(prom_value(&metrics, "voxbridge_transfers_total"), Some(3.0));
     assert_eq!(
         prom_value(&metrics, "voxbridge_calls_total{outcome=\"transferred\"}"),
         Some(3.0)
     );
-    let list = bot.cli(&["calls", "list"]).unwrap();
+    let list = bot.wait_records(3, Duration::from_secs(10)).unwrap();
     let id = list
         .lines()
         .nth(1)

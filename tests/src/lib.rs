@@ -174,6 +174,41 @@ impl Bot {
         false
     }
 
+    /// Poll `/metrics` until `sample` reads `value` or `timeout` passes;
+    /// the metrics text last read. A call's counters move when its task
+    /// ends, a moment after the peer has its BYE answered, so a test reads
+    /// them this way, not after a fixed sleep.
+    pub fn wait_metric(&self, sample: &str, value: f64, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let text = http_get(self.admin, "/metrics")
+                .map(|(_, t)| t)
+                .unwrap_or_default();
+            if prom_value(&text, sample) == Some(value) || start.elapsed() > timeout {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Poll `voxbridge calls list` until it lists `n` call records or
+    /// `timeout` passes; the listing last read (a header line, then one
+    /// line per call, newest first). The bot logs "call ended" and then
+    /// queues the record, which its writer commits a moment later.
+    pub fn wait_records(&self, n: usize, timeout: Duration) -> Result<String> {
+        let start = Instant::now();
+        let limit = n.max(1).to_string();
+        loop {
+            // Before the first commit the database may not exist yet.
+            let list = self.cli(&["calls", "list", "-n", &limit]);
+            let complete = list.as_ref().is_ok_and(|l| l.lines().count() > n);
+            if complete || start.elapsed() > timeout {
+                return list;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

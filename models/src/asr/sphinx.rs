@@ -9,8 +9,11 @@
 //! cepstral mean normalisation (`-cmn batch` in its `feat.params`) use the
 //! utterance's own mean instead of a wideband initial guess (live CMN with
 //! a phone-measured `-cmninit` did worse on menus here and depends on what
-//! the decoder heard before). G.711 turns silence into exact zeros, on which
-//! the model's log filter-bank energies misbehave: a −70 dBFS noise floor
+//! the decoder heard before); each utterance is also its own stream, so
+//! the noise level the decoder tracks starts afresh (kept across a stream,
+//! it made one call's audio decode differently after another's). G.711
+//! turns silence into exact zeros, on which the model's log filter-bank
+//! energies misbehave: a −70 dBFS noise floor
 //! ([`NOISE_FLOOR_RMS`]) is added first, which took espeak-ng menu and
 //! yes/no phrases through μ-law from 75 to 95 in 100 exact. An empty
 //! hypothesis is a no-match. Grammars are added to a worker's decoder the
@@ -197,10 +200,15 @@ impl Decoder {
         // SAFETY: ps valid; pcm16k alive during the call; one utterance at a
         // time on this thread.
         unsafe {
-            if sys::ps_start_utt(self.ps) < 0 {
+            // A new stream per utterance: the noise level the decoder keeps
+            // for a stream (spectral subtraction, its silence detector)
+            // would otherwise carry one caller's line into the next
+            // caller's utterance, and the same audio would decode
+            // differently after different calls.
+            if sys::ps_start_stream(self.ps) < 0 || sys::ps_start_utt(self.ps) < 0 {
                 return Err(AsrError::Engine {
                     engine: ENGINE,
-                    reason: "start_utt failed".into(),
+                    reason: "start_stream/start_utt failed".into(),
                 });
             }
             let rc = sys::ps_process_raw(self.ps, pcm16k.as_ptr(), pcm16k.len(), 0, 1);
