@@ -2,6 +2,9 @@
 CONFIG ?= fixtures/config/voxbridge.yaml
 CARGO  ?= cargo
 SHELL  := /bin/bash
+# The engine without speech engines (README, "Build features"), in its own
+# target directory so it never replaces the default build's binary.
+MINIMAL = --no-default-features --target-dir target/minimal
 
 .PHONY: deps build demo test lint unit e2e bench clean
 
@@ -18,6 +21,7 @@ demo: build
 ## Install what is needed, then lint and run every test (unit, property, sipp end-to-end).
 test: deps lint
 	$(CARGO) build --release -p voxbridge-engine
+	$(CARGO) build --release -p voxbridge-engine $(MINIMAL)
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --release --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "total: %d passed, %d failed\n", p, f }' target/test.log
@@ -25,6 +29,7 @@ test: deps lint
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release -p voxbridge-engine -p voxbridge-models --all-targets $(MINIMAL) -- -D warnings
 
 ## Benchmarks that print figures: SIP load (vs sipp's own uas), CRM, ASR, intent.
 bench: build

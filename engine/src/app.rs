@@ -123,12 +123,22 @@ impl Engine {
                     .map_err(|e| StartError::Script(path.display().to_string(), e))?;
                 store.watch(stop_admin.clone());
                 let sp = &config.speech;
-                let tts = voxbridge_models::tts::Tts::start(voxbridge_models::tts::TtsConfig {
-                    rate_wpm: sp.tts_rate_wpm,
-                    cache_bytes: sp.tts_cache_mb << 20,
-                    ..Default::default()
-                })
-                .map_err(|e| StartError::Tts(e.to_string()))?;
+                let tts = match voxbridge_models::tts::Tts::start(
+                    voxbridge_models::tts::TtsConfig {
+                        rate_wpm: sp.tts_rate_wpm,
+                        cache_bytes: sp.tts_cache_mb << 20,
+                        ..Default::default()
+                    },
+                ) {
+                    Ok(tts) => Some(Arc::new(tts)),
+                    // A build without `espeak` still runs keypad scripts
+                    // with WAV prompts; each text prompt is skipped (logged).
+                    Err(e @ voxbridge_models::ModelError::Disabled { .. }) => {
+                        warn!(error = %e, "no text to speech: WAV prompts play, text prompts are skipped");
+                        None
+                    }
+                    Err(e) => return Err(StartError::Tts(e.to_string())),
+                };
                 let speech = crate::speech::Speech::start(sp)
                     .map_err(|e| StartError::Speech(e.to_string()))?;
                 info!(script = %path.display(), speech = %speech.describe(), "calls run the dialog script");
@@ -146,7 +156,7 @@ impl Engine {
                             customer,
                         )) as Box<dyn CallFlow>
                     }),
-                    Some(Arc::new(tts)),
+                    tts,
                     Some(Arc::new(speech)),
                 )
             }

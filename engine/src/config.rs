@@ -265,7 +265,8 @@ pub struct SpeechConfig {
     pub whisper_workers: usize,
     pub whisper_threads: usize,
     /// The PocketSphinx grammar engine (menus, yes/no, digits); needs the
-    /// Debian `pocketsphinx-en-us` model.
+    /// Debian `pocketsphinx-en-us` model. Defaults to on only in a build
+    /// with the `sphinx` feature (where it can start).
     pub grammar: bool,
     pub grammar_workers: usize,
     /// Utterances waiting for a worker before a caller hears the fallback.
@@ -296,7 +297,7 @@ impl Default for SpeechConfig {
             whisper_model: None,
             whisper_workers: 1,
             whisper_threads: 1,
-            grammar: true,
+            grammar: cfg!(feature = "sphinx"),
             grammar_workers: 2,
             asr_queue: 32,
             asr_timeout_ms: 3_000,

@@ -35,6 +35,13 @@ pub enum ModelError {
     /// A configuration value makes no sense (zero workers, unknown language…).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The configuration asks for an engine this build was compiled
+    /// without (see the crate's Cargo features).
+    #[error("{what}: this build has no `{feature}` feature (rebuild with `--features {feature}`)")]
+    Disabled {
+        what: &'static str,
+        feature: &'static str,
+    },
 }
 
 impl ModelError {
@@ -43,6 +50,17 @@ impl ModelError {
             path: path.into(),
             source,
         }
+    }
+
+    /// `what` needs the Cargo feature `feature`, which is off in this build.
+    #[cfg(not(all(
+        feature = "whisper",
+        feature = "sphinx",
+        feature = "espeak",
+        feature = "onnx"
+    )))]
+    pub(crate) fn disabled(what: &'static str, feature: &'static str) -> Self {
+        ModelError::Disabled { what, feature }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {

@@ -19,6 +19,10 @@
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
 //! - [`audio`], [`checksum`], [`lang`], [`error`]: small shared pieces.
 //!
+//! Cargo features `whisper`, `sphinx`, `espeak` and `onnx` (all default)
+//! build each engine; without one its types remain and starting it returns
+//! [`ModelError::Disabled`], so the engine compiles either way.
+//!
 //! `models/REFERENCE.md` has configuration, set-up, figures and the API the
 //! engine uses.
 
@@ -27,6 +31,7 @@ pub mod audio;
 pub mod checksum;
 pub mod entities;
 pub mod error;
+#[cfg(any(feature = "sphinx", feature = "espeak"))]
 mod ffi;
 pub mod intent;
 pub mod lang;

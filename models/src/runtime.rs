@@ -5,12 +5,16 @@
 //! with [`ort::init_from`]. Without that call `ort` would try to open it
 //! lazily on first use and panic if it is missing; [`environment`] makes the
 //! failure an error at start instead. `scripts/install-models-deps.sh` puts a
-//! symlink at `~/.cache/voxbridge/onnxruntime/libonnxruntime.so`.
+//! symlink at `~/.cache/voxbridge/onnxruntime/libonnxruntime.so`. Without
+//! the `onnx` feature only the paths remain (for `voxbridge models list`).
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-
-use crate::ModelError;
+use std::path::PathBuf;
+#[cfg(feature = "onnx")]
+use {
+    crate::ModelError,
+    std::path::Path,
+    std::sync::{Mutex, OnceLock},
+};
 
 /// Where [`default_library_path`] looks, relative to the cache directory.
 pub const LIBRARY_IN_CACHE: &str = "onnxruntime/libonnxruntime.so";
@@ -33,13 +37,16 @@ pub fn default_library_path() -> PathBuf {
     }
 }
 
+#[cfg(feature = "onnx")]
 static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
+#[cfg(feature = "onnx")]
 static INIT: Mutex<()> = Mutex::new(());
 
 /// The process-wide ONNX Runtime environment, loading the library from
 /// `library` (or [`default_library_path`]) on the first call. Later calls
 /// return the same environment whatever path they pass: a process can load
 /// only one ONNX Runtime.
+#[cfg(feature = "onnx")]
 pub fn environment(library: Option<&Path>) -> Result<ort::environment::Environment, ModelError> {
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env.clone());

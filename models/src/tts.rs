@@ -12,17 +12,21 @@
 //! repeated prompts. WAV prompts (`hound`, the media crate's prompt player)
 //! remain the alternative for recorded audio.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::CString;
-use std::os::raw::{c_int, c_short};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use crate::ffi::espeak as sys;
 use crate::{audio, Language, ModelError};
+#[cfg(feature = "espeak")]
+use {
+    crate::ffi::espeak as sys,
+    std::cell::RefCell,
+    std::ffi::CString,
+    std::os::raw::{c_int, c_short},
+    std::sync::OnceLock,
+};
 
 /// Output sample rate: calls are 8 kHz.
 pub const OUTPUT_RATE: u32 = 8_000;
@@ -63,6 +67,8 @@ pub struct TtsStats {
     pub bytes: usize,
 }
 
+// Read only by the espeak-ng thread, which a build without `espeak` lacks.
+#[cfg_attr(not(feature = "espeak"), allow(dead_code))]
 struct Request {
     text: String,
     voice: String,
@@ -70,16 +76,20 @@ struct Request {
     reply: Sender<Result<Vec<i16>, ModelError>>,
 }
 
+#[cfg(feature = "espeak")]
 /// The espeak-ng thread: its native sample rate and request queue.
 type EngineHandle = (u32, Mutex<Sender<Request>>);
 
+#[cfg(feature = "espeak")]
 /// The process-wide espeak-ng thread, or why it could not start.
 static ENGINE: OnceLock<Result<EngineHandle, String>> = OnceLock::new();
 
+#[cfg(feature = "espeak")]
 thread_local! {
     static BUFFER: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
 }
 
+#[cfg(feature = "espeak")]
 unsafe extern "C" fn collect(
     wav: *mut c_short,
     n: c_int,
@@ -93,6 +103,13 @@ unsafe extern "C" fn collect(
     0 // continue
 }
 
+/// This build has no `espeak` feature: TTS never starts.
+#[cfg(not(feature = "espeak"))]
+fn engine(_data_dir: Option<&PathBuf>) -> Result<(u32, Sender<Request>), ModelError> {
+    Err(ModelError::disabled("tts (espeak-ng)", "espeak"))
+}
+
+#[cfg(feature = "espeak")]
 fn engine(data_dir: Option<&PathBuf>) -> Result<(u32, Sender<Request>), ModelError> {
     let state = ENGINE.get_or_init(|| {
         let (init_tx, init_rx) = mpsc::channel::<Result<u32, String>>();
@@ -149,6 +166,7 @@ fn engine(data_dir: Option<&PathBuf>) -> Result<(u32, Sender<Request>), ModelErr
     }
 }
 
+#[cfg(feature = "espeak")]
 /// Runs on the espeak-ng thread.
 fn synthesize(text: &str, voice: &str, rate: u32) -> Result<Vec<i16>, ModelError> {
     let cvoice =

@@ -12,16 +12,24 @@
 //! and against its sha256 before whisper.cpp reads it.
 
 use std::path::PathBuf;
+#[cfg(feature = "whisper")]
 use std::sync::{Arc, Once};
 
+#[cfg(feature = "whisper")]
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
-use super::ggml::{self, ModelInfo};
-use super::pool::{Heard, PoolConfig, PoolStats, Worker, WorkerPool};
+use super::ggml::ModelInfo;
+use super::pool::{PoolConfig, PoolStats, WorkerPool};
 use super::{AsrError, AsrRequest, SpeechRecognizer, Ticket};
-use crate::{audio, checksum, Language, ModelError};
+use crate::{Language, ModelError};
+#[cfg(feature = "whisper")]
+use {
+    super::ggml,
+    super::pool::{Heard, Worker},
+    crate::{audio, checksum},
+};
 
 const ENGINE: &str = "whisper";
 
@@ -78,6 +86,7 @@ pub fn max_tokens_for(samples: usize, base: u32, per_second: f32) -> i32 {
     (f64::from(base) + f64::from(per_second) * samples as f64 / 16_000.0).ceil() as i32
 }
 
+#[cfg(feature = "whisper")]
 struct WhisperWorker {
     state: WhisperState,
     threads: usize,
@@ -86,6 +95,7 @@ struct WhisperWorker {
     multilingual: bool,
 }
 
+#[cfg(feature = "whisper")]
 impl Worker for WhisperWorker {
     fn recognize(&mut self, r: &AsrRequest) -> Result<Heard, AsrError> {
         if r.language != Language::En && !self.multilingual {
@@ -162,9 +172,16 @@ impl std::fmt::Debug for WhisperRecognizer {
 }
 
 impl WhisperRecognizer {
+    /// This build has no `whisper` feature: always [`ModelError::Disabled`].
+    #[cfg(not(feature = "whisper"))]
+    pub fn start(_config: WhisperConfig) -> Result<Self, ModelError> {
+        Err(ModelError::disabled(ENGINE, "whisper"))
+    }
+
     /// Checks the model file (structure, then sha256), loads it once and
     /// starts the workers. A missing, truncated or corrupt file, or one with
     /// the wrong checksum, is an error here.
+    #[cfg(feature = "whisper")]
     pub fn start(config: WhisperConfig) -> Result<Self, ModelError> {
         static LOGGING: Once = Once::new();
         // whisper.cpp logs to stderr unless hooked (into nothing here).

@@ -15,12 +15,12 @@ pub mod featurize;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
-use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
-use ort::value::TensorRef;
-
-use crate::checksum;
 use crate::ModelError;
+#[cfg(feature = "onnx")]
+use {
+    crate::checksum, ort::session::builder::GraphOptimizationLevel, ort::session::Session,
+    ort::value::TensorRef,
+};
 
 /// Label the trainer uses for "none of the above".
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
@@ -96,6 +96,7 @@ impl Prediction {
 }
 
 struct Slot {
+    #[cfg(feature = "onnx")]
     session: Session,
     dense: Vec<f32>,
     touched: Vec<usize>,
@@ -122,6 +123,7 @@ impl std::fmt::Debug for IntentClassifier {
     }
 }
 
+#[cfg(feature = "onnx")]
 fn build_session(
     env: &ort::environment::Environment,
     threads: usize,
@@ -135,6 +137,7 @@ fn build_session(
     b.with_intra_op_spinning(false).map_err(|e| e.to_string())
 }
 
+#[cfg(feature = "onnx")]
 fn ort_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::corrupt(path, e.to_string())
 }
@@ -144,6 +147,7 @@ impl IntentClassifier {
     /// ONNX parses, metadata has this featurizer's version and bucket count
     /// and a label list matching the output width. Every failure is an
     /// error here, never later.
+    #[cfg(feature = "onnx")]
     pub fn load(config: &IntentConfig) -> Result<Self, ModelError> {
         if config.sessions == 0 || config.threads_per_session == 0 {
             return Err(ModelError::Config(
@@ -210,6 +214,12 @@ impl IntentClassifier {
         Ok(classifier)
     }
 
+    /// This build has no `onnx` feature: always [`ModelError::Disabled`].
+    #[cfg(not(feature = "onnx"))]
+    pub fn load(_config: &IntentConfig) -> Result<Self, ModelError> {
+        Err(ModelError::disabled("intent model", "onnx"))
+    }
+
     /// The model's labels, in output order.
     pub fn labels(&self) -> &[String] {
         &self.labels
@@ -260,6 +270,7 @@ impl IntentClassifier {
     }
 }
 
+#[cfg(feature = "onnx")]
 fn run(slot: &mut Slot, text: &str, path: &Path) -> Result<Vec<f32>, ModelError> {
     featurize::featurize_into(text, &mut slot.dense, &mut slot.touched);
     let input = TensorRef::from_array_view(([1usize, featurize::BUCKETS], slot.dense.as_slice()))
@@ -274,6 +285,13 @@ fn run(slot: &mut Slot, text: &str, path: &Path) -> Result<Vec<f32>, ModelError>
     Ok(probs.to_vec())
 }
 
+/// Never called: without `onnx` no classifier (so no slot) exists.
+#[cfg(not(feature = "onnx"))]
+fn run(_slot: &mut Slot, _text: &str, _path: &Path) -> Result<Vec<f32>, ModelError> {
+    Err(ModelError::disabled("intent model", "onnx"))
+}
+
+#[cfg(feature = "onnx")]
 fn inference(path: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::Inference {
         engine: "intent",
@@ -281,6 +299,7 @@ fn inference(path: &Path, e: impl std::fmt::Display) -> ModelError {
     }
 }
 
+#[cfg(feature = "onnx")]
 fn check_metadata(path: &Path, session: &Session) -> Result<Vec<String>, ModelError> {
     let meta = session.metadata().map_err(|e| ort_err(path, e))?;
     let get = |key: &str| {
