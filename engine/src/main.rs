@@ -158,6 +158,17 @@ enum ModelsAction {
         #[arg(long)]
         sha256: Option<String>,
     },
+    /// Convert a whisper model from another format (a CTranslate2 / faster-whisper directory) to ggml.
+    Import {
+        /// The model directory (model.bin and vocabulary.txt|json).
+        dir: PathBuf,
+        /// The format of DIR: ctranslate2.
+        #[arg(long, default_value = "ctranslate2", value_parser = |s: &str| s.parse::<voxbridge_models::convert::Format>())]
+        format: voxbridge_models::convert::Format,
+        /// The ggml file to write (e.g. ~/.cache/voxbridge/models/ggml-tiny.en.bin).
+        #[arg(long, value_name = "FILE.bin")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -415,6 +426,16 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
                 } else {
                     ""
                 }
+            );
+        }
+        ModelsAction::Import { dir, format, out } => {
+            let outcome = voxbridge_models::convert::import(&dir, format, &out)?;
+            println!(
+                "{}: {} bytes, sha256 {}, {}",
+                outcome.path.display(),
+                outcome.info.bytes,
+                outcome.sha256,
+                outcome.info.describe()
             );
         }
     }
