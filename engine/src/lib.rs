@@ -25,5 +25,6 @@ pub mod sdp;
 pub mod sip;
 pub mod speech;
 pub mod test_call;
+pub mod transcribe;
 pub mod transfer;
 pub mod turn_latency;

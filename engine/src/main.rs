@@ -123,6 +123,38 @@ enum Command {
         #[arg(long, value_name = "rfc4733|info", default_value = "rfc4733", value_parser = voxbridge_engine::test_call::parse_dtmf_mode)]
         dtmf: voxbridge_engine::test_call::DtmfMode,
     },
+    /// Transcribe WAV recordings with the on-box recognisers, optionally through a phone line first.
+    Transcribe {
+        #[arg(required = true, value_name = "FILE.wav")]
+        files: Vec<PathBuf>,
+        /// whisper (free speech) or grammar (PocketSphinx with --phrase/--yes-no/--digits).
+        #[arg(long, default_value = "whisper", value_parser = |s: &str| s.parse::<voxbridge_engine::transcribe::EngineKind>())]
+        engine: voxbridge_engine::transcribe::EngineKind,
+        /// Pass the audio through 8 kHz G.711 first (pcmu, pcma), or none.
+        #[arg(long, default_value = "none", value_parser = |s: &str| s.parse::<voxbridge_engine::transcribe::Phone>())]
+        phone: voxbridge_engine::transcribe::Phone,
+        /// en, or zh (multilingual whisper models only).
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// The ggml whisper model (default: the one the install step converts).
+        #[arg(long, value_name = "FILE.bin")]
+        model: Option<PathBuf>,
+        /// whisper.cpp threads.
+        #[arg(long, default_value = "1")]
+        threads: usize,
+        /// A fixed whisper encoder window (50 per second of audio, at most 1500); default: sized to each file.
+        #[arg(long)]
+        audio_ctx: Option<i32>,
+        /// A phrase the grammar accepts (repeat the option for more).
+        #[arg(long = "phrase", value_name = "TEXT")]
+        phrases: Vec<String>,
+        /// The grammar also accepts yes and no.
+        #[arg(long)]
+        yes_no: bool,
+        /// The grammar also accepts 1–12 spoken digits.
+        #[arg(long)]
+        digits: bool,
+    },
     /// Read the call records (CDR) the engine wrote.
     Calls {
         /// Configuration file naming the database (`cdr.path`).
@@ -157,6 +189,17 @@ enum ModelsAction {
         /// Expected sha256 (required for names outside the built-in catalog).
         #[arg(long)]
         sha256: Option<String>,
+    },
+    /// Convert a whisper model from another format (a CTranslate2 / faster-whisper directory) to ggml.
+    Import {
+        /// The model directory (model.bin and vocabulary.txt|json).
+        dir: PathBuf,
+        /// The format of DIR: ctranslate2.
+        #[arg(long, default_value = "ctranslate2", value_parser = |s: &str| s.parse::<voxbridge_models::convert::Format>())]
+        format: voxbridge_models::convert::Format,
+        /// The ggml file to write (e.g. ~/.cache/voxbridge/models/ggml-tiny.en.bin).
+        #[arg(long, value_name = "FILE.bin")]
+        out: PathBuf,
     },
 }
 
@@ -317,6 +360,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Outbox { db, action } => outbox(&db, action),
         Command::Models { action } => models(action),
+        Command::Transcribe {
+            files,
+            engine,
+            phone,
+            language,
+            model,
+            threads,
+            audio_ctx,
+            phrases,
+            yes_no,
+            digits,
+        } => {
+            use voxbridge_engine::transcribe::{Options, Transcriber};
+            let language = match language.as_str() {
+                "en" => voxbridge_models::Language::En,
+                "zh" => voxbridge_models::Language::Zh,
+                other => anyhow::bail!("unknown language `{other}` (en or zh)"),
+            };
+            let t = Transcriber::start(Options {
+                engine,
+                phone,
+                language,
+                model: model.unwrap_or_else(voxbridge_models::manifest::installed_whisper_path),
+                threads,
+                audio_ctx,
+                phrases,
+                yes_no,
+                digits,
+            })?;
+            let mut failed = false;
+            for f in &files {
+                match t.file(f) {
+                    Ok(line) => println!(
+                        "{}  [{:.2} s audio, {:.2} s]  {}",
+                        line.path.display(),
+                        line.audio.as_secs_f64(),
+                        line.took.as_secs_f64(),
+                        line.text
+                    ),
+                    Err(e) => {
+                        eprintln!("voxbridge: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                anyhow::bail!("some files could not be transcribed");
+            }
+            Ok(())
+        }
         Command::Calls { config, action } => {
             let config = Config::load(&config)?;
             calls(&config, action)
@@ -415,6 +508,16 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
                 } else {
                     ""
                 }
+            );
+        }
+        ModelsAction::Import { dir, format, out } => {
+            let outcome = voxbridge_models::convert::import(&dir, format, &out)?;
+            println!(
+                "{}: {} bytes, sha256 {}, {}",
+                outcome.path.display(),
+                outcome.info.bytes,
+                outcome.sha256,
+                outcome.info.describe()
             );
         }
     }

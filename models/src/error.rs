@@ -23,6 +23,10 @@ pub enum ModelError {
     /// A model file is truncated, has the wrong format or the wrong contents.
     #[error("{path}: not a usable model: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    /// A model in another format cannot be converted faithfully (a tensor
+    /// whisper.cpp has no place for is not zero, a quantised type…).
+    #[error("{path}: cannot be converted: {reason}")]
+    Convert { path: PathBuf, reason: String },
     /// The ONNX Runtime library could not be found or loaded.
     #[error("ONNX Runtime: {0}")]
     Runtime(String),

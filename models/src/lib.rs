@@ -15,6 +15,7 @@
 //!   `ort`, sessions pooled), trained by `models/train/train_intent.py`.
 //! - [`entities`]: digits, numbers, order ids, yes/no and dates in en and zh.
 //! - [`tts`]: espeak-ng speech at 8 kHz, cached.
+//! - [`convert`]: `voxbridge models import`, CTranslate2 whisper models to ggml.
 //! - [`pull`] and [`manifest`]: `voxbridge models pull` and `models list`.
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
 //! - [`audio`], [`checksum`], [`lang`], [`error`]: small shared pieces.
@@ -29,6 +30,7 @@
 pub mod asr;
 pub mod audio;
 pub mod checksum;
+pub mod convert;
 pub mod entities;
 pub mod error;
 #[cfg(any(feature = "sphinx", feature = "espeak"))]

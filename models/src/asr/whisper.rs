@@ -53,6 +53,9 @@ pub struct WhisperConfig {
     /// whisper.cpp threads per worker: workers × threads should not exceed
     /// the cores left for calls.
     pub threads_per_worker: usize,
+    /// A fixed encoder window (positions, 50 a second, at most 1500) instead
+    /// of one sized to each utterance ([`audio_ctx_for`]).
+    pub audio_ctx: Option<i32>,
     /// Token cap per utterance: `tokens_base + tokens_per_second × seconds`.
     pub tokens_base: u32,
     pub tokens_per_second: f32,
@@ -67,6 +70,7 @@ impl WhisperConfig {
             model: model.into(),
             sha256: None,
             threads_per_worker: 1,
+            audio_ctx: None,
             tokens_base: DEFAULT_TOKENS_BASE,
             tokens_per_second: DEFAULT_TOKENS_PER_SECOND,
             pool: PoolConfig::default(),
@@ -90,6 +94,7 @@ pub fn max_tokens_for(samples: usize, base: u32, per_second: f32) -> i32 {
 struct WhisperWorker {
     state: WhisperState,
     threads: usize,
+    audio_ctx: Option<i32>,
     tokens: (u32, f32),
     model_ctx: i32,
     multilingual: bool,
@@ -135,7 +140,11 @@ impl Worker for WhisperWorker {
         p.set_print_timestamps(false);
         p.set_temperature(0.0);
         p.set_temperature_inc(0.0);
-        p.set_audio_ctx(audio_ctx_for(pcm.len(), self.model_ctx));
+        let ctx = match self.audio_ctx {
+            Some(c) => c.clamp(64, self.model_ctx),
+            None => audio_ctx_for(pcm.len(), self.model_ctx),
+        };
+        p.set_audio_ctx(ctx);
         p.set_max_tokens(max_tokens_for(pcm.len(), self.tokens.0, self.tokens.1));
         self.state.full(p, &samples).map_err(|e| AsrError::Engine {
             engine: ENGINE,
@@ -207,6 +216,7 @@ impl WhisperRecognizer {
             })?;
         let ctx = Arc::new(ctx);
         let threads = config.threads_per_worker;
+        let audio_ctx = config.audio_ctx;
         let tokens = (config.tokens_base, config.tokens_per_second);
         let model_ctx = info.dims.n_audio_ctx;
         let multilingual = info.dims.is_multilingual();
@@ -219,6 +229,7 @@ impl WhisperRecognizer {
             Ok(WhisperWorker {
                 state,
                 threads,
+                audio_ctx,
                 tokens,
                 model_ctx,
                 multilingual,
