@@ -335,7 +335,8 @@ impl MediaCore {
                 if sends {
                     // A whole packet interval behind: the shell was not
                     // scheduled in time (CPU starved, a blocked worker).
-                    if now.saturating_duration_since(self.clock.deadline(frame)) >= self.params.ptime
+                    if now.saturating_duration_since(self.clock.deadline(frame))
+                        >= self.params.ptime
                     {
                         self.stats.late_out += 1;
                     }
