@@ -72,6 +72,10 @@ pub struct CallsConfig {
     pub retry_after_secs: u32,
     /// On SIGTERM, how long active calls may run on before the bot hangs up.
     pub drain_timeout_secs: u64,
+    /// Measured load: while the async runtime runs tasks this much later
+    /// than they asked (smoothed; see `load`), INVITEs get 503 with
+    /// Retry-After. 0 turns the check off (`max_calls` still applies).
+    pub max_scheduling_delay_ms: u32,
 }
 
 impl Default for CallsConfig {
@@ -80,6 +84,7 @@ impl Default for CallsConfig {
             max_calls: 500,
             retry_after_secs: 30,
             drain_timeout_secs: 60,
+            max_scheduling_delay_ms: 10,
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! `sip` speaks SIP through `rsipstack`; `sdp` does offer/answer; `call` runs
 //! one call; `flow` decides what a call does; `admission` decides who gets
-//! in; `cdr` keeps call records; `admin` serves health and metrics; `app`
-//! wires a process together.
+//! in, by `load` too (how late the runtime runs tasks); `cdr` keeps call
+//! records; `admin` serves health and metrics; `app` wires a process
+//! together.
 
 pub mod acl;
 pub mod admin;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod crm;
 pub mod flow;
 pub mod live_calls;
+pub mod load;
 pub mod metrics;
 pub mod pii;
 pub mod recording;

@@ -18,10 +18,19 @@ const REJECTIONS: [Rejection; 3] = [
     Rejection::BadRequest,
     Rejection::Garbage,
 ];
-const REFUSALS: [Refusal; 3] = [Refusal::NotAllowed, Refusal::Busy, Refusal::Draining];
+const REFUSALS: [Refusal; 4] = [
+    Refusal::NotAllowed,
+    Refusal::Busy,
+    Refusal::Load,
+    Refusal::Draining,
+];
 
 /// Upper bounds of the call-setup histogram, in seconds.
 const SETUP_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// Upper bounds of the scheduling-delay histogram, in seconds: a 20 ms
+/// packet interval is the scale that matters.
+const DELAY_BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
 
 /// Upper bounds of the turn-latency histograms, in seconds: fine around
 /// the 250 ms (keys, grammar) and 800 ms (free speech) goals.
@@ -101,7 +110,7 @@ pub struct Metrics {
     pub calls_rejected_sdp: AtomicU64,
     pub calls_rejected_busy: AtomicU64,
     ended: [AtomicU64; EndReason::COUNT],
-    refused: [AtomicU64; 3],
+    refused: [AtomicU64; REFUSALS.len()],
     screened: [AtomicU64; 3],
     /// Responses we sent, indexed by status code (100..=699).
     responses: Box<[AtomicU64]>,
@@ -110,7 +119,13 @@ pub struct Metrics {
     pub rtp_packets_out: AtomicU64,
     pub rtp_late: AtomicU64,
     pub rtp_lost: AtomicU64,
+    pub rtp_late_out: AtomicU64,
+    pub rtp_frames_skipped: AtomicU64,
     setup: Histogram,
+    /// How late the load probe woke, each tick.
+    delay: Histogram,
+    /// The smoothed delay admission judges by, in microseconds.
+    delay_smoothed_us: AtomicU64,
     /// Turn latency by input kind (speech, dtmf).
     turns: [Histogram; 2],
     /// Where turn time went, by stage.
@@ -145,7 +160,11 @@ impl Default for Metrics {
             rtp_packets_out: AtomicU64::new(0),
             rtp_late: AtomicU64::new(0),
             rtp_lost: AtomicU64::new(0),
+            rtp_late_out: AtomicU64::new(0),
+            rtp_frames_skipped: AtomicU64::new(0),
             setup: Histogram::new(&SETUP_BUCKETS),
+            delay: Histogram::new(&DELAY_BUCKETS),
+            delay_smoothed_us: AtomicU64::new(0),
             turns: [Histogram::new(&TURN_BUCKETS), Histogram::new(&TURN_BUCKETS)],
             turn_stages: std::array::from_fn(|_| Histogram::new(&TURN_BUCKETS)),
             asr_recognised: AtomicU64::new(0),
@@ -212,6 +231,13 @@ impl Metrics {
         self.setup.observe(elapsed);
     }
 
+    /// One load-probe tick: how late it woke, and the smoothed delay.
+    pub fn scheduling_delay(&self, late: Duration, smoothed: Duration) {
+        self.delay.observe(late);
+        self.delay_smoothed_us
+            .store(smoothed.as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// One measured turn: the total by kind, and each stage.
     pub fn turn(&self, t: &TurnLatency) {
         let kind = match t.kind {
@@ -245,6 +271,10 @@ impl Metrics {
             .fetch_add(stats.packets_out, Ordering::Relaxed);
         self.rtp_late.fetch_add(stats.late, Ordering::Relaxed);
         self.rtp_lost.fetch_add(stats.lost, Ordering::Relaxed);
+        self.rtp_late_out
+            .fetch_add(stats.late_out, Ordering::Relaxed);
+        self.rtp_frames_skipped
+            .fetch_add(stats.frames_skipped, Ordering::Relaxed);
     }
 
     /// A one-line summary for logs and the end of a run.
@@ -338,7 +368,7 @@ impl Metrics {
                 self.screened_count(why)
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 16] = [
+        let counters: [(&str, &str, &AtomicU64); 18] = [
             (
                 "voxbridge_rtp_packets_received_total",
                 "RTP packets received (finished calls).",
@@ -358,6 +388,16 @@ impl Metrics {
                 "voxbridge_rtp_packets_lost_total",
                 "RTP packets never received.",
                 &self.rtp_lost,
+            ),
+            (
+                "voxbridge_rtp_packets_sent_late_total",
+                "RTP packets we sent one packet interval or more after their time (finished calls).",
+                &self.rtp_late_out,
+            ),
+            (
+                "voxbridge_rtp_frames_skipped_total",
+                "RTP packets never sent because a call's media task stalled (finished calls).",
+                &self.rtp_frames_skipped,
             ),
             (
                 "voxbridge_dtmf_digits_total",
@@ -435,6 +475,17 @@ impl Metrics {
             .render(&mut body, "voxbridge_call_setup_seconds", "");
         let _ = write!(
             body,
+            "# HELP voxbridge_scheduling_delay_seconds How late a task that wakes every 10 ms runs (the media tasks' timers run as late).\n# TYPE voxbridge_scheduling_delay_seconds histogram\n"
+        );
+        self.delay
+            .render(&mut body, "voxbridge_scheduling_delay_seconds", "");
+        let _ = write!(
+            body,
+            "# HELP voxbridge_scheduling_delay_smoothed_seconds The smoothed scheduling delay admission judges by (calls.max_scheduling_delay_ms).\n# TYPE voxbridge_scheduling_delay_smoothed_seconds gauge\nvoxbridge_scheduling_delay_smoothed_seconds {}\n",
+            get(&self.delay_smoothed_us) as f64 / 1e6
+        );
+        let _ = write!(
+            body,
             "# HELP voxbridge_turn_latency_seconds From the caller's end of speech or last key to the first RTP packet of the reply.\n# TYPE voxbridge_turn_latency_seconds histogram\n"
         );
         for (h, kind) in self.turns.iter().zip([TurnKind::Speech, TurnKind::Dtmf]) {
@@ -468,6 +519,8 @@ mod tests {
         m.response_sent(9999); // ignored, not a panic
         m.call_setup(Duration::from_millis(30));
         m.refused(Refusal::Busy);
+        m.refused(Refusal::Load);
+        m.scheduling_delay(Duration::from_millis(3), Duration::from_millis(2));
         m.turn(&TurnLatency {
             kind: TurnKind::Dtmf,
             total_ms: 120.0,
@@ -492,6 +545,10 @@ mod tests {
         assert!(text.contains("voxbridge_sip_responses_total{code=\"200\"} 2\n"));
         assert!(text.contains("voxbridge_sip_responses_total{code=\"488\"} 1\n"));
         assert!(text.contains("voxbridge_calls_refused_total{reason=\"busy\"} 1\n"));
+        assert!(text.contains("voxbridge_calls_refused_total{reason=\"load\"} 1\n"));
+        assert!(text.contains("voxbridge_scheduling_delay_seconds_bucket{le=\"0.002\"} 0\n"));
+        assert!(text.contains("voxbridge_scheduling_delay_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("voxbridge_scheduling_delay_smoothed_seconds 0.002\n"));
         assert!(text.contains("voxbridge_call_setup_seconds_bucket{le=\"0.025\"} 0\n"));
         assert!(text.contains("voxbridge_call_setup_seconds_bucket{le=\"0.05\"} 1\n"));
         assert!(text.contains("voxbridge_call_setup_seconds_count 1\n"));

@@ -118,6 +118,9 @@ fn engine(data_dir: Option<&PathBuf>) -> Result<(u32, Sender<Request>), ModelErr
         let spawned = std::thread::Builder::new()
             .name("vb-tts-espeak".into())
             .spawn(move || {
+                // Synthesis must never take the CPU from the calls' media
+                // and signalling (see `background`).
+                crate::background::lower_this_thread();
                 let cpath = path.as_deref().map(CString::new);
                 let cpath = match cpath {
                     Some(Ok(c)) => Some(c),

@@ -133,6 +133,13 @@ impl SipServer {
             }
         });
 
+        // Admission by measured load: the probe runs on this runtime, the
+        // one the calls' media tasks pace their packets on.
+        admission.set_load_limit(std::time::Duration::from_millis(u64::from(
+            config.calls.max_scheduling_delay_ms,
+        )));
+        crate::load::spawn_probe(admission.clone(), metrics.clone(), cancel.child_token());
+
         let (calls_tx, calls_rx) = mpsc::channel(1024);
         let dialer = Dialer {
             layer: layer.clone(),

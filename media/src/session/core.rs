@@ -333,6 +333,13 @@ impl MediaCore {
                     self.playout_frame();
                 }
                 if sends {
+                    // A whole packet interval behind: the shell was not
+                    // scheduled in time (CPU starved, a blocked worker).
+                    if now.saturating_duration_since(self.clock.deadline(frame))
+                        >= self.params.ptime
+                    {
+                        self.stats.late_out += 1;
+                    }
                     self.send_frame(frame);
                 }
                 if let Some(sink) = &mut self.sink {

@@ -78,6 +78,11 @@ pub struct MediaStats {
     pub dtmf_out: u64,
     /// Frames not sent because the session stalled (see `PacingClock`).
     pub frames_skipped: u64,
+    /// Frames handed out for sending one packet interval or more after
+    /// they were due: the caller's jitter buffer may already have played
+    /// a gap. On-time share = (packets_out − late_out) / (packets_out +
+    /// frames_skipped).
+    pub late_out: u64,
     /// Socket send errors (shell only).
     pub send_errors: u64,
 }

@@ -237,14 +237,19 @@ impl WorkerPool {
             let max_wait = config.max_wait;
             let handle = std::thread::Builder::new()
                 .name(format!("vb-asr-{engine}-{i}"))
-                .spawn(move || match factory(i) {
-                    Ok(worker) => {
-                        let _ = ready.send(Ok(()));
-                        drop(ready);
-                        run_worker(engine, worker, &rx, &counters, max_wait);
-                    }
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
+                .spawn(move || {
+                    // Recognition must never take the CPU from the calls'
+                    // media and signalling (see `background`).
+                    crate::background::lower_this_thread();
+                    match factory(i) {
+                        Ok(worker) => {
+                            let _ = ready.send(Ok(()));
+                            drop(ready);
+                            run_worker(engine, worker, &rx, &counters, max_wait);
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                        }
                     }
                 })
                 .map_err(|e| {

@@ -507,6 +507,23 @@ fn a_stalled_shell_gets_one_frame_not_a_burst() {
     assert_eq!(h.sent.len(), 2);
     assert_eq!(h.sent[1].ts.wrapping_sub(h.sent[0].ts), 100 * 160);
     assert_eq!(h.core.stats().frames_skipped, 99);
+    // The one frame sent after the stall is the one due now: not late.
+    assert_eq!(h.core.stats().late_out, 0);
+}
+
+#[test]
+fn frames_sent_a_packet_interval_after_their_time_count_as_late() {
+    let mut h = Harness::new(params(20));
+    h.run_until(Duration::from_millis(100));
+    assert_eq!((h.sent.len(), h.core.stats().late_out), (6, 0));
+    // Woken 45 ms after frame 6 was due: frames 6 and 7 are a whole
+    // interval behind, frame 8 (due 5 ms ago) is not.
+    h.now = h.start + Duration::from_millis(165);
+    h.core.handle_input(Input::Timeout(h.now));
+    h.drain();
+    assert_eq!(h.sent.len(), 9);
+    assert_eq!(h.core.stats().late_out, 2);
+    assert_eq!(h.core.stats().frames_skipped, 0);
 }
 
 mod prop {
