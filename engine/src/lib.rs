@@ -2,8 +2,8 @@
 //!
 //! `sip` speaks SIP through `rsipstack`; `sdp` does offer/answer; `call` runs
 //! one call; `flow` decides what a call does; `admission` decides who gets
-//! in; `cdr` keeps call records; `admin` serves health and metrics; `app`
-//! wires a process together.
+//! in; `cdr` keeps call records; `health` knows which parts are up;
+//! `admin` serves health and metrics; `app` wires a process together.
 
 pub mod acl;
 pub mod admin;
@@ -15,6 +15,7 @@ pub mod cdr;
 pub mod config;
 pub mod crm;
 pub mod flow;
+pub mod health;
 pub mod live_calls;
 pub mod metrics;
 pub mod pii;
