@@ -40,3 +40,19 @@ fn bundled_scripts_are_clean() {
     }
     assert!(n >= 1, "no scripts found");
 }
+
+#[test]
+fn a_program_lists_every_file_it_was_read_from() {
+    let script = scripts_dir().join("customer-service.yaml");
+    let program = voxbridge_dialog::interp::Program::load(&script, None).unwrap();
+    assert_eq!(
+        program.sources(),
+        &[script.clone(), scripts_dir().join("common/callback.yaml")]
+    );
+    let text = voxbridge_dialog::interp::Program::parse(
+        "t",
+        "name: t\nstart: a\nstates:\n  a:\n    hangup: done\n",
+    )
+    .unwrap();
+    assert!(text.sources().is_empty());
+}

@@ -1,5 +1,6 @@
 //! The admin HTTP endpoint: `/health` (the process answers), `/ready` (it
-//! takes calls: 503 while draining), `/metrics` (Prometheus text) and
+//! takes calls: 503 while draining or while a part calls depend on is down,
+//! see [`crate::health`]), `/metrics` (Prometheus text) and
 //! `/calls/{call_id}` (a call's transcript so far, JSON).
 
 use std::net::SocketAddr;
@@ -58,9 +59,16 @@ pub async fn serve(
 
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
     if state.admission.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string());
+    }
+    let down = state.metrics.health.down();
+    if down.is_empty() {
+        (StatusCode::OK, "ready\n".to_string())
     } else {
-        (StatusCode::OK, "ready\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("down: {}\n", down.join(", ")),
+        )
     }
 }
 

@@ -107,6 +107,7 @@ impl Engine {
                 crate::crm::CrmLink::start(
                     path,
                     Duration::from_millis(config.crm.lookup_budget_ms),
+                    metrics.clone(),
                 )
                 .map_err(StartError::Crm)?,
             )),

@@ -2,7 +2,8 @@
 //!
 //! Call tasks never touch the database: they hand a finished [`CallRecord`]
 //! to a writer thread, which batches rows into transactions, so a slow disk
-//! delays records, not calls.
+//! delays records, not calls. Records the database refuses (locked, full)
+//! are kept and tried again; meanwhile the engine reports itself not ready.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -12,8 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
-use tracing::warn;
+use tracing::{info, warn};
 
+use crate::health::{Component, DownOnDrop};
 use crate::metrics::Metrics;
 use crate::turn_latency::TurnLatency;
 
@@ -214,6 +216,7 @@ impl CdrWriter {
     /// Open the database (so a bad path fails at start) and start the writer.
     pub fn start(path: &Path, metrics: Arc<Metrics>) -> Result<CdrWriter, CdrError> {
         let conn = open(path)?;
+        metrics.health.set(Component::Cdr, true);
         let (jobs, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("cdr-writer".into())
@@ -256,40 +259,95 @@ impl Drop for CdrWriter {
     }
 }
 
+/// How long the writer waits before trying again records it could not write.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Records kept for another try while the database refuses writes; older
+/// ones are dropped (and counted) beyond this.
+const MAX_UNWRITTEN: usize = 10_000;
+
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
-            if batch.len() >= 512 {
-                break;
+    // Ending this thread, by return or panic, makes the engine not ready.
+    let _down = DownOnDrop {
+        health: &metrics.health,
+        component: Component::Cdr,
+    };
+    // Records that failed to commit (a locked or full database) wait here and
+    // go again with the next batch or after RETRY_EVERY.
+    let mut unwritten: Vec<Box<CallRecord>> = Vec::new();
+    let mut closed = false;
+    while !closed {
+        let first = if unwritten.is_empty() {
+            rx.recv().ok()
+        } else {
+            match rx.recv_timeout(RETRY_EVERY) {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    None
+                }
+            }
+        };
+        if first.is_none() && unwritten.is_empty() {
+            break;
+        }
+        let mut batch: Vec<Job> = first.into_iter().collect();
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
             }
         }
         let mut waiters = Vec::new();
-        let mut records = Vec::new();
         for job in batch {
             match job {
-                Job::Write(r) => records.push(r),
+                Job::Write(r) => unwritten.push(r),
                 Job::Flush(w) => waiters.push(w),
             }
         }
-        if !records.is_empty() {
+        if unwritten.len() > MAX_UNWRITTEN {
+            let lost = unwritten.len() - MAX_UNWRITTEN;
+            unwritten.drain(..lost);
+            metrics
+                .cdr_write_errors
+                .fetch_add(lost as u64, std::sync::atomic::Ordering::Relaxed);
+            warn!(lost, "call records dropped: the database refuses writes");
+        }
+        if !unwritten.is_empty() {
             let result = conn.transaction().map_err(CdrError::from).and_then(|tx| {
-                for r in &records {
+                for r in &unwritten {
                     insert(&tx, r)?;
                 }
                 tx.commit().map_err(CdrError::from)
             });
-            if let Err(e) = result {
-                metrics
-                    .cdr_write_errors
-                    .fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                warn!(error = %e, records = records.len(), "call records not written");
+            match result {
+                Ok(()) => {
+                    if metrics.health.state(Component::Cdr) == Some(false) {
+                        info!(
+                            records = unwritten.len(),
+                            "call records written again; ready"
+                        );
+                    }
+                    metrics.health.set(Component::Cdr, true);
+                    unwritten.clear();
+                }
+                Err(e) => {
+                    if metrics.health.state(Component::Cdr) != Some(false) {
+                        warn!(error = %e, records = unwritten.len(), "call records not written; retrying; not ready");
+                    }
+                    metrics.health.set(Component::Cdr, false);
+                }
             }
         }
         for w in waiters {
             let _ = w.send(());
         }
+    }
+    if !unwritten.is_empty() {
+        metrics
+            .cdr_write_errors
+            .fetch_add(unwritten.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        warn!(records = unwritten.len(), "call records lost at shutdown");
     }
 }
 
@@ -384,6 +442,39 @@ mod tests {
         w.flush();
         assert_eq!(count(&open(&path).unwrap()).unwrap(), 300);
         drop(w);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_locked_database_makes_the_writer_down_until_it_writes_again() {
+        let path = temp_db("locked");
+        let metrics = Arc::new(Metrics::default());
+        let w = CdrWriter::start(&path, metrics.clone()).unwrap();
+        assert_eq!(metrics.health.state(Component::Cdr), Some(true));
+        // Another process holds the write lock past the busy timeout.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        w.write(record("held"));
+        w.flush();
+        assert_eq!(metrics.health.state(Component::Cdr), Some(false));
+        other.execute_batch("COMMIT").unwrap();
+        // The kept record goes in on a retry, and the writer is up again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while metrics.health.state(Component::Cdr) != Some(true)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(metrics.health.state(Component::Cdr), Some(true));
+        assert!(show(&open(&path).unwrap(), "held").unwrap().is_some());
+        assert_eq!(
+            metrics
+                .cdr_write_errors
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        drop(w);
+        assert_eq!(metrics.health.state(Component::Cdr), Some(false));
         let _ = std::fs::remove_file(&path);
     }
 

@@ -1,6 +1,7 @@
 //! The engine's link to the CRM bridge: who is calling (looked up while the
 //! phone rings, never longer than the budget), and the post-call record,
-//! handed to the durable outbox that a background worker delivers.
+//! handed to the durable outbox that a background worker delivers (and
+//! restarts when it fails, reporting itself down meanwhile).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,12 @@ use voxbridge_crm::{Bridge, CrmConfig};
 use voxbridge_dialog::interp::{LookupRequest, TicketRequest};
 use voxbridge_dialog::value::Value;
 
+use crate::health::{Component, DownOnDrop};
+use crate::metrics::Metrics;
+
+/// How long a failed outbox worker waits before it starts again.
+const OUTBOX_RESTART: Duration = Duration::from_secs(5);
+
 /// A running bridge and outbox worker.
 pub struct CrmLink {
     bridge: Arc<Bridge>,
@@ -27,7 +34,11 @@ pub struct CrmLink {
 impl CrmLink {
     /// Load the CRM configuration, build the bridge, open the outbox and
     /// start delivering it.
-    pub fn start(config_path: &Path, lookup_budget: Duration) -> Result<CrmLink, String> {
+    pub fn start(
+        config_path: &Path,
+        lookup_budget: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<CrmLink, String> {
         let config = CrmConfig::load(config_path).map_err(|e| e.to_string())?;
         let bridge = Arc::new(config.build_bridge().map_err(|e| e.to_string())?);
         let outbox = Arc::new(config.open_outbox().map_err(|e| e.to_string())?);
@@ -36,16 +47,44 @@ impl CrmLink {
             let outbox = outbox.clone();
             let target: Arc<dyn DeliveryTarget> = bridge.clone();
             let stop = stop.clone();
+            metrics.health.set(Component::Outbox, true);
             tokio::spawn(async move {
-                let result = outbox
-                    .run(
-                        target,
-                        async move { stop.cancelled().await },
-                        Duration::from_secs(5),
-                    )
-                    .await;
-                if let Err(e) = result {
-                    warn!(error = %e, "CRM outbox worker stopped");
+                let _down = DownOnDrop {
+                    health: &metrics.health,
+                    component: Component::Outbox,
+                };
+                loop {
+                    let result = outbox
+                        .run(
+                            target.clone(),
+                            stop.clone().cancelled_owned(),
+                            Duration::from_secs(5),
+                        )
+                        .await;
+                    if stop.is_cancelled() {
+                        if let Err(e) = result {
+                            warn!(error = %e, "CRM outbox worker stopped");
+                        }
+                        return;
+                    }
+                    // The records stay in the outbox; a worker that failed
+                    // (its database locked or unreadable) tries again.
+                    metrics.health.set(Component::Outbox, false);
+                    match result {
+                        Err(e) => {
+                            warn!(error = %e, retry_secs = OUTBOX_RESTART.as_secs(), "CRM outbox worker stopped; not ready")
+                        }
+                        Ok(()) => warn!(
+                            retry_secs = OUTBOX_RESTART.as_secs(),
+                            "CRM outbox worker ended; not ready"
+                        ),
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(OUTBOX_RESTART) => {}
+                    }
+                    info!("CRM outbox worker restarting");
+                    metrics.health.set(Component::Outbox, true);
                 }
             })
         };

@@ -3,8 +3,8 @@
 //! `sip` speaks SIP through `rsipstack`; `sdp` does offer/answer; `call` runs
 //! one call; `flow` decides what a call does; `admission` decides who gets
 //! in, by `load` too (how late the runtime runs tasks); `cdr` keeps call
-//! records; `admin` serves health and metrics; `app` wires a process
-//! together.
+//! records; `health` knows which parts are up; `admin` serves health and
+//! metrics; `app` wires a process together.
 
 pub mod acl;
 pub mod admin;
@@ -16,6 +16,7 @@ pub mod cdr;
 pub mod config;
 pub mod crm;
 pub mod flow;
+pub mod health;
 pub mod live_calls;
 pub mod load;
 pub mod metrics;

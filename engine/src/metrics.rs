@@ -10,6 +10,7 @@ use voxbridge_media::session::MediaStats;
 
 use crate::admission::Refusal;
 use crate::call::EndReason;
+use crate::health::Health;
 use crate::sip::screen::Rejection;
 use crate::turn_latency::{Stage, TurnKind, TurnLatency};
 
@@ -142,6 +143,8 @@ pub struct Metrics {
     pub transfers_ok: AtomicU64,
     pub transfers_failed: AtomicU64,
     pub cdr_write_errors: AtomicU64,
+    /// Which parts calls depend on are running; `/ready` reads it too.
+    pub health: Health,
 }
 
 impl Default for Metrics {
@@ -178,6 +181,7 @@ impl Default for Metrics {
             transfers_ok: AtomicU64::new(0),
             transfers_failed: AtomicU64::new(0),
             cdr_write_errors: AtomicU64::new(0),
+            health: Health::default(),
         }
     }
 }
@@ -426,7 +430,7 @@ impl Metrics {
             ),
             (
                 "voxbridge_cdr_write_errors_total",
-                "Call records that could not be written.",
+                "Call records lost: dropped while the database refused writes, or still unwritten at shutdown.",
                 &self.cdr_write_errors,
             ),
             (
@@ -500,6 +504,7 @@ impl Metrics {
             let labels = format!("stage=\"{}\",", stage.label());
             h.render(&mut body, "voxbridge_turn_stage_seconds", &labels);
         }
+        self.health.render_prometheus(&mut body);
         out.push_str(&body);
         out
     }

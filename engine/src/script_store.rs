@@ -1,13 +1,14 @@
-//! The dialog script calls run, reloaded when its file changes.
+//! The dialog script calls run, reloaded when one of its files changes.
 //!
 //! New calls take the newest script that passed validation; calls in
 //! progress keep the one they started with. A change that fails validation
-//! is refused with its problems in the log, and the previous script stays
-//! live. Polling the file's modification time (every `RELOAD_POLL`) keeps
-//! this free of platform file-watch APIs.
+//! is refused with its problems in one log line, and the previous script
+//! stays live. Every file the live script was read from (the script and
+//! each import) is watched by polling its modification time every
+//! `RELOAD_POLL`, which keeps this free of platform file-watch APIs.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -16,21 +17,29 @@ use voxbridge_dialog::interp::Program;
 
 const RELOAD_POLL: Duration = Duration::from_secs(1);
 
+/// A watched file and the modification time last seen (None: unreadable).
+type Stamp = (PathBuf, Option<SystemTime>);
+
 /// The live script.
 pub struct ScriptStore {
     path: PathBuf,
     current: RwLock<Arc<Program>>,
-    loaded_mtime: RwLock<Option<SystemTime>>,
+    /// The files of the live program. After a refused change these keep the
+    /// times just seen, so the same broken edit is reported once.
+    watched: Mutex<Vec<Stamp>>,
 }
 
 impl ScriptStore {
     /// Load and validate the script; a bad script stops the start.
     pub fn load(path: &Path) -> Result<Arc<ScriptStore>, String> {
+        // Stamped before reading, so an edit during the load is seen next poll.
+        let before = stamps(&[path.to_path_buf()]);
         let program = Program::load(path, None).map_err(|p| p.to_string())?;
+        let watched = watch_list(path, &program, &before);
         Ok(Arc::new(ScriptStore {
             path: path.to_path_buf(),
             current: RwLock::new(Arc::new(program)),
-            loaded_mtime: RwLock::new(mtime(path)),
+            watched: Mutex::new(watched),
         }))
     }
 
@@ -42,31 +51,36 @@ impl ScriptStore {
         }
     }
 
-    /// Reload if the file changed since the last load attempt. Returns
-    /// `Some(true)` when a new script went live, `Some(false)` when a change
-    /// was refused, `None` when nothing changed.
+    /// Reload if any file of the script changed since the last load attempt.
+    /// Returns `Some(true)` when a new script went live, `Some(false)` when a
+    /// change was refused, `None` when nothing changed.
     pub fn reload_if_changed(&self) -> Option<bool> {
-        let now = mtime(&self.path);
-        {
-            let seen = self.loaded_mtime.read().ok()?;
-            if now == *seen {
-                return None;
-            }
+        let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        let paths: Vec<PathBuf> = watched.iter().map(|(p, _)| p.clone()).collect();
+        let now = stamps(&paths);
+        if now == *watched {
+            return None;
         }
-        if let Ok(mut seen) = self.loaded_mtime.write() {
-            *seen = now;
-        }
+        let changed: Vec<String> = now
+            .iter()
+            .zip(watched.iter())
+            .filter(|(a, b)| a != b)
+            .map(|((p, _), _)| p.display().to_string())
+            .collect();
+        *watched = now.clone();
         match Program::load(&self.path, None) {
             Ok(program) => {
+                *watched = watch_list(&self.path, &program, &now);
                 if let Ok(mut current) = self.current.write() {
                     *current = Arc::new(program);
                 }
-                info!(script = %self.path.display(), "dialog script reloaded; new calls use it");
+                info!(script = %self.path.display(), changed = %changed.join(", "), "dialog script reloaded; new calls use it");
                 Some(true)
             }
             Err(problems) => {
                 warn!(
                     script = %self.path.display(),
+                    changed = %changed.join(", "),
                     problems = %problems.to_string().replace('\n', "; "),
                     "dialog script change refused; the previous version stays live"
                 );
@@ -93,6 +107,29 @@ impl ScriptStore {
 
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
+    paths.iter().map(|p| (p.clone(), mtime(p))).collect()
+}
+
+/// The files of `program` with their times: those in `seen` (taken before
+/// the load) keep that time, others are stamped now.
+fn watch_list(script: &Path, program: &Program, seen: &[Stamp]) -> Vec<Stamp> {
+    let mut files = program.sources().to_vec();
+    if files.is_empty() {
+        files.push(script.to_path_buf());
+    }
+    files
+        .into_iter()
+        .map(|p| match seen.iter().find(|(s, _)| *s == p) {
+            Some((_, t)) => (p, *t),
+            None => {
+                let t = mtime(&p);
+                (p, t)
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -130,6 +167,62 @@ mod tests {
             .unwrap();
         assert_eq!(store.reload_if_changed(), Some(false));
         assert!(Arc::ptr_eq(&live, &store.current()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    const MAIN: &str = "name: t\nimports: [common/sub.yaml]\nstart: hello\nstates:\n  hello:\n    flow: greet\n    on:\n      done: bye\n  bye:\n    hangup: done\n";
+    const SUB: &str = "flows:\n  greet:\n    start: a\n    states:\n      a:\n        say: Hello from the sub-flow.\n        return: done\n";
+
+    /// Rewrite `path` and move its modification time past any earlier one.
+    fn edit(path: &Path, text: &str, secs_ahead: u64) {
+        std::fs::write(path, text).unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() + Duration::from_secs(secs_ahead))
+            .unwrap();
+    }
+
+    fn says(program: &Program) -> String {
+        format!("{:?}", program.script().flows["greet"].states["a"])
+    }
+
+    #[test]
+    fn an_edit_to_an_imported_file_is_reloaded() {
+        let dir =
+            std::env::temp_dir().join(format!("voxbridge-script-import-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("common")).unwrap();
+        let path = dir.join("main.yaml");
+        std::fs::write(&path, MAIN).unwrap();
+        let sub = dir.join("common/sub.yaml");
+        std::fs::write(&sub, SUB).unwrap();
+        let store = ScriptStore::load(&path).unwrap();
+        assert!(says(&store.current()).contains("Hello from the sub-flow."));
+        assert_eq!(store.reload_if_changed(), None);
+
+        edit(&sub, &SUB.replace("Hello from", "Welcome to"), 2);
+        assert_eq!(store.reload_if_changed(), Some(true));
+        assert!(says(&store.current()).contains("Welcome to the sub-flow."));
+        assert_eq!(store.reload_if_changed(), None);
+
+        // A broken sub-flow is refused once; the last good program stays.
+        let live = store.current();
+        edit(
+            &sub,
+            "flows:\n  greet:\n    start: nowhere\n    states: {}\n",
+            4,
+        );
+        assert_eq!(store.reload_if_changed(), Some(false));
+        assert_eq!(
+            store.reload_if_changed(),
+            None,
+            "reported once, not every poll"
+        );
+        assert!(Arc::ptr_eq(&live, &store.current()));
+
+        // Fixing it goes live again.
+        edit(&sub, &SUB.replace("Hello from", "Back in"), 6);
+        assert_eq!(store.reload_if_changed(), Some(true));
+        assert!(says(&store.current()).contains("Back in the sub-flow."));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -83,6 +83,57 @@ fn health_ready_and_metrics_reflect_calls() {
 }
 
 #[test]
+fn ready_is_503_while_call_records_cannot_be_written() {
+    let bot = Bot::start("ops_ready_cdr", &BotConfig::default()).unwrap();
+    let (status, text) = http_get(bot.admin, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        prom_value(&text, "voxbridge_component_up{component=\"sip\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        http_get(bot.admin, "/ready").unwrap(),
+        (200, "ready\n".into())
+    );
+    // Another process (a backup, a long report) holds the database's write
+    // lock past the writer's busy timeout: the next record cannot go in.
+    let db = bot.dir.join("var/voxbridge.db");
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let run = uac("ops_ready_cdr_sipp", &bot, &["-m", "1"]);
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut ready = http_get(bot.admin, "/ready").unwrap();
+    while ready.0 == 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        ready = http_get(bot.admin, "/ready").unwrap();
+    }
+    assert_eq!(
+        ready,
+        (503, "down: cdr\n".into()),
+        "{}",
+        tail(&bot.log(), 20)
+    );
+    let text = http_get(bot.admin, "/metrics").unwrap().1;
+    assert_eq!(
+        prom_value(&text, "voxbridge_component_up{component=\"cdr\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    // The lock goes: the kept record is written and the bot is ready again.
+    other.execute_batch("COMMIT").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ready.0 != 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        ready = http_get(bot.admin, "/ready").unwrap();
+    }
+    assert_eq!(ready, (200, "ready\n".into()), "{}", tail(&bot.log(), 20));
+    let list = bot.cli(&["calls", "list", "-n", "10"]).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+}
+
+#[test]
 fn over_max_calls_gets_503_with_retry_after() {
     let cfg = BotConfig {
         more: "calls:\n  max_calls: 2\n  retry_after_secs: 7".into(),

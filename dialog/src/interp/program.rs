@@ -14,6 +14,8 @@ use crate::validate::{self, Labels};
 pub struct Program {
     script: Script,
     base_dir: Option<PathBuf>,
+    /// The files it was read from: the script, then each import.
+    sources: Vec<PathBuf>,
     warnings: Vec<Problem>,
 }
 
@@ -38,6 +40,11 @@ impl Program {
             return Err(Problems(errors));
         }
         Ok(Program {
+            sources: loaded
+                .sources
+                .iter()
+                .filter_map(|s| s.path.clone())
+                .collect(),
             script: loaded.script,
             base_dir: loaded.base_dir,
             warnings,
@@ -50,6 +57,13 @@ impl Program {
 
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
+    }
+
+    /// Every file the script was read from, the script first, then its
+    /// imports; empty for a script parsed from text. A change to any of
+    /// them is a change to the program.
+    pub fn sources(&self) -> &[PathBuf] {
+        &self.sources
     }
 
     /// Where WAV paths are relative to.

@@ -27,6 +27,7 @@ use super::screening_socket::ScreeningSocket;
 use super::SipError;
 use crate::admission::Admission;
 use crate::config::{Config, Transport};
+use crate::health::{Component, DownOnDrop};
 use crate::metrics::Metrics;
 use crate::pii::mask_uri;
 
@@ -127,9 +128,22 @@ impl SipServer {
         };
 
         let inner = endpoint.inner.clone();
+        let serve_metrics = metrics.clone();
+        let serve_stop = cancel.clone();
+        // Up before either task starts, so an instant failure is not undone.
+        metrics.health.set(Component::Sip, true);
         tokio::spawn(async move {
-            if let Err(e) = inner.serve().await {
-                warn!(error = %e, "SIP endpoint stopped");
+            // However the stack ends, /ready stops saying we take calls.
+            let _down = DownOnDrop {
+                health: &serve_metrics.health,
+                component: Component::Sip,
+            };
+            let result = inner.serve().await;
+            if !serve_stop.is_cancelled() {
+                match result {
+                    Err(e) => warn!(error = %e, "SIP endpoint stopped; not ready"),
+                    Ok(()) => warn!("SIP endpoint ended; not ready"),
+                }
             }
         });
 
@@ -156,10 +170,18 @@ impl SipServer {
             sent,
         };
         let stop = cancel.clone();
+        let health_metrics = dispatcher.metrics.clone();
         tokio::spawn(async move {
             // Keep the endpoint alive as long as the dispatcher runs.
             let _endpoint = endpoint;
-            dispatcher.run(incoming, stop).await;
+            let _down = DownOnDrop {
+                health: &health_metrics.health,
+                component: Component::Sip,
+            };
+            dispatcher.run(incoming, stop.clone()).await;
+            if !stop.is_cancelled() {
+                warn!("SIP dispatcher ended: no new calls; not ready");
+            }
         });
         info!(address = %local_addr, transports = ?config.sip.transports, "SIP listening");
         Ok((
