@@ -114,7 +114,11 @@ impl Bot {
         let log_path = dir.join("voxbridge.log");
         let log = fs::File::create(&log_path)?;
         // Tests stop bots whose callers vanished: do not wait a minute.
-        let child = Command::new(voxbridge_bin()?)
+        let bin = match &extra.bin {
+            Some(b) => b.clone(),
+            None => voxbridge_bin()?,
+        };
+        let child = Command::new(bin)
             .env("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS", "3")
             .envs(extra.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args(["run", "--config"])
@@ -356,6 +360,8 @@ pub struct BotConfig {
     /// Environment variables for the process (passwords).
     pub env: Vec<(String, String)>,
     pub log_level: Option<String>,
+    /// Another voxbridge binary than [`voxbridge_bin`] (another build).
+    pub bin: Option<PathBuf>,
 }
 
 fn indent(block: &str) -> String {
