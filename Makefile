@@ -2,9 +2,11 @@
 CONFIG ?= fixtures/config/voxbridge.yaml
 CARGO  ?= cargo
 SHELL  := /bin/bash
-# The engine without speech engines (README, "Build features"), in its own
-# target directory so it never replaces the default build's binary.
-MINIMAL = --no-default-features --target-dir target/minimal
+# The engine without speech engines (README, "Build features"). It is built
+# in the same target directory, so it shares every dependency already built,
+# and its binary is copied aside to target/minimal/release/ before the
+# default build puts the full one back.
+MINIMAL = --no-default-features
 
 .PHONY: deps build demo test lint unit e2e bench clean
 
@@ -20,8 +22,10 @@ demo: build
 
 ## Install what is needed, then lint and run every test (unit, property, sipp end-to-end).
 test: deps lint
-	$(CARGO) build --release -p voxbridge-engine
 	$(CARGO) build --release -p voxbridge-engine $(MINIMAL)
+	@mkdir -p target/minimal/release
+	cp target/release/voxbridge target/minimal/release/voxbridge
+	$(CARGO) build --release -p voxbridge-engine
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --release --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "total: %d passed, %d failed\n", p, f }' target/test.log

@@ -17,7 +17,7 @@ fn minimal_bin() -> PathBuf {
     let bin = workspace_root().join("target/minimal/release/voxbridge");
     assert!(
         bin.exists(),
-        "{} not built: run `cargo build --release -p voxbridge-engine --no-default-features --target-dir target/minimal` (or `make test`)",
+        "{} not built: build it as `make test` does: `cargo build --release -p voxbridge-engine --no-default-features` and copy target/release/voxbridge to target/minimal/release/ (or run `make test`)",
         bin.display()
     );
     bin

@@ -22,7 +22,7 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
     ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
     let info = leg.info().clone();
     // Every line of the call, and of the tasks it starts, carries its id.
-    let span = tracing::info_span!("call", call_id = %info.call_id);
+    let span = tracing::info_span!("call", call_id = %info.call_id, caller = %mask_uri(&info.from));
     ctx.live.start(&info.call_id);
     info!(
         parent: &span,
