@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use voxbridge_e2e::load::{caller_pcap, LOAD_SCRIPT};
+use voxbridge_e2e::load::{caller_pcap_timed, CallerTiming, LOAD_SCRIPT};
 use voxbridge_e2e::{
     free_port, http_get, prom_value, run_sipp, scenario_dir, scratch_dir, tail, workspace_root,
     Bot, BotConfig,
@@ -29,7 +29,16 @@ fn metric(text: &str, sample: &str) -> f64 {
 fn two_hundred_spoken_and_keyed_calls_fifty_at_a_time_all_resolve() {
     let dir = scratch_dir("pipeline_load").unwrap();
     let pcap = dir.join("caller.pcap");
-    let caller = caller_pcap("where is my order", "1001#")
+    // The caller keys after its speech; the menu takes a key too, so the
+    // keys wait until the utterance is surely endpointed and recognised or
+    // timed out (asr_timeout_ms below): on a loaded machine recognition
+    // took longer than the default 1.5 s pause, the "1" answered the menu
+    // first and the call went on without its spoken turn.
+    let timing = CallerTiming {
+        after_speech_ms: 6500,
+        ..CallerTiming::default()
+    };
+    let caller = caller_pcap_timed("where is my order", "1001#", &timing)
         .expect("espeak-ng speaks (./scripts/install-deps.sh)");
     caller.write(&pcap).unwrap();
 
