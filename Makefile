@@ -41,6 +41,7 @@ bench: build
 	./bench/crm
 	./bench/asr --quick
 	./bench/intent
+	./bench/accuracy --subset
 
 clean:
 	$(CARGO) clean

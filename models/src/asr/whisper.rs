@@ -138,6 +138,9 @@ impl Worker for WhisperWorker {
         p.set_print_progress(false);
         p.set_print_realtime(false);
         p.set_print_timestamps(false);
+        // Callers never say "[Music]" or "(laughs)": on phone audio tiny.en
+        // otherwise answers short utterances with such tokens.
+        p.set_suppress_nst(true);
         p.set_temperature(0.0);
         p.set_temperature_inc(0.0);
         let ctx = match self.audio_ctx {

@@ -25,8 +25,13 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// espeak-ng speaking `text` with `voice` at its native rate (22.05 kHz).
 pub fn espeak_raw(text: &str, voice: &str) -> (Vec<i16>, u32) {
+    espeak_raw_at(text, voice, 150)
+}
+
+/// espeak-ng speaking `text` with `voice` at `wpm` words a minute.
+pub fn espeak_raw_at(text: &str, voice: &str, wpm: u32) -> (Vec<i16>, u32) {
     let out = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "150", "--stdout", text])
+        .args(["-v", voice, "-s", &wpm.to_string(), "--stdout", text])
         .output()
         .expect("espeak-ng runs (scripts/install-models-deps.sh)");
     assert!(
