@@ -26,9 +26,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
-## Benchmarks that print figures: SIP load (vs sipp's own uas), CRM, ASR, intent.
+## Benchmarks that print figures: SIP load (vs sipp's own uas), media-plane
+## capacity (concurrent calls, late packets, CPU and memory per call), CRM, ASR, intent.
 bench: build
 	./bench/sip-load
+	./bench/media
 	./bench/crm
 	./bench/asr --quick
 	./bench/intent

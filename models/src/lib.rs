@@ -17,7 +17,7 @@
 //! - [`tts`]: espeak-ng speech at 8 kHz, cached.
 //! - [`pull`] and [`manifest`]: `voxbridge models pull` and `models list`.
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
-//! - [`background`]: model threads run below the engine's CPU priority.
+//! - [`background`]: recogniser threads run below the engine's CPU priority.
 //! - [`audio`], [`checksum`], [`lang`], [`error`]: small shared pieces.
 //!
 //! `models/REFERENCE.md` has configuration, set-up, figures and the API the
