@@ -35,9 +35,11 @@ lint:
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release -p voxbridge-engine -p voxbridge-models --all-targets $(MINIMAL) -- -D warnings
 
-## Benchmarks that print figures: SIP load (vs sipp's own uas), CRM, ASR, intent.
+## Benchmarks that print figures: SIP load (vs sipp's own uas), media-plane
+## capacity (concurrent calls, late packets, CPU and memory per call), CRM, ASR, intent.
 bench: build
 	./bench/sip-load
+	./bench/media
 	./bench/crm
 	./bench/asr --quick
 	./bench/intent

@@ -1,13 +1,15 @@
-//! CPU priority of the model threads (recognisers, espeak-ng). They do
-//! long, CPU-bound work for one caller; the engine's async workers pace
-//! every call's RTP and answer SIP in slices of microseconds, 50 times a
-//! second per call. At the same priority, two always-busy recogniser
-//! threads take an equal share of two cores from the async workers, and
-//! every call's packets leave late once the recognisers are saturated. So
-//! model threads run at a lower priority: they get every cycle the calls
-//! leave idle, and yield the rest.
+//! CPU priority of the recogniser threads. They do long, CPU-bound work for
+//! one caller; the engine's async workers pace every call's RTP and answer
+//! SIP in slices of microseconds, 50 times a second per call. At the same
+//! priority, two always-busy recogniser threads take an equal share of two
+//! cores from the async workers, and every call's packets leave late once
+//! the recognisers are saturated. So recogniser threads run at a lower
+//! priority: they get every cycle the calls leave idle, and yield the rest.
+//! (The one espeak-ng thread keeps the normal priority: it can take at most
+//! one core, and on a machine busy with other work a lowered synthesiser
+//! leaves callers in silence.)
 
-/// The nice value model threads run at (Linux: 0 is normal, 19 lowest; a
+/// The nice value recogniser threads run at (Linux: 0 is normal, 19 lowest; a
 /// nice-10 thread gets about a tenth of the CPU a nice-0 one does when both
 /// want it).
 pub const MODEL_THREAD_NICE: i32 = 10;

@@ -18,7 +18,7 @@
 //! - [`convert`]: `voxbridge models import`, CTranslate2 whisper models to ggml.
 //! - [`pull`] and [`manifest`]: `voxbridge models pull` and `models list`.
 //! - [`runtime`]: finding and loading the ONNX Runtime library once per process.
-//! - [`background`]: model threads run below the engine's CPU priority.
+//! - [`background`]: recogniser threads run below the engine's CPU priority.
 //! - [`audio`], [`checksum`], [`lang`], [`error`]: small shared pieces.
 //!
 //! Cargo features `whisper`, `sphinx`, `espeak` and `onnx` (all default)

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::{audio, Language, ModelError};
 #[cfg(feature = "espeak")]
@@ -118,9 +118,6 @@ fn engine(data_dir: Option<&PathBuf>) -> Result<(u32, Sender<Request>), ModelErr
         let spawned = std::thread::Builder::new()
             .name("vb-tts-espeak".into())
             .spawn(move || {
-                // Synthesis must never take the CPU from the calls' media
-                // and signalling (see `background`).
-                crate::background::lower_this_thread();
                 let cpath = path.as_deref().map(CString::new);
                 let cpath = match cpath {
                     Some(Ok(c)) => Some(c),
@@ -218,6 +215,41 @@ struct Cache {
     tick: u64,
 }
 
+/// A synthesis in progress that later requests for the same text wait for,
+/// rather than queue the same text again behind it: a burst of calls on a
+/// cold cache otherwise has the one espeak-ng thread speak the same prompt
+/// once per call, and every call waits for all of them.
+#[derive(Default)]
+struct Flight {
+    done: Mutex<Option<Result<Arc<[i16]>, String>>>,
+    ready: Condvar,
+}
+
+/// Finishes a [`Flight`] even if its leader unwinds, so no follower waits
+/// forever.
+struct FlightGuard<'a> {
+    tts: &'a Tts,
+    key: &'a Key,
+    flight: Arc<Flight>,
+    result: Option<Result<Arc<[i16]>, String>>,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        let result = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err("synthesis abandoned".to_string()));
+        self.tts
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(self.key);
+        *self.flight.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        self.flight.ready.notify_all();
+    }
+}
+
 /// The TTS front end: cache plus the espeak-ng thread. Cheap to share
 /// (`&self` methods, `Sync`).
 pub struct Tts {
@@ -225,6 +257,7 @@ pub struct Tts {
     native_rate: u32,
     tx: Mutex<Sender<Request>>,
     cache: Mutex<Cache>,
+    flights: Mutex<HashMap<Key, Arc<Flight>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -251,6 +284,7 @@ impl Tts {
                 bytes: 0,
                 tick: 0,
             }),
+            flights: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             config,
@@ -307,9 +341,46 @@ impl Tts {
                 return Ok(audio.clone());
             }
         }
+        let (flight, leader) = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            match flights.get(&key) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    flights.insert(key.clone(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        if !leader {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            let mut done = flight.done.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(result) = done.as_ref() {
+                    return result.clone().map_err(|reason| ModelError::Inference {
+                        engine: "tts",
+                        reason,
+                    });
+                }
+                done = flight.ready.wait(done).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        let mut guard = FlightGuard {
+            tts: self,
+            key: &key,
+            flight,
+            result: None,
+        };
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let native = self.raw(&key.2, voice)?;
+        let native = match self.raw(&key.2, voice) {
+            Ok(n) => n,
+            Err(e) => {
+                guard.result = Some(Err(e.to_string()));
+                return Err(e);
+            }
+        };
         let audio: Arc<[i16]> = audio::resample(&native, self.native_rate, OUTPUT_RATE).into();
+        guard.result = Some(Ok(audio.clone()));
         let size = audio.len() * 2;
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if size <= self.config.cache_bytes {
@@ -328,10 +399,14 @@ impl Tts {
             }
             c.tick += 1;
             let tick = c.tick;
-            if c.map.insert(key, (audio.clone(), tick)).is_none() {
+            if c.map.insert(key.clone(), (audio.clone(), tick)).is_none() {
                 c.bytes += size;
             }
         }
+        // Cached first, then the waiting requests are let go: no request in
+        // between finds neither and speaks the text again.
+        drop(c);
+        drop(guard);
         Ok(audio)
     }
 

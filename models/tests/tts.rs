@@ -124,6 +124,30 @@ fn concurrent_callers_are_served() {
 }
 
 #[test]
+fn a_burst_on_a_cold_cache_speaks_the_text_once() {
+    // Its own front end, so no other test's requests count.
+    let t = Arc::new(Tts::start(TtsConfig::default()).unwrap());
+    let text = "Thank you for calling. Please listen carefully, as our menu options have changed.";
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let t = t.clone();
+            std::thread::spawn(move || t.speak(text, Language::En).unwrap())
+        })
+        .collect();
+    let first = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .reduce(|a, b| {
+            assert_eq!(a, b);
+            a
+        })
+        .unwrap();
+    assert!(secs(&first) > 2.0);
+    let s = t.stats();
+    assert_eq!((s.misses, s.hits), (1, 7), "{s:?}");
+}
+
+#[test]
 fn tts_speech_through_g711_is_understood_by_the_grammar_engine() {
     use voxbridge_models::asr::sphinx::{SphinxConfig, SphinxRecognizer};
     use voxbridge_models::asr::{AsrRequest, Grammar, GrammarSpec, SpeechRecognizer};
