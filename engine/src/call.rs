@@ -256,6 +256,7 @@ impl Call {
             remote: n.remote,
             direction: n.direction,
             inactivity_timeout: Duration::from_secs(self.ctx.config.rtp.inactivity_timeout_secs),
+            dtmf_duration: Duration::from_millis(self.ctx.config.rtp.dtmf_duration_ms),
         }
     }
 
