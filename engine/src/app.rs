@@ -130,6 +130,8 @@ impl Engine {
                     ..Default::default()
                 })
                 .map_err(|e| StartError::Tts(e.to_string()))?;
+                let tts = Arc::new(tts);
+                crate::prewarm::spawn(store.subscribe(), tts.clone(), stop_admin.clone());
                 let speech = crate::speech::Speech::start(sp)
                     .map_err(|e| StartError::Speech(e.to_string()))?;
                 info!(script = %path.display(), speech = %speech.describe(), "calls run the dialog script");
@@ -147,7 +149,7 @@ impl Engine {
                             customer,
                         )) as Box<dyn CallFlow>
                     }),
-                    Some(Arc::new(tts)),
+                    Some(tts),
                     Some(Arc::new(speech)),
                 )
             }

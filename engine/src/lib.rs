@@ -19,6 +19,7 @@ pub mod health;
 pub mod live_calls;
 pub mod metrics;
 pub mod pii;
+pub mod prewarm;
 pub mod recording;
 pub mod script_flow;
 pub mod script_store;
