@@ -648,6 +648,14 @@ impl Config {
                 "must be at least 1 second".to_string(),
             ));
         }
+        // Receivers miss digits shorter than ~40 ms; RFC 4733's 16-bit
+        // duration field holds 8.19 s at 8 kHz.
+        if !(40..=8000).contains(&self.rtp.dtmf_duration_ms) {
+            return Err(invalid(
+                "rtp.dtmf_duration_ms",
+                format!("{} is not within 40..=8000", self.rtp.dtmf_duration_ms),
+            ));
+        }
         if !matches!(self.flow.finish_key, '0'..='9' | '*' | '#' | 'A'..='D') {
             return Err(invalid(
                 "flow.finish_key",
@@ -866,6 +874,15 @@ mod tests {
         }
         let err = parse("flow:\n  finish_key: x\n").unwrap_err();
         assert!(err.to_string().contains("flow.finish_key"), "{err}");
+        let err = parse("rtp:\n  dtmf_duration_ms: 10\n").unwrap_err();
+        assert!(err.to_string().contains("rtp.dtmf_duration_ms"), "{err}");
+        assert_eq!(
+            parse("rtp:\n  dtmf_duration_ms: 250\n")
+                .unwrap()
+                .rtp
+                .dtmf_duration_ms,
+            250
+        );
     }
 
     #[test]

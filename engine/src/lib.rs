@@ -21,6 +21,7 @@ pub mod live_calls;
 pub mod load;
 pub mod metrics;
 pub mod pii;
+pub mod prewarm;
 pub mod recording;
 pub mod script_flow;
 pub mod script_store;

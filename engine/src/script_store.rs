@@ -8,9 +8,10 @@
 //! `RELOAD_POLL`, which keeps this free of platform file-watch APIs.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use voxbridge_dialog::interp::Program;
@@ -23,7 +24,8 @@ type Stamp = (PathBuf, Option<SystemTime>);
 /// The live script.
 pub struct ScriptStore {
     path: PathBuf,
-    current: RwLock<Arc<Program>>,
+    /// The live program; receivers (the prompt prewarmer) see each new one.
+    current: watch::Sender<Arc<Program>>,
     /// The files of the live program. After a refused change these keep the
     /// times just seen, so the same broken edit is reported once.
     watched: Mutex<Vec<Stamp>>,
@@ -38,17 +40,19 @@ impl ScriptStore {
         let watched = watch_list(path, &program, &before);
         Ok(Arc::new(ScriptStore {
             path: path.to_path_buf(),
-            current: RwLock::new(Arc::new(program)),
+            current: watch::Sender::new(Arc::new(program)),
             watched: Mutex::new(watched),
         }))
     }
 
     /// The script for a new call.
     pub fn current(&self) -> Arc<Program> {
-        match self.current.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.current.borrow().clone()
+    }
+
+    /// The live program now and every one that goes live after it.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Program>> {
+        self.current.subscribe()
     }
 
     /// Reload if any file of the script changed since the last load attempt.
@@ -71,9 +75,7 @@ impl ScriptStore {
         match Program::load(&self.path, None) {
             Ok(program) => {
                 *watched = watch_list(&self.path, &program, &now);
-                if let Ok(mut current) = self.current.write() {
-                    *current = Arc::new(program);
-                }
+                self.current.send_replace(Arc::new(program));
                 info!(script = %self.path.display(), changed = %changed.join(", "), "dialog script reloaded; new calls use it");
                 Some(true)
             }

@@ -23,6 +23,7 @@
 //! ```
 
 mod program;
+mod prompts;
 mod protocol;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use program::Program;
+pub use prompts::StaticPrompt;
 pub use protocol::{
     CallRecord, CallStart, Command, EndedBy, Event, Heard, Listen, LookupRequest, Speaker,
     TicketRequest, Turn,

@@ -18,7 +18,7 @@ use tracing::{debug, trace};
 use super::event::{AudioSink, MediaEvent, MediaStats, PlaybackId};
 use super::params::{MediaParams, ParamsError};
 use crate::clock::PacingClock;
-use crate::dtmf::{self, DtmfError, DtmfReceiver, DtmfSender, DEFAULT_DIGIT_DURATION};
+use crate::dtmf::{self, DtmfError, DtmfReceiver, DtmfSender};
 use crate::g711;
 use crate::jitter::{Concealer, JitterBuffer, JitterOutput};
 use crate::prompt::Prompt;
@@ -500,7 +500,7 @@ impl MediaCore {
             return;
         };
         while let Some(digit) = self.dtmf_queue.pop_front() {
-            match DtmfSender::new(digit, pt, DEFAULT_DIGIT_DURATION, self.params.ptime) {
+            match DtmfSender::new(digit, pt, self.params.dtmf_duration, self.params.ptime) {
                 Ok(sender) => {
                     self.dtmf_tx = Some(DtmfTx { sender, timestamp });
                     return;

@@ -33,11 +33,14 @@ pub struct MediaParams {
     /// where the peer holding us is expected to send music on hold; not
     /// sendonly or inactive). Zero disables it.
     pub inactivity_timeout: Duration,
+    /// How long each digit we send lasts (the final RFC 4733 duration field,
+    /// in 8 kHz samples, is this long; at least one packet interval).
+    pub dtmf_duration: Duration,
 }
 
 impl MediaParams {
     /// Typical parameters: static payload type, telephone-event on 101,
-    /// 20 ms, send and receive, 30 s inactivity timeout.
+    /// 20 ms, send and receive, 30 s inactivity timeout, 100 ms digits.
     pub fn new(codec: Codec, remote: SocketAddr) -> Self {
         MediaParams {
             codec,
@@ -47,6 +50,7 @@ impl MediaParams {
             remote,
             direction: Direction::SendRecv,
             inactivity_timeout: Duration::from_secs(30),
+            dtmf_duration: crate::dtmf::DEFAULT_DIGIT_DURATION,
         }
     }
 

@@ -194,5 +194,6 @@ pub fn media_params(config: &Config, n: &Negotiated) -> MediaParams {
         remote: n.remote,
         direction: n.direction,
         inactivity_timeout: Duration::from_secs(config.rtp.inactivity_timeout_secs),
+        dtmf_duration: Duration::from_millis(config.rtp.dtmf_duration_ms),
     }
 }

@@ -315,6 +315,46 @@ fn dtmf_out_takes_over_then_audio_resumes() {
     assert_eq!(h.core.send_dtmf('1'), Err(DtmfError::NotNegotiated));
 }
 
+/// The telephone-event packets of the first digit sent.
+fn first_digit(h: &Harness) -> Vec<TelephoneEvent> {
+    let start = h.sent.iter().position(|p| p.pt == 101 && p.marker).unwrap();
+    let ts = h.sent[start].ts;
+    h.sent[start..]
+        .iter()
+        .take_while(|p| p.pt == 101 && p.ts == ts)
+        .map(|p| TelephoneEvent::parse(&p.payload).unwrap())
+        .collect()
+}
+
+#[test]
+fn dtmf_out_lasts_the_configured_duration() {
+    for (ms, ptime) in [(250u64, 20u64), (130, 20), (60, 30)] {
+        let mut p = params(ptime);
+        p.dtmf_duration = Duration::from_millis(ms);
+        let mut h = Harness::new(p);
+        h.run_until(Duration::from_millis(40));
+        h.core.send_dtmf('7').unwrap();
+        h.run_until(Duration::from_millis(100 + 2 * ms));
+        let events = first_digit(&h);
+        let samples = (ms * 8) as u16;
+        let ends: Vec<&TelephoneEvent> = events.iter().filter(|e| e.end).collect();
+        assert_eq!(ends.len(), 3, "{ms} ms: three end packets");
+        assert!(
+            ends.iter().all(|e| e.duration == samples),
+            "{ms} ms at {ptime} ms ptime: final duration {:?}, want {samples}",
+            ends.iter().map(|e| e.duration).collect::<Vec<_>>()
+        );
+        // One packet per ptime while the key is down, each longer than the last.
+        let steps: Vec<u16> = events.iter().map(|e| e.duration).collect();
+        assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+        assert_eq!(
+            events.len() - 3,
+            (ms as usize).div_ceil(ptime as usize) - 1,
+            "{steps:?}"
+        );
+    }
+}
+
 #[test]
 fn latches_to_the_first_source() {
     let mut h = Harness::new(params(20));
