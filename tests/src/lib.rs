@@ -303,7 +303,11 @@ impl Kamailio {
         fs::create_dir_all(&run_dir)?;
         let log_path = dir.join("kamailio.log");
         let log = fs::File::create(&log_path)?;
-        let child = Command::new("kamailio")
+        let mut cmd = Command::new("kamailio");
+        // Its own process group, so that Drop ends the workers it forks too.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
             .arg("-f")
             .arg(&cfg_path)
             .args(["-DD", "-E", "-Y"])
@@ -341,8 +345,20 @@ impl Kamailio {
 }
 
 impl Drop for Kamailio {
+    /// SIGTERM to the whole group (killing only the main process left its
+    /// forked workers running, a dozen per test run), then SIGKILL if it
+    /// has not gone within 5 s.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
