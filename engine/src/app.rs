@@ -130,8 +130,6 @@ impl Engine {
                     ..Default::default()
                 })
                 .map_err(|e| StartError::Tts(e.to_string()))?;
-                let tts = Arc::new(tts);
-                crate::prewarm::spawn(store.subscribe(), tts.clone(), stop_admin.clone());
                 let speech = crate::speech::Speech::start(sp)
                     .map_err(|e| StartError::Speech(e.to_string()))?;
                 info!(script = %path.display(), speech = %speech.describe(), "calls run the dialog script");
@@ -149,7 +147,7 @@ impl Engine {
                             customer,
                         )) as Box<dyn CallFlow>
                     }),
-                    Some(tts),
+                    Some(Arc::new(tts)),
                     Some(Arc::new(speech)),
                 )
             }
