@@ -140,9 +140,6 @@ impl Engine {
                     }
                     Err(e) => return Err(StartError::Tts(e.to_string())),
                 };
-                if let Some(tts) = &tts {
-                    crate::prewarm::spawn(store.subscribe(), tts.clone(), stop_admin.clone());
-                }
                 let speech = crate::speech::Speech::start(sp)
                     .map_err(|e| StartError::Speech(e.to_string()))?;
                 info!(script = %path.display(), speech = %speech.describe(), "calls run the dialog script");
@@ -160,7 +157,11 @@ impl Engine {
                             customer,
                         )) as Box<dyn CallFlow>
                     }),
+<<<<<<< HEAD
                     tts,
+=======
+                    Some(Arc::new(tts)),
+>>>>>>> h-ops
                     Some(Arc::new(speech)),
                 )
             }
