@@ -157,11 +157,7 @@ impl Engine {
                             customer,
                         )) as Box<dyn CallFlow>
                     }),
-<<<<<<< HEAD
                     tts,
-=======
-                    Some(Arc::new(tts)),
->>>>>>> h-ops
                     Some(Arc::new(speech)),
                 )
             }
