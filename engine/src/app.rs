@@ -140,6 +140,11 @@ impl Engine {
                     }
                     Err(e) => return Err(StartError::Tts(e.to_string())),
                 };
+                // Every static prompt goes into the TTS cache now and at each
+                // reload, so the first caller hears the menu at once.
+                if let Some(tts) = &tts {
+                    crate::prewarm::spawn(store.subscribe(), tts.clone(), stop_admin.clone());
+                }
                 let speech = crate::speech::Speech::start(sp)
                     .map_err(|e| StartError::Speech(e.to_string()))?;
                 info!(script = %path.display(), speech = %speech.describe(), "calls run the dialog script");

@@ -13,9 +13,12 @@
 //! generator carries its state from one utterance to the next, so the
 //! samples depend on everything the process synthesised before (two
 //! syntheses of one sentence correlate at 0.2–0.7). The bot's prompts are
-//! therefore re-synthesised in a fresh process, in the order the bot first
-//! said them, which reproduces the bot's audio sample for sample (see
-//! [`as_the_bot_said`]).
+//! therefore re-synthesised in a fresh process that first prewarms the same
+//! script as the bot does at start (every static prompt, in the same order)
+//! and then says the call's lines in the order the bot first said them,
+//! which reproduces the bot's audio sample for sample (see
+//! [`as_the_bot_said`]). Each test waits for the bot's prewarm to finish
+//! before it calls, so no call's synthesis interleaves with it.
 //!
 //! The calls run one at a time: each is real time, and the barge-in timing
 //! means something only on a quiet machine.
@@ -25,6 +28,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use voxbridge_dialog::interp::Program;
 use voxbridge_e2e::caller::Caller;
 use voxbridge_e2e::prompts::{find_in, find_in_order};
 use voxbridge_e2e::rest_crm::{self, RestCrm};
@@ -58,12 +62,15 @@ const TTS_JOB: &str = "VOXBRIDGE_CONVERSATION_TTS_JOB";
 
 /// The bot's audio for `lines` (what it said, in order, all in `voice`):
 /// synthesised by a fresh process (this test binary running [`tts_child`])
-/// that starts its TTS as the bot does and then says the lines in the same
-/// order, repeats answered from the cache as in the bot. Valid for a bot
-/// process that had made no other call.
-fn as_the_bot_said(dir: &Path, voice: &str, lines: &[String]) -> Vec<Vec<i16>> {
+/// that starts its TTS as the bot does, prewarms `script` as the bot did at
+/// start, and then says the lines in the same order, repeats answered from
+/// the cache as in the bot. Valid for a bot process that had made no other
+/// call and had finished its prewarm ([`prewarmed`]) before this one.
+fn as_the_bot_said(dir: &Path, script: &Path, voice: &str, lines: &[String]) -> Vec<Vec<i16>> {
     let job = dir.join("tts-job.txt");
-    let mut text = format!("{voice}\n");
+    let script = script.to_str().expect("a UTF-8 script path");
+    assert!(!script.contains('\n'), "{script:?}");
+    let mut text = format!("{voice}\n{script}\n");
     for line in lines {
         assert!(!line.contains('\n'), "{line:?}");
         text.push_str(line);
@@ -102,7 +109,8 @@ fn as_the_bot_said(dir: &Path, voice: &str, lines: &[String]) -> Vec<Vec<i16>> {
 }
 
 /// Not a test: the child process of [`as_the_bot_said`]. Reads the job
-/// (a voice, then one text per line) and writes `job.N.wav` per text.
+/// (a voice, the script the bot prewarmed, then one text per line) and
+/// writes `job.N.wav` per text.
 #[test]
 #[ignore = "run by as_the_bot_said() in a child process"]
 fn tts_child() {
@@ -112,11 +120,22 @@ fn tts_child() {
     let text = std::fs::read_to_string(&job).expect("the job");
     let mut lines = text.lines();
     let voice = lines.next().expect("a voice");
+    let script = lines.next().expect("a script");
     let tts = Tts::start(TtsConfig::default()).expect("espeak-ng");
+    let program = Program::load(Path::new(script), None).expect("the bot's script");
+    let done = voxbridge_engine::prewarm::prewarm(&program, &tts);
+    assert_eq!(done.failed, 0, "{done:?}");
     for (i, line) in lines.enumerate() {
         let audio = tts.speak_with_voice(line, voice).expect("TTS");
         write_wav(&job.with_extension(format!("{i}.wav")), &audio).expect("writing a WAV");
     }
+}
+
+/// Wait until `bot` has put its script's static prompts in its TTS cache:
+/// its later syntheses then follow the prewarm's, as in [`tts_child`].
+fn prewarmed(bot: &Bot) {
+    bot.wait_for_log("script prompts prewarmed", Duration::from_secs(120))
+        .expect("the bot's prewarm");
 }
 
 fn seconds(samples: &[i16]) -> f64 {
@@ -299,6 +318,7 @@ fn mandarin_script_by_keys_every_prompt_heard_in_order() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_zh_bot", &cfg).unwrap();
+    prewarmed(&bot);
 
     // What the script says to Wang Fang (fixtures/crm: C002, phone
     // 139 1234 5678; her order SO-1003 is `done`, which the script reads
@@ -405,7 +425,7 @@ fn mandarin_script_by_keys_every_prompt_heard_in_order() {
     let audio: Vec<(&str, Vec<i16>)> = expected
         .iter()
         .map(|(name, _)| *name)
-        .zip(as_the_bot_said(&dir, "cmn", &expected_texts))
+        .zip(as_the_bot_said(&dir, &script, "cmn", &expected_texts))
         .collect();
     let heard = read_mono(&record);
     let found = heard_in_order(&dir, &heard, &audio);
@@ -480,6 +500,7 @@ fn crm_down_mid_call_fallback_then_call_log_delivered_on_return() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_crm_down_bot", &cfg).unwrap();
+    prewarmed(&bot);
 
     // What the script says after its greeting and menu.
     let expected = [
@@ -571,7 +592,7 @@ fn crm_down_mid_call_fallback_then_call_log_delivered_on_return() {
         "{said:?}"
     );
     // Heard whole, all but the menu the caller keyed into.
-    let mut audio = as_the_bot_said(&dir, "en-us", &bot_lines);
+    let mut audio = as_the_bot_said(&dir, &script, "en-us", &bot_lines);
     audio.remove(1);
     let names = [
         "greeting",
@@ -684,6 +705,7 @@ fn speech_over_the_menu_stops_it_and_is_heard() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_barge_in_bot", &cfg).unwrap();
+    prewarmed(&bot);
 
     let greeting_text = "Thank you for calling Acme Home.";
     let menu_text = "You can ask about an order, check whether a product is in stock, make a complaint, or ask for an agent. How can I help? You can also press 1 for orders, 2 for stock, 3 for complaints, or 0 for an agent.";
@@ -747,7 +769,7 @@ fn speech_over_the_menu_stops_it_and_is_heard() {
         Some(&[greeting_text, menu_text, agent_text].map(String::from)[..]),
         "{said:?}"
     );
-    let audio = as_the_bot_said(&dir, "en-us", &bot_lines);
+    let audio = as_the_bot_said(&dir, &script, "en-us", &bot_lines);
     let (greeting, menu, agent) = (&audio[0], &audio[1], &audio[2]);
     let heard = read_mono(&record);
     let menu_head = &menu[..8_000];
