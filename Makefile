@@ -34,7 +34,7 @@ test: deps lint
 	$(CARGO) build --release -p voxbridge-engine
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --release --workspace --no-fail-fast 2>&1 | tee target/test.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "total: %d passed, %d failed\n", p, f }' target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "total: %d passed, %d failed, %d ignored (not run: benchmarks and child processes)\n", p, f, i }' target/test.log
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -37,7 +37,10 @@ if [ "$mode" = test ]; then
     kamailio     # a real registrar for the registration tests
     linphone-cli # a second real SIP phone (linphonec)
     sox          # test audio: noise, resampling, mixing
+    tshark       # Wireshark's dissectors: a second opinion on our pcap files
   )
+  # tshark's package asks whether to install dumpcap setuid: no.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | as_root debconf-set-selections
   apt_install "${TEST_PACKAGES[@]}"
   # Request Tracker 5 and Tryton 7.0 for the CRM connector tests.
   "$HERE/install-crm-servers.sh"

@@ -15,11 +15,9 @@ use voxbridge_e2e::{
 
 fn minimal_bin() -> PathBuf {
     let bin = workspace_root().join("target/minimal/release/voxbridge");
-    assert!(
-        bin.exists(),
-        "{} not built: build it as `make test` does: `cargo build --release -p voxbridge-engine --no-default-features` and copy target/release/voxbridge to target/minimal/release/ (or run `make test`)",
-        bin.display()
-    );
+    if let Err(e) = voxbridge_e2e::fresh_binary(&bin) {
+        panic!("{e}; build it as `make test` does: `cargo build --release -p voxbridge-engine --no-default-features` and copy target/release/voxbridge to target/minimal/release/");
+    }
     bin
 }
 

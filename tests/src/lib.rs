@@ -37,13 +37,54 @@ pub fn voxbridge_bin() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let root = workspace_root();
-    for profile in ["release", "debug"] {
-        let p = root.join("target").join(profile).join("voxbridge");
-        if p.exists() {
-            return Ok(p);
+    let bin = root.join("target/release/voxbridge");
+    fresh_binary(&bin)?;
+    Ok(bin)
+}
+
+/// `bin` exists and is newer than every source it is built from, so a test
+/// never runs a binary from before the change it is meant to test (`cargo
+/// test` builds the test binaries, not the engine's).
+pub fn fresh_binary(bin: &Path) -> Result<()> {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} not built ({e}): run `cargo build --release -p voxbridge-engine` (or `make test`)",
+                bin.display()
+            )
+        })?;
+    let root = workspace_root();
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    // Rust sources only: cargo rebuilds (and relinks) the binary whenever
+    // one of them changed, but not for every manifest or lockfile edit, so
+    // those would flag a binary that `cargo build` then leaves as it is.
+    let mut dirs: Vec<PathBuf> = ["engine", "media", "dialog", "crm-bridge", "models"]
+        .iter()
+        .map(|c| root.join(c).join("src"))
+        .collect();
+    while let Some(path) = dirs.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                dirs.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(t) = meta.modified() {
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                newest = Some((t, path));
+            }
         }
     }
-    bail!("voxbridge binary not built: run `cargo build --release -p voxbridge-engine` (or `make test`)")
+    match newest {
+        Some((t, path)) if t > built => bail!(
+            "{} is older than {}: rebuild it (`cargo build --release -p voxbridge-engine`, or `make test`)",
+            bin.display(),
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// A scratch directory for one test, under `target/e2e/<name>`, emptied first.

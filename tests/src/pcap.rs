@@ -590,22 +590,10 @@ mod tests {
         assert!(parse_rtp(&truncated).is_err());
     }
 
-    fn have(program: &str) -> bool {
-        std::process::Command::new(program)
-            .arg("--version")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok()
-    }
-
-    /// A second opinion on the file format from Wireshark's dissectors.
+    /// A second opinion on the file format from Wireshark's dissectors
+    /// (tshark comes with `scripts/install-deps.sh`; without it this fails).
     #[test]
     fn tshark_reads_the_rtp_and_the_events() {
-        if !have("tshark") {
-            eprintln!("tshark not installed: skipping the Wireshark check");
-            return;
-        }
         let dir = std::env::temp_dir().join(format!("voxbridge-tshark-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("tshark.pcap");
@@ -632,7 +620,7 @@ mod tests {
                 "_ws.expert",
             ])
             .output()
-            .unwrap();
+            .expect("tshark (Debian package tshark, installed by scripts/install-deps.sh)");
         fs::remove_dir_all(&dir).ok();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -658,10 +646,6 @@ mod tests {
     /// every packet, in order, to the media address the answerer gave.
     #[test]
     fn sipp_replays_the_file_to_the_callee() {
-        if !have("sipp") {
-            eprintln!("sipp not installed: skipping the replay check");
-            return;
-        }
         let dir = crate::scratch_dir("pcap-replay").unwrap();
         let (builder, _) = sample_stream();
         let pcap = dir.join("caller.pcap");

@@ -445,10 +445,10 @@ mod tests {
     #[test]
     fn espeak_sentences_are_found_in_order() {
         use crate::speech::{espeak_8k, espeak_available, ulaw_round_trip};
-        if !espeak_available() {
-            eprintln!("espeak-ng not installed: skipping the speech prompt test");
-            return;
-        }
+        assert!(
+            espeak_available(),
+            "espeak-ng missing: ./scripts/install-deps.sh"
+        );
         let greeting = espeak_8k(
             "Welcome to voxbridge. Please say your order number.",
             "en-us",

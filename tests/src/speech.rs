@@ -113,10 +113,10 @@ mod tests {
 
     #[test]
     fn espeak_matches_the_bundled_prompt_text() {
-        if !espeak_available() {
-            eprintln!("espeak-ng not installed: skipping");
-            return;
-        }
+        assert!(
+            espeak_available(),
+            "espeak-ng missing: ./scripts/install-deps.sh"
+        );
         let text =
             "Welcome to voxbridge. Please enter your account number, then press the pound key.";
         let spoken = espeak_8k(text, "en-us").unwrap();
