@@ -1,5 +1,6 @@
-//! The opening example of REFERENCE.md is a complete script: it must pass
-//! the validator and run, so the reference cannot drift from the code.
+//! The opening example of the dialog reference (docs/dialog-scripts.md, the
+//! one copy; dialog/REFERENCE.md points there) is a complete script: it must
+//! pass the validator and run, so the reference cannot drift from the code.
 
 use std::sync::Arc;
 
@@ -7,10 +8,10 @@ use voxbridge_dialog::interp::{CallStart, Command, Event, Heard, Interpreter, Pr
 
 #[test]
 fn reference_example_is_a_valid_script() {
-    let doc = include_str!("../REFERENCE.md");
+    let doc = include_str!("../../docs/dialog-scripts.md");
     let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let end = start + doc[start..].find("```").expect("block end");
-    let program = match Program::parse("REFERENCE.md", &doc[start..end]) {
+    let program = match Program::parse("docs/dialog-scripts.md", &doc[start..end]) {
         Ok(p) => Arc::new(p),
         Err(e) => panic!("{e}"),
     };
