@@ -1,8 +1,8 @@
-# voxbridge: the two commands of the README's quick start are `make demo` and `make test`.
+# voxbridge: the two commands of the quick start (README.md, docs/getting-started.md) are `make demo` and `make test`.
 CONFIG ?= fixtures/config/voxbridge.yaml
 CARGO  ?= cargo
 SHELL  := /bin/bash
-# The engine without speech engines (README, "Build features"). It is built
+# The engine without speech engines (docs/speech-and-models.md, "Build features"). It is built
 # in the same target directory, so it shares every dependency already built,
 # and its binary is copied aside to target/minimal/release/ before the
 # default build puts the full one back.

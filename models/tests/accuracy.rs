@@ -303,7 +303,7 @@ fn whisper_on_phone_audio_meets_the_measured_floors() {
     let w = whisper(AUDIO_CTX);
     let (_, total) = run(&w, None, false, subset);
     // Floors measured on this subset (2026-12-01), with a margin; see
-    // README "Speech accuracy" for the figures per voice and noise.
+    // docs/speech-and-models.md, "Speech accuracy on phone audio", for the figures per voice and noise.
     assert!(total.n >= 70, "{} utterances", total.n);
     assert!(
         total.wer() <= MAX_WER,
