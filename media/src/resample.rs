@@ -28,10 +28,10 @@ pub fn resample(input: &[i16], from_hz: u32, to_hz: u32) -> Vec<i16> {
     if from_hz == to_hz {
         return input.to_vec();
     }
-    if to_hz % from_hz == 0 {
+    if to_hz.is_multiple_of(from_hz) {
         return upsample_integer(input, (to_hz / from_hz) as usize);
     }
-    if from_hz % to_hz == 0 {
+    if from_hz.is_multiple_of(to_hz) {
         return decimate_integer(input, (from_hz / to_hz) as usize);
     }
     fractional(input, from_hz, to_hz)

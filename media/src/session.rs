@@ -268,7 +268,7 @@ fn with_send_errors(stats: MediaStats, send_errors: u64) -> MediaStats {
 /// Log the first send error and then every 500th (10 s at 20 ms), so an
 /// unreachable peer does not flood the log 50 times a second.
 fn log_send_error(count: u64, to: SocketAddr, error: &io::Error) {
-    if count == 1 || count % 500 == 0 {
+    if count == 1 || count.is_multiple_of(500) {
         warn!(%to, %error, count, "RTP send failed");
     }
 }

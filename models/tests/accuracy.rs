@@ -121,7 +121,11 @@ fn phone_audio(text: &str, v: usize, n: usize, i: usize) -> Vec<i16> {
             &support::line_noise_ms((speech.len() / 8) as u32 + 1, db, i as u64 + 1),
         ),
     };
-    let codec = if i % 2 == 0 { Codec::Pcmu } else { Codec::Pcma };
+    let codec = if i.is_multiple_of(2) {
+        Codec::Pcmu
+    } else {
+        Codec::Pcma
+    };
     support::g711_round_trip(&noisy, codec)
 }
 
@@ -285,7 +289,7 @@ fn run(
 
 /// The subset `make test` runs: every utterance in one voice, one pair in eight.
 fn subset(i: usize, v: usize) -> bool {
-    (i * 3 + v) % 8 == 0
+    (i * 3 + v).is_multiple_of(8)
 }
 
 #[test]

@@ -67,7 +67,8 @@ impl MediaParams {
                 return Err(ParamsError::PayloadTypeClash(pt));
             }
         }
-        if !(MIN_PTIME..=MAX_PTIME).contains(&self.ptime) || self.ptime.subsec_micros() % 1000 != 0
+        if !(MIN_PTIME..=MAX_PTIME).contains(&self.ptime)
+            || !self.ptime.subsec_micros().is_multiple_of(1000)
         {
             return Err(ParamsError::Ptime(self.ptime));
         }

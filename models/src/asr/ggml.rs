@@ -399,7 +399,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, ModelError> {
         let (blck, size) =
             type_layout(ttype).ok_or_else(|| bad(format!("tensor `{name}` has type {ttype}")))?;
         let elements: u64 = ne.iter().map(|&d| d as u64).product();
-        if elements % blck != 0 {
+        if !elements.is_multiple_of(blck) {
             return Err(bad(format!("tensor `{name}` does not fill whole blocks")));
         }
         let bytes = elements / blck * size;
