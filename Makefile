@@ -40,6 +40,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release -p voxbridge-engine -p voxbridge-models --all-targets $(MINIMAL) -- -D warnings
+	$(CARGO) deny --log-level error check licenses bans sources
 
 ## Benchmarks that print figures: SIP load (vs sipp's own uas), media-plane
 ## capacity (concurrent calls, late packets, CPU and memory per call), CRM, ASR, intent.

@@ -42,6 +42,12 @@ if [ "$mode" = test ]; then
   # tshark's package asks whether to install dumpcap setuid: no.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | as_root debconf-set-selections
   apt_install "${TEST_PACKAGES[@]}"
+  # `make lint` checks licences and sources with cargo-deny (deny.toml).
+  DENY_VERSION=0.20.2
+  if ! cargo deny --version 2>/dev/null | grep -q " $DENY_VERSION\$"; then
+    echo "install-deps: building cargo-deny $DENY_VERSION (crates.io)"
+    cargo install --locked --quiet cargo-deny --version "$DENY_VERSION"
+  fi
   # Request Tracker 5 and Tryton 7.0 for the CRM connector tests.
   "$HERE/install-crm-servers.sh"
   command -v sipp >/dev/null || { echo "install-deps: sipp missing after install" >&2; exit 1; }
