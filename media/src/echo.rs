@@ -18,6 +18,8 @@ use std::collections::VecDeque;
 
 /// Envelope block length, in ms.
 const BLOCK_MS: u32 = 5;
+/// Fewest blocks a verdict is given on.
+const MIN_BLOCKS: usize = 8;
 
 /// Settings of an [`EchoDetector`].
 #[derive(Debug, Clone, PartialEq)]
@@ -142,14 +144,21 @@ impl EchoDetector {
     }
 
     /// The best match over all lags, when there is enough of both streams
-    /// and we sent something audible.
+    /// (40 ms; the window is shorter until 200 ms have been heard, so the
+    /// start of a call's first prompt is judged too) and we sent something
+    /// audible.
     pub fn best_match(&self) -> Option<EchoMatch> {
-        let w = self.window;
-        if self.received.len() < w || self.sent.len() < w {
+        let w = self.window.min(self.received.len()).min(self.sent.len());
+        if w < MIN_BLOCKS {
             return None;
         }
         let floor = 32768.0 * 10f32.powf(self.cfg.silence_dbfs / 20.0);
-        let recv: Vec<f32> = self.received.iter().copied().collect();
+        let recv: Vec<f32> = self
+            .received
+            .iter()
+            .skip(self.received.len() - w)
+            .copied()
+            .collect();
         let (r_mean, r_dev) = mean_dev(&recv);
         if r_dev <= f32::EPSILON {
             return None;

@@ -22,7 +22,6 @@ pub mod prompt;
 pub mod resample;
 pub mod rtp;
 pub mod session;
-pub mod voicing;
 
 pub use clock::PacingClock;
 pub use codec::Codec;

@@ -1,4 +1,5 @@
-//! Is a short block of caller audio voiced speech? A neural VAD also fires
+//! Is a short block of caller audio voiced speech? (The barge-in checks of
+//! [`super::endpoint`].) A neural VAD also fires
 //! on breathing, coughs and in-band tones; those are what stop prompts on
 //! real lines. Two cheap checks on one 32 ms block at 8 kHz tell them from
 //! a vowel:
