@@ -153,29 +153,23 @@ impl EchoDetector {
             return None;
         }
         let floor = 32768.0 * 10f32.powf(self.cfg.silence_dbfs / 20.0);
-        let recv: Vec<f32> = self
-            .received
-            .iter()
-            .skip(self.received.len() - w)
-            .copied()
-            .collect();
-        let (r_mean, r_dev) = mean_dev(&recv);
+        let recv = self.received.range(self.received.len() - w..);
+        let (r_mean, r_dev) = mean_dev(recv.clone(), w);
         if r_dev <= f32::EPSILON {
             return None;
         }
-        let sent: Vec<f32> = self.sent.iter().copied().collect();
-        let lags = (sent.len() - w).min(self.max_lag);
+        let lags = (self.sent.len() - w).min(self.max_lag);
         let mut best: Option<EchoMatch> = None;
         for lag in 0..=lags {
             // Lag 0: the newest sent blocks.
-            let end = sent.len() - lag;
-            let s = &sent[end - w..end];
-            let (s_mean, s_dev) = mean_dev(s);
+            let end = self.sent.len() - lag;
+            let s = self.sent.range(end - w..end);
+            let (s_mean, s_dev) = mean_dev(s.clone(), w);
             if s_mean < floor || s_dev <= f32::EPSILON {
                 continue;
             }
             let cov: f32 = recv
-                .iter()
+                .clone()
                 .zip(s)
                 .map(|(r, s)| (r - r_mean) * (s - s_mean))
                 .sum();
@@ -220,10 +214,10 @@ fn push_env(
     }
 }
 
-/// Mean and the root of the summed squared deviations.
-fn mean_dev(x: &[f32]) -> (f32, f32) {
-    let mean = x.iter().sum::<f32>() / x.len() as f32;
-    let ss: f32 = x.iter().map(|v| (v - mean) * (v - mean)).sum();
+/// Mean and the root of the summed squared deviations of `n` values.
+fn mean_dev<'a>(x: impl Iterator<Item = &'a f32> + Clone, n: usize) -> (f32, f32) {
+    let mean = x.clone().sum::<f32>() / n as f32;
+    let ss: f32 = x.map(|v| (v - mean) * (v - mean)).sum();
     (mean, ss.sqrt())
 }
 
