@@ -20,7 +20,9 @@ use crate::turn_latency::{Stage, TurnKind};
 
 /// A prompt's barge-in rule for the endpointer: 0 is the engine's default.
 fn min_speech_ms(min_speech: Option<Duration>) -> u32 {
-    min_speech.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
+    min_speech.map_or(0, |d| {
+        u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+    })
 }
 
 impl CallCore {
