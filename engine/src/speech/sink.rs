@@ -188,9 +188,12 @@ mod tests {
             .collect()
     }
 
+    /// One corpus item: name, kind (noise, echo, speech), caller-side audio.
+    type Item = (String, String, Vec<i16>);
+
     /// The barge-in corpus (fixtures/audio/barge-in/make-corpus.sh): the
-    /// prompt as sent, and (name, kind, caller-side audio) per item.
-    fn corpus() -> (Vec<i16>, Vec<(String, String, Vec<i16>)>) {
+    /// prompt as sent, and its items.
+    fn corpus() -> (Vec<i16>, Vec<Item>) {
         use voxbridge_media::{g711, Codec};
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let dir = std::env::temp_dir().join(format!("vb-sink-corpus-{}", std::process::id()));
