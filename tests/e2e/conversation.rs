@@ -666,7 +666,8 @@ fn rms(samples: &[i16]) -> f64 {
 /// endpointer received it on the left, what the bot sent on the right, one
 /// media clock) the menu stops soon after the caller's first sound (printed;
 /// within a second, far less than the 2 s or more of menu left, even on a
-/// loaded machine; about 290 ms on an idle one); the caller then hears the answer to what they said ("Connecting you to
+/// loaded machine; 507 ms on a loaded one with the 200 ms voiced-speech
+/// rule); the caller then hears the answer to what they said ("Connecting you to
 /// an agent."), and the bot counts the barge-in and the recognition.
 #[test]
 fn speech_over_the_menu_stops_it_and_is_heard() {
