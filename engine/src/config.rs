@@ -285,7 +285,9 @@ pub struct SpeechConfig {
     /// The same for questions the grammar engine answers (menus, yes/no,
     /// digits): short answers, so the bot can reply sooner.
     pub grammar_end_silence_ms: u32,
-    /// Speech over a prompt needed to stop it (when the script allows).
+    /// Voiced speech over a prompt needed to stop it (when the script
+    /// allows; a script's `barge_in: {min_speech: …}` overrides it). Noise,
+    /// coughs, in-band tones and the prompt's echo do not count.
     pub barge_in_ms: u32,
     /// Longest utterance; longer speech is cut and recognised.
     pub max_utterance_ms: u32,
@@ -309,7 +311,7 @@ impl Default for SpeechConfig {
             start_ms: 96,
             end_silence_ms: 500,
             grammar_end_silence_ms: 250,
-            barge_in_ms: 120,
+            barge_in_ms: 200,
             max_utterance_ms: 15_000,
             tts_rate_wpm: 160,
             tts_cache_mb: 64,

@@ -61,11 +61,15 @@ pub enum FlowAction {
         language: String,
         voice: Option<String>,
         barge_in: bool,
+        /// Voiced speech needed before speech stops it (`None`: the
+        /// engine's `speech.barge_in_ms`).
+        min_speech: Option<Duration>,
     },
     /// Play a WAV file, then `PlaybackDone`.
     PlayFile {
         path: std::path::PathBuf,
         barge_in: bool,
+        min_speech: Option<Duration>,
     },
     /// Ask the CRM/ERP; `LookupDone` or `LookupFailed` follows.
     Lookup(voxbridge_dialog::interp::LookupRequest),

@@ -147,20 +147,28 @@ impl ScriptFlow {
                     language,
                     voice,
                     barge_in,
+                    min_speech,
                 } => {
                     actions.push(FlowAction::Say {
                         text,
                         language: language.code().to_string(),
                         voice,
                         barge_in,
+                        min_speech,
                     });
                     self.waiting = Waiting::Playback { barge_in };
                     self.start_early(&mut actions);
                 }
-                Command::Play { file, barge_in, .. } => {
+                Command::Play {
+                    file,
+                    barge_in,
+                    min_speech,
+                    ..
+                } => {
                     actions.push(FlowAction::PlayFile {
                         path: file,
                         barge_in,
+                        min_speech,
                     });
                     self.waiting = Waiting::Playback { barge_in };
                     self.start_early(&mut actions);

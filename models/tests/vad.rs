@@ -4,6 +4,7 @@
 mod support;
 
 use support::*;
+use voxbridge_media::echo::{EchoConfig, EchoDetector};
 use voxbridge_models::audio::rms_dbfs;
 use voxbridge_models::vad::{EndReason, EndpointConfig, EndpointEvent, Endpointer};
 
@@ -280,4 +281,213 @@ fn sixteen_khz_input_and_bad_settings() {
         ..EndpointConfig::default()
     })
     .is_err());
+}
+
+/// The endpointer as the engine wires it: the media crate's echo detector
+/// compares each received frame with what was sent and tells the
+/// endpointer before the frame goes in.
+struct Ears {
+    ep: Endpointer,
+    echo: EchoDetector,
+}
+
+impl Ears {
+    fn new(cfg: EndpointConfig) -> Ears {
+        Ears {
+            ep: Endpointer::new(cfg).unwrap(),
+            echo: EchoDetector::new(EchoConfig::default()),
+        }
+    }
+
+    fn received(&mut self, frame: &[i16]) {
+        self.echo.push_received(frame);
+        self.ep.set_echo(self.echo.is_echo());
+        self.ep.push(frame);
+    }
+
+    fn sent(&mut self, frame: &[i16]) {
+        self.echo.push_sent(frame);
+    }
+}
+
+/// One corpus item over the prompt, as a call plays it: each 20 ms frame
+/// of caller audio goes in, then the prompt frame we sent; a barge-in stops
+/// the prompt (silence is sent from then on). Returns the events with the
+/// audio time they happened at (ms after the prompt began). `echo`: the
+/// line also returns what was really sent, (delay ms, gain dB) — it stops
+/// when the prompt does.
+fn over_the_prompt(
+    cfg: EndpointConfig,
+    prompt: &[i16],
+    caller: &[i16],
+    echo: Option<(usize, f32)>,
+) -> Vec<(u64, EndpointEvent)> {
+    let mut ears = Ears::new(cfg);
+    let mut sent_so_far: Vec<i16> = Vec::new();
+    let mut events = Vec::new();
+    let mut offset = 0;
+    let mut playing = true;
+    ears.ep.set_prompt_playing(true);
+    let silence = [0i16; 160];
+    for (i, frame) in caller.chunks(160).enumerate() {
+        let mut frame = frame.to_vec();
+        if let Some((delay_ms, gain_db)) = echo {
+            let g = 10f32.powf(gain_db / 20.0);
+            for (k, v) in frame.iter_mut().enumerate() {
+                let at = (i * 160 + k).checked_sub(delay_ms * 8);
+                let e = at.and_then(|a| sent_so_far.get(a)).copied().unwrap_or(0);
+                *v = v.saturating_add((f32::from(e) * g) as i16);
+            }
+        }
+        ears.received(&frame);
+        while let Some(e) = ears.ep.poll_event() {
+            if matches!(e, EndpointEvent::BargeIn { .. }) {
+                playing = false;
+                ears.ep.set_prompt_playing(false);
+            }
+            events.push((offset, e));
+        }
+        let sent = prompt.get(i * 160..(i + 1) * 160).filter(|_| playing);
+        let sent = sent.unwrap_or(&silence);
+        sent_so_far.extend_from_slice(sent);
+        sent_so_far.resize((i + 1) * 160, 0);
+        ears.sent(sent);
+        if playing && (i + 1) * 160 >= prompt.len() {
+            playing = false;
+            ears.ep.set_prompt_playing(false);
+        }
+        if ears.ep.is_done() {
+            offset = (i as u64 + 1) * 20;
+            ears.ep.reset();
+        }
+    }
+    for _ in 0..250 {
+        ears.received(&silence);
+        ears.sent(&silence);
+    }
+    while let Some(e) = ears.ep.poll_event() {
+        events.push((offset, e));
+    }
+    events
+}
+
+fn barge_ins(events: &[(u64, EndpointEvent)]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|(o, e)| match e {
+            EndpointEvent::BargeIn { at_ms } => Some(o + at_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn noise_clicks_tones_breath_coughs_and_echo_do_not_barge_in() {
+    let (prompt, items) = barge_in_corpus();
+    let mut failed = Vec::new();
+    for item in items.iter().filter(|i| i.kind != "speech") {
+        let ev = over_the_prompt(EndpointConfig::default(), prompt, &item.audio, None);
+        let barge = barge_ins(&ev);
+        let utt = utterances(&ev);
+        let rejected: Vec<_> = ev
+            .iter()
+            .filter_map(|(o, e)| match e {
+                EndpointEvent::NotSpeech {
+                    start_ms,
+                    voiced_ms,
+                    echo_ms,
+                    ..
+                } => Some((o + start_ms, *voiced_ms, *echo_ms)),
+                _ => None,
+            })
+            .collect();
+        eprintln!(
+            "{:18} barge-in {barge:?} utterances {} not speech (start, voiced ms, echo ms) {rejected:?}",
+            item.name,
+            utt.len()
+        );
+        if !barge.is_empty() || !utt.is_empty() {
+            failed.push(item.name.as_str());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "stopped the prompt or answered: {failed:?}"
+    );
+}
+
+#[test]
+fn speech_over_the_prompt_barges_in_soon_after_it_starts() {
+    let (prompt, items) = barge_in_corpus();
+    let mut worst = 0;
+    let speech = items.iter().filter(|i| i.kind == "speech");
+    let over_echo = items.iter().filter(|i| i.name == "speech");
+    let cases = speech
+        .map(|i| (i, None))
+        .chain(over_echo.map(|i| (i, Some((60, -15.0)))));
+    for (item, echo) in cases {
+        let onset = item.onset_ms.unwrap();
+        // Where the voice really starts (the item's onset is where espeak-ng's
+        // output begins, leading silence included).
+        let lead = (onset as usize * 8..item.audio.len())
+            .step_by(80)
+            .find(|&k| {
+                item.audio[k..k + 80]
+                    .iter()
+                    .any(|v| v.unsigned_abs() > 1500)
+            })
+            .unwrap() as u64
+            / 8;
+        let ev = over_the_prompt(EndpointConfig::default(), prompt, &item.audio, echo);
+        let barge = barge_ins(&ev);
+        let utt = utterances(&ev);
+        assert_eq!(barge.len(), 1, "{}: {ev:?}", item.name);
+        let delay = barge[0] as i64 - lead as i64;
+        eprintln!(
+            "{:18} echo {echo:?}: voice from {lead} ms, barge-in at {} ms: {delay} ms after the voice began; utterances {:?}",
+            item.name,
+            barge[0],
+            utt.iter().map(|u| (u.0, u.1)).collect::<Vec<_>>()
+        );
+        assert!((150..=600).contains(&delay), "{}: {delay} ms", item.name);
+        worst = worst.max(delay);
+        // The caller's words are delivered, without the echo before them.
+        assert_eq!(utt.len(), 1, "{}: {utt:?}", item.name);
+        let heard_ms = utt[0].2 as u64 / 8;
+        let spoken_ms = utt[0].1 - lead;
+        assert!(
+            heard_ms <= spoken_ms + 500,
+            "{}: {heard_ms} ms of audio for {spoken_ms} ms of speech",
+            item.name
+        );
+    }
+    eprintln!("slowest barge-in: {worst} ms after the voice began");
+}
+
+#[test]
+fn a_prompt_may_ask_for_more_speech_before_it_stops() {
+    let (prompt, items) = barge_in_corpus();
+    let speech = items.iter().find(|i| i.name == "speech").unwrap();
+    let quick = barge_ins(&over_the_prompt(
+        EndpointConfig::default(),
+        prompt,
+        &speech.audio,
+        None,
+    ));
+    let cfg = EndpointConfig::default();
+    let mut ears = Ears::new(cfg);
+    ears.ep.set_barge_in_ms(Some(600));
+    let mut slow = None;
+    ears.ep.set_prompt_playing(true);
+    for (i, f) in speech.audio.chunks(160).enumerate() {
+        ears.received(f);
+        ears.sent(&prompt[i * 160..(i * 160 + f.len()).min(prompt.len())]);
+        while let Some(e) = ears.ep.poll_event() {
+            if let EndpointEvent::BargeIn { at_ms } = e {
+                slow.get_or_insert(at_ms);
+            }
+        }
+    }
+    let slow = slow.expect("600 ms of speech is there");
+    assert!(slow >= quick[0] + 300, "quick {quick:?}, slow {slow}");
 }

@@ -68,9 +68,10 @@ pub struct Ask {
     /// Silence this long is a no-input. Defaults to `defaults.no_input_timeout`.
     #[serde(default)]
     pub timeout: Option<Span>,
-    /// May the caller interrupt the prompt? Defaults to `defaults.barge_in`.
+    /// May the caller interrupt the prompt (`true`, `false` or
+    /// `{min_speech: 300ms}`)? Defaults to `defaults.barge_in`.
     #[serde(default)]
-    pub barge_in: Option<bool>,
+    pub barge_in: Option<super::BargeIn>,
     /// Recognitions below this confidence are a no-match. Defaults to
     /// `defaults.confidence`.
     #[serde(default)]

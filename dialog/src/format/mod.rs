@@ -9,6 +9,7 @@
 
 mod action;
 mod ask;
+mod barge_in;
 mod duration;
 mod prompt;
 mod target;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 
 pub use action::{Lookup, Priority, PriorityBy, PrioritySpec, Ticket, Transfer, KNOWN_LOOKUPS};
 pub use ask::{Ask, Dtmf, InputMode, SlotType, Step};
+pub use barge_in::BargeIn;
 pub use duration::Span;
 pub use prompt::{ByLang, Lang, Phrases, Prompt, PromptSpec, Say};
 pub use target::{Branch, Target, REPEAT};
@@ -88,9 +90,10 @@ pub struct Defaults {
     /// Text-to-speech voice, for all languages or per language.
     #[serde(default)]
     pub voice: Option<ByLang<String>>,
-    /// May callers interrupt prompts? Default true.
+    /// May callers interrupt prompts, and what it takes: `true` (the
+    /// default), `false`, or `{min_speech: 300ms}`.
     #[serde(default)]
-    pub barge_in: Option<bool>,
+    pub barge_in: Option<BargeIn>,
     /// Silence this long after a question is a no-input. Default `5s`.
     #[serde(default)]
     pub no_input_timeout: Option<Span>,

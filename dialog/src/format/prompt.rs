@@ -183,10 +183,12 @@ pub struct Prompt {
     /// `en`/`zh` then only label it in the transcript.
     #[serde(default)]
     pub wav: Option<ByLang<String>>,
-    /// May the caller interrupt this prompt? Defaults to `defaults.barge_in`.
-    /// Set `false` for text that must be heard in full (legal notices).
+    /// May the caller interrupt this prompt (`true`, `false` or
+    /// `{min_speech: 300ms}`)? Defaults to the question's, then
+    /// `defaults.barge_in`. Set `false` for text that must be heard in full
+    /// (legal notices).
     #[serde(default)]
-    pub barge_in: Option<bool>,
+    pub barge_in: Option<super::BargeIn>,
 }
 
 impl Prompt {
@@ -321,7 +323,7 @@ mod tests {
         assert_eq!(s.0[0].text_for(Lang::Zh), Some("hello"));
         let s: Say = serde_saphyr::from_str("{en: hi, zh: 你好, barge_in: false}").unwrap();
         assert_eq!(s.0[0].text_for(Lang::Zh), Some("你好"));
-        assert_eq!(s.0[0].barge_in, Some(false));
+        assert_eq!(s.0[0].barge_in.map(|b| b.allowed), Some(false));
         let s: Say = serde_saphyr::from_str("- one\n- {wav: a.wav}\n").unwrap();
         assert_eq!(s.0.len(), 2);
         assert_eq!(s.0[1].wav, Some(ByLang::All("a.wav".into())));

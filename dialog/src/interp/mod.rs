@@ -41,8 +41,8 @@ use crate::analysis::{escalation, slot_type, Action};
 use crate::expr::{Expr, With};
 use crate::extract;
 use crate::format::{
-    Ask, InputMode, Lang, Priority, PrioritySpec, Say, SlotType, State, Target, OUTCOME_ERROR,
-    OUTCOME_FAILED, OUTCOME_NOT_FOUND, REPEAT,
+    Ask, BargeIn, InputMode, Lang, Priority, PrioritySpec, Say, SlotType, State, Target,
+    OUTCOME_ERROR, OUTCOME_FAILED, OUTCOME_NOT_FOUND, REPEAT,
 };
 use crate::template::Template;
 use crate::value::Value;
@@ -552,13 +552,14 @@ impl Interpreter {
 
     // ---- speaking ----
 
-    fn say(&mut self, say: &Say, barge_in: Option<bool>, out: &mut Vec<Command>) {
+    fn say(&mut self, say: &Say, barge_in: Option<BargeIn>, out: &mut Vec<Command>) {
         let program = self.program.clone();
         for prompt in say.prompts() {
-            let barge_in = prompt
-                .barge_in
-                .or(barge_in)
-                .unwrap_or_else(|| program.barge_in());
+            // Each level fills in what the one inside it left out.
+            let script = program.barge_in();
+            let question = barge_in.map_or(script, |b| b.or(script));
+            let rule = prompt.barge_in.map_or(question, |b| b.or(question));
+            let (barge_in, min_speech) = (rule.allowed, rule.min_speech);
             // A prompt missing the call's language (only possible in an
             // unvalidated script) falls back to any text it has.
             let text = prompt
@@ -581,6 +582,7 @@ impl Interpreter {
                     file: path,
                     text: label,
                     barge_in,
+                    min_speech,
                 });
                 continue;
             }
@@ -593,6 +595,7 @@ impl Interpreter {
                 language: self.lang,
                 voice: program.voice(self.lang),
                 barge_in,
+                min_speech,
             });
         }
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::diag::{Problem, Problems};
-use crate::format::{Lang, Script, State};
+use crate::format::{BargeIn, Lang, Script, State};
 use crate::load::{self, Loaded};
 use crate::validate::{self, Labels};
 
@@ -98,8 +98,8 @@ impl Program {
         self.script.defaults.voice.as_ref()?.get(lang).cloned()
     }
 
-    pub fn barge_in(&self) -> bool {
-        self.script.defaults.barge_in.unwrap_or(true)
+    pub fn barge_in(&self) -> BargeIn {
+        self.script.defaults.barge_in.unwrap_or(BargeIn::ON)
     }
 
     pub fn no_input_timeout(&self) -> Duration {

@@ -74,12 +74,15 @@ pub enum Command {
         voice: Option<String>,
         /// May the caller interrupt it?
         barge_in: bool,
+        /// Voiced speech needed before it stops (`None`: the engine's).
+        min_speech: Option<Duration>,
     },
     /// Play a WAV file; `text` labels it for logs.
     Play {
         file: PathBuf,
         text: String,
         barge_in: bool,
+        min_speech: Option<Duration>,
     },
     /// Wait for the caller; answer with `Heard`, `Digits` or `NoInput`.
     Listen(Listen),

@@ -676,6 +676,7 @@ states:
             file,
             text,
             barge_in,
+            ..
         } => {
             assert_eq!(file.to_str(), Some("legal.wav"));
             assert_eq!(text, "Legal notice");
@@ -691,6 +692,59 @@ states:
             ..
         }
     ));
+}
+
+#[test]
+fn barge_in_rules_are_filled_in_from_the_question_then_the_script() {
+    let p = program(
+        r#"
+name: r
+defaults:
+  barge_in: { min_speech: 400ms }
+  no_input: [{ goto: done }]
+  no_match: [{ goto: done }]
+start: a
+states:
+  a:
+    say:
+      - Script rule.
+      - { en: "Own rule.", barge_in: { min_speech: 150ms } }
+    ask:
+      prompt:
+        - Question rule.
+        - { en: "Plain true keeps the question's rule.", barge_in: true }
+        - { en: "Locked.", barge_in: false }
+      barge_in: { min_speech: 250ms }
+      intents: [agent]
+    on: { agent: done }
+  done:
+    hangup: done
+intents:
+  agent: [agent]
+"#,
+    );
+    let (_, out) = start(&p, None);
+    let rules: Vec<(bool, Option<u64>)> = out
+        .iter()
+        .filter_map(|c| match c {
+            Command::Say {
+                barge_in,
+                min_speech,
+                ..
+            } => Some((*barge_in, min_speech.map(|d| d.as_millis() as u64))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            (true, Some(400)),
+            (true, Some(150)),
+            (true, Some(250)),
+            (true, Some(250)),
+            (false, Some(250)),
+        ]
+    );
 }
 
 #[test]

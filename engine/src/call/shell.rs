@@ -56,6 +56,7 @@ struct Shell {
     speech_events: Option<UnboundedReceiver<SpeechEvent>>,
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
+    barge_in_ms: Arc<AtomicU32>,
     offer_reply: Option<Box<dyn OfferReply>>,
     refer_reply: Option<Box<dyn ReferReply>>,
     done_tx: UnboundedSender<Finished>,
@@ -87,6 +88,7 @@ pub async fn run(mut leg: CallLeg, ctx: Arc<CallContext>) -> ShellEnd {
         speech_events: None,
         prompt_playing: Arc::new(AtomicBool::new(false)),
         end_silence_ms: Arc::new(AtomicU32::new(0)),
+        barge_in_ms: Arc::new(AtomicU32::new(0)),
         offer_reply: None,
         refer_reply: None,
         done_tx,
@@ -327,9 +329,11 @@ impl Shell {
             Command::Hearing {
                 prompt_active,
                 end_silence_ms,
+                barge_in_ms,
             } => {
                 self.prompt_playing.store(prompt_active, Ordering::Relaxed);
                 self.end_silence_ms.store(end_silence_ms, Ordering::Relaxed);
+                self.barge_in_ms.store(barge_in_ms, Ordering::Relaxed);
             }
             Command::Recognise { id, listen, audio } => self.recognise(id, listen, audio),
             Command::Lookup { id, request } => {
@@ -434,6 +438,7 @@ impl Shell {
             &self.ctx,
             self.prompt_playing.clone(),
             self.end_silence_ms.clone(),
+            self.barge_in_ms.clone(),
         )
         .map(|(sink, events)| {
             self.speech_events = Some(events);

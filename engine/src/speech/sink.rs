@@ -3,12 +3,18 @@
 //! in, a whole utterance) goes to the call task over a channel. Endpointing
 //! runs all the time, not only while the script listens, so speech that
 //! starts during a prompt is whole when the prompt is barged into.
+//!
+//! What we send comes here too (`on_sent`): the echo detector compares it
+//! with what the caller's side carries, so the prompt's own echo never
+//! counts as the caller speaking over it.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::debug;
+use voxbridge_media::echo::{EchoConfig, EchoDetector};
 use voxbridge_media::session::AudioSink;
 use voxbridge_models::vad::endpoint::{EndpointConfig, EndpointEvent, Endpointer};
 
@@ -41,6 +47,11 @@ pub struct SpeechSink {
     end_silence_ms: Arc<AtomicU32>,
     end_silence: u32,
     default_end_silence: u32,
+    /// Set by the call task: the playing prompt's barge-in rule, voiced
+    /// speech in ms (0: the configured default).
+    barge_in_ms: Arc<AtomicU32>,
+    barge_in: u32,
+    echo: EchoDetector,
 }
 
 impl SpeechSink {
@@ -51,6 +62,10 @@ impl SpeechSink {
         end_silence_ms: Arc<AtomicU32>,
     ) -> Result<Self, voxbridge_models::ModelError> {
         let default_end_silence = config.end_silence_ms;
+        let echo = EchoDetector::new(EchoConfig {
+            sample_rate: config.sample_rate,
+            ..EchoConfig::default()
+        });
         Ok(SpeechSink {
             endpointer: Endpointer::new(config)?,
             events,
@@ -59,7 +74,16 @@ impl SpeechSink {
             end_silence_ms,
             end_silence: default_end_silence,
             default_end_silence,
+            barge_in_ms: Arc::new(AtomicU32::new(0)),
+            barge_in: 0,
+            echo,
         })
+    }
+
+    /// Reads the prompt's barge-in rule from `barge_in_ms` (0: default).
+    pub fn with_barge_in_rule(mut self, barge_in_ms: Arc<AtomicU32>) -> Self {
+        self.barge_in_ms = barge_in_ms;
+        self
     }
 }
 
@@ -78,6 +102,16 @@ impl AudioSink for SpeechSink {
             self.end_silence = wanted;
             self.endpointer.set_end_silence_ms(wanted);
         }
+        let rule = self.barge_in_ms.load(Ordering::Relaxed);
+        if rule != self.barge_in {
+            self.barge_in = rule;
+            self.endpointer.set_barge_in_ms((rule > 0).then_some(rule));
+        }
+        self.echo.push_received(pcm);
+        // Only barge-in asks whether this is our echo: skip the sums when
+        // no prompt plays and nobody speaks.
+        let echo = (playing || self.endpointer.is_speaking()) && self.echo.is_echo();
+        self.endpointer.set_echo(echo);
         self.endpointer.push(pcm);
         while let Some(event) = self.endpointer.poll_event() {
             let event = match event {
@@ -94,6 +128,18 @@ impl AudioSink for SpeechSink {
                         endpointing,
                     }
                 }
+                EndpointEvent::NotSpeech {
+                    start_ms,
+                    end_ms,
+                    voiced_ms,
+                    echo_ms,
+                } => {
+                    debug!(
+                        length_ms = end_ms.saturating_sub(start_ms),
+                        voiced_ms, echo_ms, "sound over a prompt was not speech; ignored"
+                    );
+                    continue;
+                }
                 EndpointEvent::NoInput { .. } => continue,
             };
             // A closed channel means the call is over; nothing to tell.
@@ -103,6 +149,10 @@ impl AudioSink for SpeechSink {
             // One utterance per turn in the endpointer; calls have many.
             self.endpointer.reset();
         }
+    }
+
+    fn on_sent(&mut self, pcm: &[i16]) {
+        self.echo.push_sent(pcm);
     }
 }
 
@@ -136,6 +186,94 @@ mod tests {
                 (s * amplitude) as i16
             })
             .collect()
+    }
+
+    /// One corpus item: name, kind (noise, echo, speech), caller-side audio.
+    type Item = (String, String, Vec<i16>);
+
+    /// The barge-in corpus (fixtures/audio/barge-in/make-corpus.sh): the
+    /// prompt as sent, and its items.
+    fn corpus() -> (Vec<i16>, Vec<Item>) {
+        use voxbridge_media::{g711, Codec};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = std::env::temp_dir().join(format!("vb-sink-corpus-{}", std::process::id()));
+        let out = std::process::Command::new("bash")
+            .arg(root.join("fixtures/audio/barge-in/make-corpus.sh"))
+            .arg(&dir)
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "the corpus script needs sox and espeak-ng: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |name: &str| {
+            let mut pcm = Vec::new();
+            g711::decode(
+                Codec::Pcmu,
+                &std::fs::read(dir.join(format!("{name}.ul"))).unwrap(),
+                &mut pcm,
+            );
+            pcm
+        };
+        let tsv = std::fs::read_to_string(dir.join("corpus.tsv")).unwrap();
+        let items = tsv
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_string(), f[1].to_string(), read(f[0]))
+            })
+            .collect();
+        let prompt = read("prompt");
+        let _ = std::fs::remove_dir_all(&dir);
+        (prompt, items)
+    }
+
+    #[test]
+    fn only_speech_over_a_prompt_barges_in_or_is_heard() {
+        let (prompt, items) = corpus();
+        for (name, kind, audio) in &items {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let playing = Arc::new(AtomicBool::new(true));
+            let rule = Arc::new(AtomicU32::new(0));
+            let mut sink = SpeechSink::new(
+                EndpointConfig::default(),
+                tx,
+                playing.clone(),
+                Arc::new(AtomicU32::new(0)),
+            )
+            .unwrap()
+            .with_barge_in_rule(rule);
+            let mut barged = None;
+            let mut heard = 0;
+            let silence = [0i16; 160];
+            for (i, frame) in audio.chunks(160).enumerate() {
+                sink.on_audio(frame);
+                while let Ok(e) = rx.try_recv() {
+                    match e {
+                        SpeechEvent::BargeIn => {
+                            // The call stops the prompt.
+                            barged.get_or_insert(i * 20);
+                            playing.store(false, Ordering::Relaxed);
+                        }
+                        SpeechEvent::Utterance { .. } => heard += 1,
+                        SpeechEvent::Started => {}
+                    }
+                }
+                let playing_now = playing.load(Ordering::Relaxed) && (i + 1) * 160 <= prompt.len();
+                let sent = prompt.get(i * 160..(i + 1) * 160).filter(|_| playing_now);
+                sink.on_sent(sent.unwrap_or(&silence));
+                if !playing_now {
+                    playing.store(false, Ordering::Relaxed);
+                }
+            }
+            if kind == "speech" {
+                assert!(barged.is_some(), "{name}: speech did not barge in");
+            } else {
+                assert_eq!(barged, None, "{name} stopped the prompt");
+                assert_eq!(heard, 0, "{name} was heard as an utterance");
+            }
+        }
     }
 
     #[test]

@@ -2,14 +2,29 @@
 //! "utterance complete" and "no input", with configurable start-of-speech,
 //! end-of-speech silence, maximum utterance length and pre-roll.
 //!
+//! Barge-in is decided here, and real lines make it hard: the VAD also
+//! fires on breathing, coughs, clicks, in-band DTMF and the bot's own prompt
+//! echoed back. While a prompt plays, a block of sound only counts towards
+//! barge-in when it is voiced speech: VAD above the threshold, periodic at
+//! a speech pitch and not a tone ([`super::voicing`]), and not our own
+//! echo: the engine compares the caller's audio with what it sent (the
+//! media crate's echo detector) and says so with [`Endpointer::set_echo`]. The prompt stops once `barge_in_ms` of such
+//! blocks were heard in one utterance. Sound over a prompt that never gets
+//! there is dropped as [`EndpointEvent::NotSpeech`] rather than delivered
+//! as an utterance, so a cough does not answer the question either.
+//!
 //! Sans-IO in the str0m style: [`Endpointer::push`] takes audio (time is the
 //! number of samples seen), then [`Endpointer::poll_event`] is drained until
 //! it returns `None`.
 
 use std::collections::VecDeque;
 
-use super::{Vad, BLOCK_MS};
+use super::{voicing, Vad, BLOCK_MS};
 use crate::ModelError;
+
+/// Audio judged by the voicing checks per block: 32 ms at 8 kHz (two
+/// periods of a low voice).
+const VOICING_WINDOW: usize = 256;
 
 /// Endpointing settings. Times are in milliseconds of audio.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +44,16 @@ pub struct EndpointConfig {
     pub max_utterance_ms: u32,
     /// Audio kept from before the detected start (word onsets are quiet).
     pub pre_roll_ms: u32,
-    /// Speech needed while a prompt plays before barge-in is raised.
+    /// Voiced speech (VAD, pitch, not a tone, not our echo) needed in one
+    /// utterance while a prompt plays before barge-in is raised; a prompt
+    /// may ask for another value ([`Endpointer::set_barge_in_ms`]).
     pub barge_in_ms: u32,
+    /// Pitch periodicity (0–1) a block needs to count as voiced for
+    /// barge-in ([`voicing::periodicity`]).
+    pub barge_in_periodicity: f32,
+    /// Share of energy in known tones (0–1) above which a block is a key or
+    /// a line tone, not speech ([`voicing::tone_fraction`]).
+    pub barge_in_max_tone: f32,
     /// No speech start within this long after [`Endpointer::reset`] →
     /// [`EndpointEvent::NoInput`]; `None`: never.
     pub no_input_ms: Option<u32>,
@@ -46,7 +69,9 @@ impl Default for EndpointConfig {
             end_silence_ms: 500,
             max_utterance_ms: 15_000,
             pre_roll_ms: 250,
-            barge_in_ms: 192,
+            barge_in_ms: 200,
+            barge_in_periodicity: 0.5,
+            barge_in_max_tone: 0.8,
             no_input_ms: None,
         }
     }
@@ -68,8 +93,20 @@ pub enum EndReason {
 pub enum EndpointEvent {
     /// The caller started speaking at `at_ms` (audio time since reset).
     SpeechStarted { at_ms: u64 },
-    /// The caller has spoken `barge_in_ms` over a playing prompt: stop it.
+    /// The caller has spoken `barge_in_ms` of voiced speech over a
+    /// playing prompt: stop it.
     BargeIn { at_ms: u64 },
+    /// Sound over a prompt that never qualified as barge-in (noise, a
+    /// cough, a key, our own echo): no utterance is delivered for it.
+    NotSpeech {
+        start_ms: u64,
+        end_ms: u64,
+        /// Most voiced speech it had within the rule's window, in ms (less
+        /// than `barge_in_ms`).
+        voiced_ms: u32,
+        /// Blocks of it that were our own echo, in ms.
+        echo_ms: u32,
+    },
     /// A complete utterance: its audio (input rate, pre-roll included,
     /// trailing silence trimmed to 100 ms) and when it started and ended.
     Utterance {
@@ -109,7 +146,34 @@ pub struct Endpointer {
     prompt_playing: bool,
     barge_in_sent: bool,
     events: VecDeque<EndpointEvent>,
+    /// Barge-in: the current prompt's rule, the recent input for the
+    /// voicing checks (ends at `seen`), whether the caller's audio is our
+    /// echo now, and what this utterance has had so far.
+    barge_in_ms: u32,
+    recent: VecDeque<i16>,
+    echo_now: bool,
+    turn: TurnVoicing,
 }
+
+/// What the current utterance has had, for the barge-in rule.
+#[derive(Debug, Clone, Default)]
+struct TurnVoicing {
+    /// A prompt played during some of it.
+    over_prompt: bool,
+    /// When its recent voiced blocks ended (within the rule's window).
+    voiced: VecDeque<u64>,
+    /// Most voiced speech seen within one window, in ms.
+    best_voiced_ms: u32,
+    echo_ms: u32,
+    /// Where the voiced speech that met the rule began.
+    qualified_from: Option<u64>,
+}
+
+/// Voiced speech counts for barge-in within `barge_in_ms` + this much:
+/// speech has its unvoiced consonants and pauses, but scattered blocks
+/// (a prompt's echo where the detector was unsure, a noise that looked
+/// voiced for a moment) never add up.
+const BARGE_IN_SPREAD_MS: u64 = 300;
 
 impl Endpointer {
     /// A new endpointer; fails on a sample rate the VAD cannot take or
@@ -140,6 +204,10 @@ impl Endpointer {
             prompt_playing: false,
             barge_in_sent: false,
             events: VecDeque::new(),
+            barge_in_ms: cfg.barge_in_ms,
+            recent: VecDeque::with_capacity(2 * VOICING_WINDOW * 2),
+            echo_now: false,
+            turn: TurnVoicing::default(),
             cfg,
         })
     }
@@ -156,6 +224,18 @@ impl Endpointer {
         if !playing {
             self.barge_in_sent = false;
         }
+    }
+
+    /// The voiced speech the playing prompt needs before barge-in (`None`:
+    /// the configured `barge_in_ms`).
+    pub fn set_barge_in_ms(&mut self, ms: Option<u32>) {
+        self.barge_in_ms = ms.unwrap_or(self.cfg.barge_in_ms);
+    }
+
+    /// Whether the audio pushed next is the echo of our own prompt (the
+    /// engine's echo detector decides): echo never counts towards barge-in.
+    pub fn set_echo(&mut self, echo: bool) {
+        self.echo_now = echo;
     }
 
     /// Changes the silence that ends an utterance, from the next block on
@@ -176,6 +256,8 @@ impl Endpointer {
         self.silent_run_ms = 0;
         self.barge_in_sent = false;
         self.events.clear();
+        self.recent.clear();
+        self.turn = TurnVoicing::default();
         // Drop the VAD's partial block so block times stay aligned with `seen`.
         self.vad.pending.clear();
     }
@@ -209,6 +291,11 @@ impl Endpointer {
             }
         }
         self.seen += samples.len() as u64;
+        let window = self.voicing_window();
+        self.recent.extend(samples.iter().copied());
+        while self.recent.len() > 2 * window {
+            self.recent.pop_front();
+        }
         for &score in &scores {
             self.scored_blocks += 1;
             self.on_block(score);
@@ -217,6 +304,69 @@ impl Endpointer {
             }
         }
         self.scores = scores;
+    }
+
+    /// Input samples judged by the voicing checks (32 ms).
+    fn voicing_window(&self) -> usize {
+        VOICING_WINDOW * self.cfg.sample_rate as usize / 8_000
+    }
+
+    /// Whether the block that just ended (with VAD `score`) is voiced
+    /// speech by the barge-in checks, echo aside.
+    fn block_is_voiced(&self, score: f32) -> bool {
+        if score < self.cfg.threshold {
+            return false;
+        }
+        // The block ends `seen - block_end` samples before the newest input.
+        let rate = u64::from(self.cfg.sample_rate);
+        let block_end = self.block_end_ms() * rate / 1000;
+        let behind = self.seen.saturating_sub(block_end) as usize;
+        let window = self.voicing_window();
+        if self.recent.len() < behind + window {
+            return false;
+        }
+        let end = self.recent.len() - behind;
+        let mut block: Vec<i16> = self.recent.range(end - window..end).copied().collect();
+        if self.cfg.sample_rate == 16_000 {
+            // The checks work at 8 kHz: average pairs (a crude low-pass).
+            block = block
+                .chunks_exact(2)
+                .map(|p| ((i32::from(p[0]) + i32::from(p[1])) / 2) as i16)
+                .collect();
+        }
+        voicing::tone_fraction(&block) < self.cfg.barge_in_max_tone
+            && voicing::periodicity(&block) >= self.cfg.barge_in_periodicity
+    }
+
+    /// Counts the block for the barge-in rule; raises barge-in when the
+    /// playing prompt's rule is met.
+    fn judge_block(&mut self, now: u64, score: f32) {
+        if self.prompt_playing {
+            self.turn.over_prompt = true;
+        }
+        if !self.turn.over_prompt || self.turn.qualified_from.is_some() {
+            // Nothing to decide (no prompt), or already decided.
+            return;
+        }
+        if self.echo_now && score >= self.cfg.threshold {
+            self.turn.echo_ms += BLOCK_MS;
+        } else if self.block_is_voiced(score) {
+            self.turn.voiced.push_back(now);
+        }
+        let window = u64::from(self.barge_in_ms) + BARGE_IN_SPREAD_MS;
+        while self.turn.voiced.front().is_some_and(|&t| t + window <= now) {
+            self.turn.voiced.pop_front();
+        }
+        let voiced_ms = self.turn.voiced.len() as u32 * BLOCK_MS;
+        self.turn.best_voiced_ms = self.turn.best_voiced_ms.max(voiced_ms);
+        if voiced_ms >= self.barge_in_ms {
+            let first = self.turn.voiced.front().copied().unwrap_or(now);
+            self.turn.qualified_from = Some(first.saturating_sub(u64::from(BLOCK_MS)));
+        }
+        if self.prompt_playing && !self.barge_in_sent && self.turn.qualified_from.is_some() {
+            self.barge_in_sent = true;
+            self.events.push_back(EndpointEvent::BargeIn { at_ms: now });
+        }
     }
 
     fn block_end_ms(&self) -> u64 {
@@ -229,8 +379,11 @@ impl Endpointer {
             State::Waiting => {
                 if score >= self.cfg.threshold {
                     self.voiced_run_ms += BLOCK_MS;
+                    self.judge_block(now, score);
                 } else {
                     self.voiced_run_ms = 0;
+                    // Those blocks did not start an utterance.
+                    self.turn = TurnVoicing::default();
                 }
                 if self.voiced_run_ms >= self.cfg.start_ms {
                     let start = now.saturating_sub(u64::from(self.voiced_run_ms));
@@ -249,14 +402,7 @@ impl Endpointer {
                 } else {
                     self.silent_run_ms += BLOCK_MS;
                 }
-                if self.prompt_playing
-                    && !self.barge_in_sent
-                    && now - self.speech_start_ms >= u64::from(self.cfg.barge_in_ms)
-                    && self.silent_run_ms == 0
-                {
-                    self.barge_in_sent = true;
-                    self.events.push_back(EndpointEvent::BargeIn { at_ms: now });
-                }
+                self.judge_block(now, score);
                 if self.silent_run_ms >= self.cfg.end_silence_ms {
                     self.end_utterance(now, EndReason::Silence);
                 } else if now - self.speech_start_ms >= u64::from(self.cfg.max_utterance_ms) {
@@ -269,6 +415,8 @@ impl Endpointer {
 
     fn start_speech(&mut self, start_ms: u64) {
         self.state = State::Speaking;
+        // The blocks that started it were judged already (see `on_block`).
+        self.turn.over_prompt |= self.prompt_playing;
         self.speech_start_ms = start_ms;
         self.silent_run_ms = 0;
         // The utterance begins pre_roll before the first voiced block; the
@@ -288,6 +436,30 @@ impl Endpointer {
     fn end_utterance(&mut self, now_ms: u64, reason: EndReason) {
         let mut audio = std::mem::take(&mut self.utterance);
         let end_ms = now_ms.saturating_sub(u64::from(self.silent_run_ms));
+        let turn = std::mem::take(&mut self.turn);
+        self.state = State::Done;
+        if turn.over_prompt && turn.qualified_from.is_none() {
+            self.events.push_back(EndpointEvent::NotSpeech {
+                start_ms: self.speech_start_ms,
+                end_ms,
+                voiced_ms: turn.best_voiced_ms,
+                echo_ms: turn.echo_ms,
+            });
+            return;
+        }
+        if let (true, Some(first)) = (turn.echo_ms > 0, turn.qualified_from) {
+            // Our echo started this utterance: what the recogniser gets
+            // starts at the caller's own speech (less pre-roll), not at the
+            // echoed prompt.
+            let from = first.saturating_sub(u64::from(self.cfg.pre_roll_ms) + 64);
+            let begins = self
+                .speech_start_ms
+                .saturating_sub(u64::from(self.cfg.pre_roll_ms));
+            if from > begins {
+                let cut = self.ms_to_samples((from - begins) as u32).min(audio.len());
+                audio.drain(..cut);
+            }
+        }
         if reason == EndReason::Silence {
             // Keep 100 ms of the trailing silence.
             let trailing = self.silent_run_ms.saturating_sub(100);
@@ -301,7 +473,6 @@ impl Endpointer {
             end_ms,
             reason,
         });
-        self.state = State::Done;
     }
 
     /// Ends a running utterance now (the caller hung up, or the engine

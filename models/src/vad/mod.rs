@@ -9,6 +9,7 @@
 //! milliseconds and the engine owns the clock.
 
 pub mod endpoint;
+pub mod voicing;
 
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer};
 

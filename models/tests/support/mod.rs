@@ -108,3 +108,55 @@ pub fn mix(a: &[i16], b: &[i16]) -> Vec<i16> {
 pub fn concat(parts: &[&[i16]]) -> Vec<i16> {
     parts.iter().flat_map(|p| p.iter().copied()).collect()
 }
+
+/// One item of the barge-in corpus (fixtures/audio/barge-in/make-corpus.sh):
+/// caller-side audio aligned with the prompt, decoded from μ-law.
+pub struct CorpusItem {
+    pub name: String,
+    /// `noise`, `echo` or `speech`.
+    pub kind: String,
+    /// Where speech starts (speech items), ms after the prompt's start.
+    pub onset_ms: Option<u64>,
+    pub audio: Vec<i16>,
+}
+
+/// The barge-in corpus: the prompt as sent and every caller-side item,
+/// generated once per test process by the corpus script.
+pub fn barge_in_corpus() -> &'static (Vec<i16>, Vec<CorpusItem>) {
+    static CORPUS: std::sync::OnceLock<(Vec<i16>, Vec<CorpusItem>)> = std::sync::OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let dir = temp_dir("barge-in-corpus");
+        let script = root().join("fixtures/audio/barge-in/make-corpus.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("bash runs the corpus script");
+        assert!(
+            out.status.success(),
+            "{} failed (needs sox and espeak-ng): {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |name: &str| {
+            let codes = std::fs::read(dir.join(format!("{name}.ul"))).unwrap();
+            let mut pcm = Vec::new();
+            g711::decode(Codec::Pcmu, &codes, &mut pcm);
+            pcm
+        };
+        let tsv = std::fs::read_to_string(dir.join("corpus.tsv")).unwrap();
+        let items = tsv
+            .lines()
+            .map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                CorpusItem {
+                    name: f[0].to_string(),
+                    kind: f[1].to_string(),
+                    onset_ms: f[2].parse().ok(),
+                    audio: read(f[0]),
+                }
+            })
+            .collect();
+        (read("prompt"), items)
+    })
+}

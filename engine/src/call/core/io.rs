@@ -159,11 +159,13 @@ pub enum Command {
     /// Stop the prompt playing.
     StopPlayback,
     /// Tell the endpointer whether a prompt counts as playing (speech
-    /// over it is a barge-in) and the end-of-speech silence wanted
-    /// (0: the configured default).
+    /// over it is a barge-in), the end-of-speech silence wanted and the
+    /// prompt's barge-in rule (voiced speech needed), each 0 for the
+    /// configured default.
     Hearing {
         prompt_active: bool,
         end_silence_ms: u32,
+        barge_in_ms: u32,
     },
     /// Recognise an utterance for a question; `Done::Recognised` follows.
     /// A new one replaces any still running.

@@ -171,8 +171,11 @@ pub struct CallCore {
     listen_generation: u64,
     end_silence_ms: u32,
     recognition: Option<Recognition>,
+    /// The playing prompt's barge-in rule: voiced speech needed, in ms (0:
+    /// the engine's `speech.barge_in_ms`).
+    barge_in_ms: u32,
     /// The endpointer state last told to the shell.
-    hearing_told: (bool, u32),
+    hearing_told: (bool, u32, u32),
     last_key_at: Option<Instant>,
     clock: TurnClock,
     transfer: Option<(crate::transfer::TransferTracker, Instant)>,
@@ -206,7 +209,8 @@ impl CallCore {
             listen_generation: 0,
             end_silence_ms: 0,
             recognition: None,
-            hearing_told: (false, 0),
+            barge_in_ms: 0,
+            hearing_told: (false, 0, 0),
             last_key_at: None,
             clock: TurnClock::default(),
             transfer: None,
@@ -441,12 +445,13 @@ impl CallCore {
 
     /// Tell the shell when the endpointer's view of the call changed.
     fn sync_hearing(&mut self) {
-        let want = (self.prompt_active, self.end_silence_ms);
+        let want = (self.prompt_active, self.end_silence_ms, self.barge_in_ms);
         if want != self.hearing_told && self.phase == Phase::Talking {
             self.hearing_told = want;
             self.push(Command::Hearing {
                 prompt_active: want.0,
                 end_silence_ms: want.1,
+                barge_in_ms: want.2,
             });
         }
     }

@@ -581,3 +581,40 @@ fn the_lookup_starts_while_its_filler_plays() {
         "{c:?}"
     );
 }
+
+#[test]
+fn a_prompts_barge_in_rule_reaches_the_endpointer() {
+    let mut sim = Sim::with_flow(ring_config(0), |e| match e {
+        FlowEvent::Answered => vec![FlowAction::Say {
+            text: "Orders or hours?".into(),
+            language: "en".into(),
+            voice: None,
+            barge_in: true,
+            min_speech: Some(Duration::from_millis(350)),
+        }],
+        FlowEvent::PlaybackDone => vec![FlowAction::Say {
+            text: "Anything else?".into(),
+            language: "en".into(),
+            voice: None,
+            barge_in: true,
+            min_speech: None,
+        }],
+        _ => vec![],
+    });
+    let hearing = |c: &[Command]| {
+        c.iter()
+            .filter_map(|c| match c {
+                Command::Hearing {
+                    prompt_active,
+                    barge_in_ms,
+                    ..
+                } => Some((*prompt_active, *barge_in_ms)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hearing(&sim.take()), [(true, 350)]);
+    sim.input(Input::Media(MediaInput::PlaybackDone));
+    // The next prompt has no rule of its own: the engine's default (0).
+    assert_eq!(hearing(&sim.take()), [(true, 0)]);
+}

@@ -18,6 +18,13 @@ use crate::speech::understanding::{choose_engine, EngineChoice};
 use crate::speech::{SpeechError, Understood};
 use crate::turn_latency::{Stage, TurnKind};
 
+/// A prompt's barge-in rule for the endpointer: 0 is the engine's default.
+fn min_speech_ms(min_speech: Option<Duration>) -> u32 {
+    min_speech.map_or(0, |d| {
+        u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+    })
+}
+
 impl CallCore {
     /// The flow's answer to `event`, carried out.
     pub(super) fn ask(&mut self, now: Instant, event: FlowEvent) {
@@ -61,8 +68,10 @@ impl CallCore {
                 text,
                 language,
                 voice,
+                min_speech,
                 ..
             } => {
+                self.barge_in_ms = min_speech_ms(min_speech);
                 self.transcript("bot", text.clone());
                 self.prepare(PromptSource::Speak {
                     text,
@@ -70,7 +79,12 @@ impl CallCore {
                     voice,
                 });
             }
-            FlowAction::PlayFile { path, .. } => self.prepare(PromptSource::File(path)),
+            FlowAction::PlayFile {
+                path, min_speech, ..
+            } => {
+                self.barge_in_ms = min_speech_ms(min_speech);
+                self.prepare(PromptSource::File(path));
+            }
             FlowAction::Lookup(request) => {
                 let id = self.next_id();
                 self.work = Some(Work {
