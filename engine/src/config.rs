@@ -84,7 +84,7 @@ impl Default for CallsConfig {
             max_calls: 500,
             retry_after_secs: 30,
             drain_timeout_secs: 60,
-            max_scheduling_delay_ms: 0,
+            max_scheduling_delay_ms: crate::load::DEFAULT_MAX_DELAY_MS,
         }
     }
 }

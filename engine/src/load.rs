@@ -19,6 +19,17 @@ use crate::metrics::Metrics;
 /// How often the probe asks to wake.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The default `calls.max_scheduling_delay_ms`. A media task sends a packet
+/// every 20 ms (the usual ptime) and counts it late once it leaves a whole
+/// interval after its time; when the probe's timer runs that late on
+/// average, a large share of every call's packets already does, which is
+/// beyond any jitter buffer's margin. Below it the box is loaded, not full:
+/// an idle bot on the 2-core development machine with other builds running
+/// (load average 9) read 1–5 ms smoothed, with excursions to 10 ms, which
+/// the former 5 ms limit turned into refused calls. Recovery is at half
+/// (10 ms), above that floor, so the verdict does not stick.
+pub const DEFAULT_MAX_DELAY_MS: u32 = 20;
+
 /// Time constant of the smoothing: a burst shorter than this moves the
 /// verdict little, a sustained delay moves it within about this long.
 const SMOOTHING: Duration = Duration::from_millis(300);
@@ -77,18 +88,20 @@ impl LoadMonitor {
         late
     }
 
-    /// The delay to judge by at `now`: the smoothed lateness, or how far
-    /// past its time the probe's next tick already is (a runtime so busy
-    /// that the probe does not run must not look idle).
+    /// The delay to judge by at `now`: the smoothed lateness, or, if the
+    /// probe is overdue, what the smoothing would read were its tick to
+    /// run now that late (a runtime so busy that the probe does not run
+    /// must not look idle, but a hiccup of a few tens of milliseconds
+    /// weighs no more than the tick it delays will, once it runs).
     pub fn delay(&self, now: Instant) -> Duration {
-        let overdue = self
-            .last_run
-            .map(|last| {
-                now.saturating_duration_since(last)
-                    .saturating_sub(PROBE_INTERVAL)
-            })
-            .unwrap_or(Duration::ZERO);
-        Duration::from_secs_f64(self.smoothed.max(0.0)).max(overdue)
+        let Some(last) = self.last_run else {
+            return Duration::ZERO;
+        };
+        let since = now.saturating_duration_since(last);
+        let overdue = since.saturating_sub(PROBE_INTERVAL).as_secs_f64();
+        let weight = 1.0 - (-since.as_secs_f64() / SMOOTHING.as_secs_f64()).exp();
+        let projected = self.smoothed + weight * (overdue - self.smoothed);
+        Duration::from_secs_f64(self.smoothed.max(projected).max(0.0))
     }
 
     /// Whether a new call should be refused at `now`.
@@ -175,9 +188,60 @@ mod tests {
         let mut m = LoadMonitor::new(10 * MS);
         let t = run(&mut m, t0, 1.0, Duration::ZERO);
         assert!(!m.overloaded(t + 15 * MS));
-        // Nothing ran for 200 ms: whoever asks now sees the stall.
-        assert!(m.delay(t + 200 * MS) >= 190 * MS);
+        // Nothing ran for 200 ms: whoever asks now sees the stall, weighed
+        // as the overdue tick will be when it runs.
+        let d = m.delay(t + 200 * MS);
+        assert!(d >= 80 * MS && d <= 190 * MS, "{d:?}");
         assert!(m.overloaded(t + 200 * MS));
+        // And the tick that finally runs confirms it, no jump either way.
+        m.tick(t + PROBE_INTERVAL, t + 200 * MS);
+        let after = m.delay(t + 200 * MS);
+        assert!(after.abs_diff(d) <= MS, "{d:?} then {after:?}");
+    }
+
+    /// Probe lateness as an idle bot measured it on the 2-core machine
+    /// with other builds running: mostly 1–3 ms, a tick of 10–20 ms now
+    /// and then, and hiccups of 40 ms during which INVITEs still arrive.
+    #[test]
+    fn the_default_admits_on_a_busy_shared_box() {
+        let limit = Duration::from_millis(u64::from(DEFAULT_MAX_DELAY_MS));
+        let mut m = LoadMonitor::new(limit);
+        let mut due = Instant::now() + PROBE_INTERVAL;
+        for i in 0..3_000u32 {
+            let late = match i % 97 {
+                0 => 40 * MS,
+                13 | 51 => 15 * MS,
+                n => (1 + n % 3) * MS,
+            };
+            if late == 40 * MS {
+                // An INVITE handled while the probe is 30 ms overdue.
+                let asked = due + 30 * MS;
+                assert!(!m.overloaded(asked), "tick {i}: {:?}", m.delay(asked));
+            }
+            let now = due + late;
+            m.tick(due, now);
+            assert!(!m.overloaded(now), "tick {i}: {:?}", m.delay(now));
+            due = now + PROBE_INTERVAL;
+        }
+    }
+
+    #[test]
+    fn the_default_refuses_once_packets_would_leave_an_interval_late() {
+        let limit = Duration::from_millis(u64::from(DEFAULT_MAX_DELAY_MS));
+        let t0 = Instant::now();
+        let mut m = LoadMonitor::new(limit);
+        let t = run(&mut m, t0, 1.0, 2 * MS);
+        assert!(!m.overloaded(t));
+        // Timers 12 ms late on average: loaded, still admitting.
+        let t = run(&mut m, t, 2.0, 12 * MS);
+        assert!(!m.overloaded(t), "{:?}", m.delay(t));
+        // Sustained 30 ms: every packet would leave an interval late.
+        let t = run(&mut m, t, 1.0, 30 * MS);
+        assert!(m.overloaded(t), "{:?}", m.delay(t));
+        // A stall of half a second with nothing run: refused at once.
+        let mut m = LoadMonitor::new(limit);
+        let t = run(&mut m, t, 1.0, 2 * MS);
+        assert!(m.overloaded(t + 500 * MS), "{:?}", m.delay(t + 500 * MS));
     }
 
     #[test]
