@@ -232,7 +232,7 @@ mod tests {
         let mut out = Vec::with_capacity(ms * 8);
         for chunk in 0..ms / 40 {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            if (state >> 16) % 3 != 0 {
+            if !(state >> 16).is_multiple_of(3) {
                 on = !on;
             }
             for i in 0..320 {
