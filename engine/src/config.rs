@@ -502,6 +502,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS",
         "calls.drain_timeout_secs",
     ),
+    (
+        "VOXBRIDGE_CALLS_MAX_SCHEDULING_DELAY_MS",
+        "calls.max_scheduling_delay_ms",
+    ),
     ("VOXBRIDGE_ADMIN_LISTEN", "admin.listen"),
     ("VOXBRIDGE_CDR_PATH", "cdr.path"),
     ("VOXBRIDGE_CRM_CONFIG", "crm.config"),

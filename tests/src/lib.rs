@@ -161,6 +161,10 @@ impl Bot {
         };
         let child = Command::new(bin)
             .env("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS", "3")
+            // Admission by measured load is off: these bots share two cores
+            // with builds and other tests, whose stalls would refuse calls a
+            // test needs; tests of admission turn it on through `env`.
+            .env("VOXBRIDGE_CALLS_MAX_SCHEDULING_DELAY_MS", "0")
             .envs(extra.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args(["run", "--config"])
             .arg(&config_path)
