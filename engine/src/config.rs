@@ -269,6 +269,10 @@ pub struct SpeechConfig {
     /// Whisper workers (one model state each) and threads per worker.
     pub whisper_workers: usize,
     pub whisper_threads: usize,
+    /// A fixed whisper encoder window (positions, 50 per second, 64–1500);
+    /// `null`: 768 (15 s), more for longer utterances. Windows cut to short
+    /// utterances make real weights repeat themselves.
+    pub whisper_audio_ctx: Option<i32>,
     /// The PocketSphinx grammar engine (menus, yes/no, digits); needs the
     /// Debian `pocketsphinx-en-us` model. Defaults to on only in a build
     /// with the `sphinx` feature (where it can start).
@@ -302,6 +306,7 @@ impl Default for SpeechConfig {
             whisper_model: None,
             whisper_workers: 1,
             whisper_threads: 1,
+            whisper_audio_ctx: None,
             grammar: cfg!(feature = "sphinx"),
             grammar_workers: 2,
             asr_queue: 32,
@@ -724,6 +729,14 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".to_string()));
+            }
+        }
+        if let Some(ctx) = sp.whisper_audio_ctx {
+            if !(64..=1500).contains(&ctx) {
+                return Err(invalid(
+                    "speech.whisper_audio_ctx",
+                    format!("{ctx} is not within 64..=1500 (50 per second of audio)"),
+                ));
             }
         }
         if sp.end_silence_ms < 100

@@ -86,6 +86,7 @@ impl Speech {
             Some(path) => {
                 let mut w = WhisperConfig::new(path);
                 w.threads_per_worker = cfg.whisper_threads;
+                w.audio_ctx = cfg.whisper_audio_ctx;
                 w.pool = pool(cfg.whisper_workers);
                 Some(WhisperRecognizer::start(w)?)
             }
