@@ -76,6 +76,10 @@ pub struct CallsConfig {
     /// than they asked (smoothed; see `load`), INVITEs get 503 with
     /// Retry-After. 0 turns the check off (`max_calls` still applies).
     pub max_scheduling_delay_ms: u32,
+    /// The IANA time zone (e.g. `Europe/Berlin`) whose date a script's
+    /// `today` is in live calls ("tomorrow", weekdays, `value >= today`);
+    /// `null`: the machine's zone.
+    pub time_zone: Option<String>,
 }
 
 impl Default for CallsConfig {
@@ -85,6 +89,7 @@ impl Default for CallsConfig {
             retry_after_secs: 30,
             drain_timeout_secs: 60,
             max_scheduling_delay_ms: 0,
+            time_zone: None,
         }
     }
 }
@@ -501,6 +506,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_RTP_PORT_MIN", "rtp.port_min"),
     ("VOXBRIDGE_RTP_PORT_MAX", "rtp.port_max"),
     ("VOXBRIDGE_CALLS_MAX_CALLS", "calls.max_calls"),
+    ("VOXBRIDGE_CALLS_TIME_ZONE", "calls.time_zone"),
     (
         "VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS",
         "calls.drain_timeout_secs",
@@ -594,6 +600,7 @@ impl Config {
                 "calls.max_calls" => {
                     self.calls.max_calls = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
+                "calls.time_zone" => self.calls.time_zone = (!value.is_empty()).then_some(value),
                 "calls.drain_timeout_secs" => {
                     self.calls.drain_timeout_secs =
                         value.parse().map_err(|e| bad(format!("{e}")))?
@@ -669,6 +676,9 @@ impl Config {
         }
         if self.calls.max_calls == 0 {
             return Err(invalid("calls.max_calls", "must be at least 1".to_string()));
+        }
+        if let Some(name) = &self.calls.time_zone {
+            crate::calendar::zone(Some(name)).map_err(|e| invalid("calls.time_zone", e))?;
         }
         for account in &self.registration.accounts {
             if !account.registrar.starts_with("sip:") && !account.registrar.starts_with("sips:") {
@@ -896,6 +906,23 @@ mod tests {
                 .dtmf_duration_ms,
             250
         );
+    }
+
+    #[test]
+    fn time_zone_must_be_an_iana_name() {
+        let c = parse("calls:\n  time_zone: Asia/Shanghai\n").unwrap();
+        assert_eq!(c.calls.time_zone.as_deref(), Some("Asia/Shanghai"));
+        let err = parse("calls:\n  max_calls: 5\n  time_zone: Moon/Base\n").unwrap_err();
+        match &err {
+            ConfigError::Invalid {
+                line, key, message, ..
+            } => {
+                assert_eq!((*line, key.as_str()), (3, "calls.time_zone"), "{err}");
+                assert!(message.contains("Moon/Base"), "{err}");
+            }
+            other => panic!("wrong error {other:?}"),
+        }
+        assert_eq!(Config::default().calls.time_zone, None);
     }
 
     #[test]
