@@ -269,7 +269,9 @@ pub struct SpeechConfig {
     /// matched against the script's intent examples instead.
     pub intent_model: Option<PathBuf>,
     /// A whisper ggml model; prompts whose script asks for `asr: whisper`
-    /// use it. `null`: they use the grammar engine (English only).
+    /// use it. `installed`: the tiny.en the install step converts
+    /// (`<cache>/models/ggml-tiny.en.bin`, see `voxbridge models list`).
+    /// `null`: they use the grammar engine (English only).
     pub whisper_model: Option<PathBuf>,
     /// Whisper workers (one model state each) and threads per worker.
     pub whisper_workers: usize,
@@ -326,6 +328,23 @@ impl Default for SpeechConfig {
         }
     }
 }
+
+impl SpeechConfig {
+    /// `whisper_model` as a file: `installed` is the model the install
+    /// step converts.
+    pub fn whisper_model_path(&self) -> Option<PathBuf> {
+        self.whisper_model.as_ref().map(|p| {
+            if p.as_os_str() == INSTALLED_WHISPER {
+                voxbridge_models::manifest::installed_whisper_path()
+            } else {
+                p.clone()
+            }
+        })
+    }
+}
+
+/// The `speech.whisper_model` value that names the installed model.
+pub const INSTALLED_WHISPER: &str = "installed";
 
 /// The admin HTTP endpoint: /health, /ready, /metrics.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -830,6 +849,8 @@ mod tests {
             c.speech,
             SpeechConfig {
                 intent_model: Some(PathBuf::from("fixtures/models/intent.onnx")),
+                whisper_model: Some(PathBuf::from(INSTALLED_WHISPER)),
+                asr_timeout_ms: 5_000,
                 ..SpeechConfig::default()
             }
         );

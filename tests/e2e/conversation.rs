@@ -480,6 +480,11 @@ fn crm_down_mid_call_fallback_then_call_log_delivered_on_return() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_crm_down_bot", &cfg).unwrap();
+    // SIP listens before the script and the recognisers are loaded (1.5 s
+    // and more on a busy machine): a call placed earlier waits that long
+    // and its caller lookup runs out of budget before it starts.
+    bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
+        .expect("the script and the recognisers load");
 
     // What the script says after its greeting and menu.
     let expected = [
