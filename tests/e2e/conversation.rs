@@ -299,6 +299,8 @@ fn mandarin_script_by_keys_every_prompt_heard_in_order() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_zh_bot", &cfg).unwrap();
+    bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
+        .expect("the script and the recognisers load");
 
     // What the script says to Wang Fang (fixtures/crm: C002, phone
     // 139 1234 5678; her order SO-1003 is `done`, which the script reads
@@ -689,6 +691,8 @@ fn speech_over_the_menu_stops_it_and_is_heard() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_barge_in_bot", &cfg).unwrap();
+    bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
+        .expect("the script and the recognisers load");
 
     let greeting_text = "Thank you for calling Acme Home.";
     let menu_text = "You can ask about an order, check whether a product is in stock, make a complaint, or ask for an agent. How can I help? You can also press 1 for orders, 2 for stock, 3 for complaints, or 0 for an agent.";
