@@ -147,7 +147,10 @@ impl Engine {
                 }
                 let speech = crate::speech::Speech::start(sp)
                     .map_err(|e| StartError::Speech(e.to_string()))?;
-                info!(script = %path.display(), speech = %speech.describe(), "calls run the dialog script");
+                // Validated with the config; the machine's zone if it vanished since.
+                let zone = crate::calendar::zone(config.calls.time_zone.as_deref())
+                    .unwrap_or_else(|_| jiff::tz::TimeZone::system());
+                info!(script = %path.display(), speech = %speech.describe(), time_zone = %crate::calendar::zone_name(&zone), "calls run the dialog script");
                 (
                     Box::new(move |start: &FlowStart| {
                         let customer = start.customer.as_ref().and_then(|c| {
@@ -156,11 +159,10 @@ impl Engine {
                                 .map(crate::crm::script_view)
                                 .map(voxbridge_dialog::value::Value::from)
                         });
-                        Box::new(ScriptFlow::new(
-                            store.current(),
-                            start.caller.clone(),
-                            customer,
-                        )) as Box<dyn CallFlow>
+                        Box::new(
+                            ScriptFlow::new(store.current(), start.caller.clone(), customer)
+                                .with_today(crate::calendar::today(&zone)),
+                        ) as Box<dyn CallFlow>
                     }),
                     tts,
                     Some(Arc::new(speech)),

@@ -76,6 +76,10 @@ pub struct CallsConfig {
     /// than they asked (smoothed; see `load`), INVITEs get 503 with
     /// Retry-After. 0 turns the check off (`max_calls` still applies).
     pub max_scheduling_delay_ms: u32,
+    /// The IANA time zone (e.g. `Europe/Berlin`) whose date a script's
+    /// `today` is in live calls ("tomorrow", weekdays, `value >= today`);
+    /// `null`: the machine's zone.
+    pub time_zone: Option<String>,
 }
 
 impl Default for CallsConfig {
@@ -85,6 +89,7 @@ impl Default for CallsConfig {
             retry_after_secs: 30,
             drain_timeout_secs: 60,
             max_scheduling_delay_ms: crate::load::DEFAULT_MAX_DELAY_MS,
+            time_zone: None,
         }
     }
 }
@@ -264,11 +269,17 @@ pub struct SpeechConfig {
     /// matched against the script's intent examples instead.
     pub intent_model: Option<PathBuf>,
     /// A whisper ggml model; prompts whose script asks for `asr: whisper`
-    /// use it. `null`: they use the grammar engine (English only).
+    /// use it. `installed`: the tiny.en the install step converts
+    /// (`<cache>/models/ggml-tiny.en.bin`, see `voxbridge models list`).
+    /// `null`: they use the grammar engine (English only).
     pub whisper_model: Option<PathBuf>,
     /// Whisper workers (one model state each) and threads per worker.
     pub whisper_workers: usize,
     pub whisper_threads: usize,
+    /// A fixed whisper encoder window (positions, 50 per second, 64–1500);
+    /// `null`: 768 (15 s), more for longer utterances. Windows cut to short
+    /// utterances make real weights repeat themselves.
+    pub whisper_audio_ctx: Option<i32>,
     /// The PocketSphinx grammar engine (menus, yes/no, digits); needs the
     /// Debian `pocketsphinx-en-us` model. Defaults to on only in a build
     /// with the `sphinx` feature (where it can start).
@@ -304,6 +315,7 @@ impl Default for SpeechConfig {
             whisper_model: None,
             whisper_workers: 1,
             whisper_threads: 1,
+            whisper_audio_ctx: None,
             grammar: cfg!(feature = "sphinx"),
             grammar_workers: 2,
             asr_queue: 32,
@@ -318,6 +330,23 @@ impl Default for SpeechConfig {
         }
     }
 }
+
+impl SpeechConfig {
+    /// `whisper_model` as a file: `installed` is the model the install
+    /// step converts.
+    pub fn whisper_model_path(&self) -> Option<PathBuf> {
+        self.whisper_model.as_ref().map(|p| {
+            if p.as_os_str() == INSTALLED_WHISPER {
+                voxbridge_models::manifest::installed_whisper_path()
+            } else {
+                p.clone()
+            }
+        })
+    }
+}
+
+/// The `speech.whisper_model` value that names the installed model.
+pub const INSTALLED_WHISPER: &str = "installed";
 
 /// The admin HTTP endpoint: /health, /ready, /metrics.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -498,6 +527,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_RTP_PORT_MIN", "rtp.port_min"),
     ("VOXBRIDGE_RTP_PORT_MAX", "rtp.port_max"),
     ("VOXBRIDGE_CALLS_MAX_CALLS", "calls.max_calls"),
+    ("VOXBRIDGE_CALLS_TIME_ZONE", "calls.time_zone"),
     (
         "VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS",
         "calls.drain_timeout_secs",
@@ -595,6 +625,7 @@ impl Config {
                 "calls.max_calls" => {
                     self.calls.max_calls = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
+                "calls.time_zone" => self.calls.time_zone = (!value.is_empty()).then_some(value),
                 "calls.drain_timeout_secs" => {
                     self.calls.drain_timeout_secs =
                         value.parse().map_err(|e| bad(format!("{e}")))?
@@ -671,6 +702,9 @@ impl Config {
         if self.calls.max_calls == 0 {
             return Err(invalid("calls.max_calls", "must be at least 1".to_string()));
         }
+        if let Some(name) = &self.calls.time_zone {
+            crate::calendar::zone(Some(name)).map_err(|e| invalid("calls.time_zone", e))?;
+        }
         for account in &self.registration.accounts {
             if !account.registrar.starts_with("sip:") && !account.registrar.starts_with("sips:") {
                 return Err(invalid(
@@ -730,6 +764,14 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".to_string()));
+            }
+        }
+        if let Some(ctx) = sp.whisper_audio_ctx {
+            if !(64..=1500).contains(&ctx) {
+                return Err(invalid(
+                    "speech.whisper_audio_ctx",
+                    format!("{ctx} is not within 64..=1500 (50 per second of audio)"),
+                ));
             }
         }
         if sp.end_silence_ms < 100
@@ -813,6 +855,8 @@ mod tests {
             c.speech,
             SpeechConfig {
                 intent_model: Some(PathBuf::from("fixtures/models/intent.onnx")),
+                whisper_model: Some(PathBuf::from(INSTALLED_WHISPER)),
+                asr_timeout_ms: 5_000,
                 ..SpeechConfig::default()
             }
         );
@@ -889,6 +933,23 @@ mod tests {
                 .dtmf_duration_ms,
             250
         );
+    }
+
+    #[test]
+    fn time_zone_must_be_an_iana_name() {
+        let c = parse("calls:\n  time_zone: Asia/Shanghai\n").unwrap();
+        assert_eq!(c.calls.time_zone.as_deref(), Some("Asia/Shanghai"));
+        let err = parse("calls:\n  max_calls: 5\n  time_zone: Moon/Base\n").unwrap_err();
+        match &err {
+            ConfigError::Invalid {
+                line, key, message, ..
+            } => {
+                assert_eq!((*line, key.as_str()), (3, "calls.time_zone"), "{err}");
+                assert!(message.contains("Moon/Base"), "{err}");
+            }
+            other => panic!("wrong error {other:?}"),
+        }
+        assert_eq!(Config::default().calls.time_zone, None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod acl;
 pub mod admin;
 pub mod admission;
 pub mod app;
+pub mod calendar;
 pub mod call;
 pub mod call_log;
 pub mod cdr;

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use voxbridge_dialog::date::Date;
 use voxbridge_dialog::interp::{CallStart, Command, Event, Interpreter, Listen, Program};
 use voxbridge_dialog::value::Value;
 
@@ -84,6 +85,15 @@ impl ScriptFlow {
             waiting: Waiting::Nothing,
             early: None,
         }
+    }
+
+    /// The date "today" is in this call (live calls: `calls.time_zone`'s,
+    /// see `calendar`); without it relative dates find nothing.
+    pub fn with_today(mut self, today: Option<Date>) -> ScriptFlow {
+        if let Some(start) = &mut self.start {
+            start.today = today;
+        }
+        self
     }
 
     /// A prompt is about to play: a lookup or ticket right behind it (the
@@ -465,6 +475,33 @@ mod tests {
         assert!(listen_of(&a).is_some(), "{a:?}");
         let a = f.on_event(FlowEvent::Heard(Heard::default()));
         assert_eq!(said(&a)[0], "Sorry, I didn't catch that.");
+    }
+
+    #[test]
+    fn tomorrow_is_the_day_after_the_calls_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/scripts/free-speech-booking.yaml");
+        let program = Arc::new(Program::load(&path, None).unwrap());
+        let mut f =
+            ScriptFlow::new(program, "+1555".into(), None).with_today(Date::new(2026, 12, 31));
+        f.on_event(FlowEvent::Answered);
+        let a = f.on_event(FlowEvent::PlaybackDone);
+        assert!(listen_of(&a).is_some(), "{a:?}");
+        let heard = |text: &str| {
+            FlowEvent::Heard(Heard {
+                text: text.into(),
+                ..Heard::default()
+            })
+        };
+        assert_eq!(
+            said(&f.on_event(heard("it broke"))),
+            ["Which day should we deliver a new one?"]
+        );
+        f.on_event(FlowEvent::PlaybackDone);
+        assert_eq!(
+            said(&f.on_event(heard("Tomorrow, please."))),
+            ["Booked for 2027-01-01."]
+        );
     }
 
     #[test]

@@ -118,7 +118,8 @@ pub struct Options {
     pub model: PathBuf,
     /// whisper.cpp threads.
     pub threads: usize,
-    /// A fixed whisper encoder window (None: sized to each file).
+    /// A fixed whisper encoder window (None: the default of live calls,
+    /// `whisper::audio_ctx_for`).
     pub audio_ctx: Option<i32>,
     /// Grammar engine: the phrases, and whether yes/no and digits count.
     pub phrases: Vec<String>,

