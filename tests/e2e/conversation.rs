@@ -953,6 +953,9 @@ fn line_sounds_over_the_menu_do_not_stop_it_but_words_do() {
         ..BotConfig::default()
     };
     let bot = Bot::start("conversation_line_sounds_bot", &cfg).unwrap();
+    prewarmed(&bot);
+    bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
+        .expect("the script and the recognisers load");
     let greeting_text = "Thank you for calling Acme Home.";
     let menu_text = "You can ask about an order, check whether a product is in stock, make a complaint, or ask for an agent. How can I help? You can also press 1 for orders, 2 for stock, 3 for complaints, or 0 for an agent.";
     let sounds = line_sounds(&dir);
@@ -1003,7 +1006,7 @@ fn line_sounds_over_the_menu_do_not_stop_it_but_words_do() {
         "{said:?}"
     );
     // On the caller's timeline: the menu plays on through the sounds.
-    let audio = as_the_bot_said(&dir, "en-us", &bot_lines);
+    let audio = as_the_bot_said(&dir, &script, "en-us", &bot_lines);
     let menu = &audio[1];
     let heard = read_mono(&record);
     let found = heard_in_order(
