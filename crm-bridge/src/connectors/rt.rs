@@ -21,7 +21,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::vendor::{ApiClient, FieldOverrides, Overrides};
+use super::vendor::{caller_text, ApiClient, FieldOverrides, Overrides};
 use crate::auth::AuthConfig;
 use crate::connector::{Connector, Operation};
 use crate::context;
@@ -264,6 +264,53 @@ impl Rt {
     }
 }
 
+/// The subject of a call-log ticket: who (masked), how long, how it ended.
+fn call_log_subject(c: &CallLog) -> String {
+    format!(
+        "Call from {}, {} s, {}",
+        caller_text(c.caller.as_deref()),
+        c.duration_secs(),
+        c.disposition
+    )
+}
+
+/// The text of a call-log ticket. The caller's number is masked like in
+/// the subject: the full number is on the Requestor user (`phone_field`).
+fn call_log_content(c: &CallLog) -> String {
+    let mut content = c.transcript_text();
+    content.push_str(&format!(
+        "\nStarted: {}\nDuration: {} s\nDisposition: {}\n",
+        crate::datetime::rfc3339_ms(c.started_at_ms),
+        c.duration_secs(),
+        c.disposition
+    ));
+    if c.caller.is_some() {
+        content.push_str(&format!("Caller: {}\n", caller_text(c.caller.as_deref())));
+    }
+    if !c.intents.is_empty() {
+        content.push_str(&format!("Intents: {}\n", c.intents_text()));
+    }
+    if let Some(t) = &c.transfer_target {
+        content.push_str(&format!("Transferred to: {t}\n"));
+    }
+    if let Some(r) = &c.recording {
+        content.push_str(&format!("Recording: {r}\n"));
+    }
+    content.push_str(&c.slots_text());
+    content
+}
+
+/// The text of a ticket: the script's body and the caller, masked. A site
+/// that wants the full callback number on the ticket maps `{{ticket.phone}}`
+/// into a ticket custom field with `fields.ticket`.
+fn ticket_content(t: &NewTicket) -> String {
+    let mut content = t.body.clone();
+    if t.phone.is_some() {
+        content.push_str(&format!("\n\nCaller: {}", caller_text(t.phone.as_deref())));
+    }
+    content
+}
+
 #[async_trait]
 impl Connector for Rt {
     fn system(&self) -> &str {
@@ -336,11 +383,7 @@ impl Connector for Rt {
                 .unwrap_or_else(|| self.config.ticket_queue.clone())),
         );
         ticket.insert("Subject".into(), json!(t.subject));
-        let mut content = t.body.clone();
-        if let Some(p) = &t.phone {
-            content.push_str(&format!("\n\nCaller: {p}"));
-        }
-        ticket.insert("Content".into(), json!(content));
+        ticket.insert("Content".into(), json!(ticket_content(t)));
         ticket.insert("Priority".into(), json!(priority(t.priority)));
         Self::requestor(&mut ticket, t.customer_id.as_ref(), t.email.as_ref());
         self.overrides.apply(
@@ -354,40 +397,8 @@ impl Connector for Rt {
     async fn log_call(&self, c: &CallLog, key: &str) -> Result<WriteRef, CrmError> {
         let mut ticket = Map::new();
         ticket.insert("Queue".into(), json!(self.config.call_log_queue));
-        let who = c
-            .caller
-            .as_deref()
-            .map(crate::mask::mask_phone)
-            .unwrap_or_else(|| "unknown caller".into());
-        ticket.insert(
-            "Subject".into(),
-            json!(format!(
-                "Call from {who}, {} s, {}",
-                c.duration_secs(),
-                c.disposition
-            )),
-        );
-        let mut content = c.transcript_text();
-        content.push_str(&format!(
-            "\nStarted: {}\nDuration: {} s\nDisposition: {}\n",
-            crate::datetime::rfc3339_ms(c.started_at_ms),
-            c.duration_secs(),
-            c.disposition
-        ));
-        if let Some(p) = &c.caller {
-            content.push_str(&format!("Caller: {p}\n"));
-        }
-        if !c.intents.is_empty() {
-            content.push_str(&format!("Intents: {}\n", c.intents_text()));
-        }
-        if let Some(t) = &c.transfer_target {
-            content.push_str(&format!("Transferred to: {t}\n"));
-        }
-        if let Some(r) = &c.recording {
-            content.push_str(&format!("Recording: {r}\n"));
-        }
-        content.push_str(&c.slots_text());
-        ticket.insert("Content".into(), json!(content));
+        ticket.insert("Subject".into(), json!(call_log_subject(c)));
+        ticket.insert("Content".into(), json!(call_log_content(c)));
         ticket.insert("Status".into(), json!(self.config.call_log_status));
         Self::requestor(&mut ticket, c.customer_id.as_ref(), None);
         self.overrides
@@ -415,5 +426,61 @@ impl Connector for Rt {
         self.overrides
             .apply(Operation::CreateTask, &context::task(t, key), &mut ticket);
         self.create(key, ticket).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> CallLog {
+        CallLog {
+            call_id: "c1".into(),
+            caller: Some("+8613800138000".into()),
+            started_at_ms: 1_795_253_400_000,
+            ended_at_ms: 1_795_253_461_000,
+            disposition: "resolved".into(),
+            ..CallLog::default()
+        }
+    }
+
+    // The old body wrote `Caller: +8613800138000` under a masked subject.
+    #[test]
+    fn call_log_text_masks_the_caller_everywhere() {
+        let c = call();
+        let (subject, content) = (call_log_subject(&c), call_log_content(&c));
+        for text in [&subject, &content] {
+            assert!(!text.contains("13800138000"), "{text}");
+        }
+        assert!(content.contains("Caller: +*********8000"), "{content}");
+        assert!(
+            subject.contains("61 s") && subject.contains("8000"),
+            "{subject}"
+        );
+    }
+
+    #[test]
+    fn ticket_text_masks_the_callback_number() {
+        let t = NewTicket {
+            body: "Kettle leaks.".into(),
+            phone: Some("+8613800138000".into()),
+            ..NewTicket::default()
+        };
+        let content = ticket_content(&t);
+        assert!(content.starts_with("Kettle leaks."));
+        assert!(
+            !content.contains("13800138000") && content.ends_with("8000"),
+            "{content}"
+        );
+    }
+
+    #[test]
+    fn a_call_without_a_number_says_so() {
+        let c = CallLog {
+            caller: None,
+            ..call()
+        };
+        assert!(call_log_subject(&c).starts_with("Call from unknown caller"));
+        assert!(!call_log_content(&c).contains("Caller:"));
     }
 }

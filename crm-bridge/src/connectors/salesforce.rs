@@ -296,11 +296,7 @@ impl Connector for Salesforce {
 
     async fn log_call(&self, c: &CallLog, key: &str) -> Result<WriteRef, CrmError> {
         let mut f = Map::new();
-        let who = c
-            .caller
-            .as_deref()
-            .map(crate::mask::mask_phone)
-            .unwrap_or_else(|| "unknown caller".into());
+        let who = super::vendor::caller_text(c.caller.as_deref());
         f.insert("Subject".into(), json!(format!("Call from {who}")));
         let mut description = c.transcript_text();
         if !c.intents.is_empty() {

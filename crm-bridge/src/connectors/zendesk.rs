@@ -276,11 +276,7 @@ impl Connector for Zendesk {
 
     async fn log_call(&self, c: &CallLog, key: &str) -> Result<WriteRef, CrmError> {
         let mut ticket = Map::new();
-        let who = c
-            .caller
-            .as_deref()
-            .map(crate::mask::mask_phone)
-            .unwrap_or_else(|| "unknown caller".into());
+        let who = super::vendor::caller_text(c.caller.as_deref());
         ticket.insert(
             "subject".into(),
             json!(format!(
