@@ -172,6 +172,12 @@ impl E164 {
     }
 }
 
+impl crate::resilience::cache::Weight for E164 {
+    fn weight(&self) -> usize {
+        self.0.len()
+    }
+}
+
 impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
