@@ -21,6 +21,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::call_text;
 use super::vendor::{caller_text, ApiClient, FieldOverrides, Overrides};
 use crate::auth::AuthConfig;
 use crate::connector::{Connector, Operation};
@@ -264,42 +265,6 @@ impl Rt {
     }
 }
 
-/// The subject of a call-log ticket: who (masked), how long, how it ended.
-fn call_log_subject(c: &CallLog) -> String {
-    format!(
-        "Call from {}, {} s, {}",
-        caller_text(c.caller.as_deref()),
-        c.duration_secs(),
-        c.disposition
-    )
-}
-
-/// The text of a call-log ticket. The caller's number is masked like in
-/// the subject: the full number is on the Requestor user (`phone_field`).
-fn call_log_content(c: &CallLog) -> String {
-    let mut content = c.transcript_text();
-    content.push_str(&format!(
-        "\nStarted: {}\nDuration: {} s\nDisposition: {}\n",
-        crate::datetime::rfc3339_ms(c.started_at_ms),
-        c.duration_secs(),
-        c.disposition
-    ));
-    if c.caller.is_some() {
-        content.push_str(&format!("Caller: {}\n", caller_text(c.caller.as_deref())));
-    }
-    if !c.intents.is_empty() {
-        content.push_str(&format!("Intents: {}\n", c.intents_text()));
-    }
-    if let Some(t) = &c.transfer_target {
-        content.push_str(&format!("Transferred to: {t}\n"));
-    }
-    if let Some(r) = &c.recording {
-        content.push_str(&format!("Recording: {r}\n"));
-    }
-    content.push_str(&c.slots_text());
-    content
-}
-
 /// The text of a ticket: the script's body and the caller, masked. A site
 /// that wants the full callback number on the ticket maps `{{ticket.phone}}`
 /// into a ticket custom field with `fields.ticket`.
@@ -397,8 +362,8 @@ impl Connector for Rt {
     async fn log_call(&self, c: &CallLog, key: &str) -> Result<WriteRef, CrmError> {
         let mut ticket = Map::new();
         ticket.insert("Queue".into(), json!(self.config.call_log_queue));
-        ticket.insert("Subject".into(), json!(call_log_subject(c)));
-        ticket.insert("Content".into(), json!(call_log_content(c)));
+        ticket.insert("Subject".into(), json!(call_text::subject(c)));
+        ticket.insert("Content".into(), json!(call_text::body(c)));
         ticket.insert("Status".into(), json!(self.config.call_log_status));
         Self::requestor(&mut ticket, c.customer_id.as_ref(), None);
         self.overrides
@@ -433,32 +398,6 @@ impl Connector for Rt {
 mod tests {
     use super::*;
 
-    fn call() -> CallLog {
-        CallLog {
-            call_id: "c1".into(),
-            caller: Some("+8613800138000".into()),
-            started_at_ms: 1_795_253_400_000,
-            ended_at_ms: 1_795_253_461_000,
-            disposition: "resolved".into(),
-            ..CallLog::default()
-        }
-    }
-
-    // The old body wrote `Caller: +8613800138000` under a masked subject.
-    #[test]
-    fn call_log_text_masks_the_caller_everywhere() {
-        let c = call();
-        let (subject, content) = (call_log_subject(&c), call_log_content(&c));
-        for text in [&subject, &content] {
-            assert!(!text.contains("13800138000"), "{text}");
-        }
-        assert!(content.contains("Caller: +*********8000"), "{content}");
-        assert!(
-            subject.contains("61 s") && subject.contains("8000"),
-            "{subject}"
-        );
-    }
-
     #[test]
     fn ticket_text_masks_the_callback_number() {
         let t = NewTicket {
@@ -472,15 +411,5 @@ mod tests {
             !content.contains("13800138000") && content.ends_with("8000"),
             "{content}"
         );
-    }
-
-    #[test]
-    fn a_call_without_a_number_says_so() {
-        let c = CallLog {
-            caller: None,
-            ..call()
-        };
-        assert!(call_log_subject(&c).starts_with("Call from unknown caller"));
-        assert!(!call_log_content(&c).contains("Caller:"));
     }
 }
