@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -23,7 +23,6 @@ use crate::model::{
 use crate::phone::{Country, PhoneError, E164};
 use crate::resilience::breaker::{BreakerConfig, BreakerState};
 use crate::resilience::cache::{CacheConfig, TtlCache};
-use crate::resilience::coalesce::Coalescer;
 use crate::resilience::retry::RetryPolicy;
 use crate::resilience::{SystemGuard, SystemStatsSnapshot};
 
@@ -213,7 +212,6 @@ impl BridgeBuilder {
             timeouts: self.timeouts,
             retry: self.retry,
             cache: TtlCache::new(self.cache),
-            coalescer: Coalescer::default(),
             stats: LookupStats::default(),
         })
     }
@@ -227,7 +225,6 @@ pub struct Bridge {
     timeouts: Timeouts,
     retry: RetryPolicy,
     cache: TtlCache<E164, Customer>,
-    coalescer: Coalescer<E164, Result<Option<Customer>, CrmError>>,
     stats: LookupStats,
 }
 
@@ -269,26 +266,23 @@ impl Bridge {
     /// [`Bridge::lookup_caller`] for a number already in E.164.
     pub async fn find_customer(&self, phone: &E164) -> Result<Option<Customer>, CrmError> {
         self.stats.lookups.fetch_add(1, Ordering::Relaxed);
-        if let Some(hit) = self.cache.get(phone, Instant::now()) {
+        if let Some(hit) = self.cache.get(phone).await {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
         let route = self.route(Operation::FindCustomer)?;
         let budget = self.timeouts.get(Operation::FindCustomer);
+        // Concurrent misses of one number share this load; a success is
+        // cached (found or not), a failure is not.
         let (result, led) = self
-            .coalescer
-            .run(phone.clone(), || async {
-                let result = route
+            .cache
+            .get_or_load(phone.clone(), async {
+                route
                     .guard
                     .read(budget, &self.retry, || {
                         route.connector.find_customer_by_phone(phone)
                     })
-                    .await;
-                if let Ok(found) = &result {
-                    self.cache
-                        .insert(phone.clone(), found.clone(), Instant::now());
-                }
-                result
+                    .await
             })
             .await;
         if !led {
@@ -301,8 +295,8 @@ impl Bridge {
     }
 
     /// Forget a cached profile (after the CRM record changed).
-    pub fn invalidate(&self, phone: &E164) {
-        self.cache.invalidate(phone);
+    pub async fn invalidate(&self, phone: &E164) {
+        self.cache.invalidate(phone).await;
     }
 
     pub async fn customer(&self, id: &str) -> Result<Option<Customer>, CrmError> {

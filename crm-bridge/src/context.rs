@@ -50,7 +50,7 @@ pub fn phone(phone: &E164) -> Value {
     );
     m.insert(
         "phone_country_code".into(),
-        json!(country.map(|c| c.calling_code).unwrap_or("")),
+        json!(country.map(|c| c.calling_code()).unwrap_or("")),
     );
     Value::Object(m)
 }

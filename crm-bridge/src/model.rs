@@ -284,6 +284,14 @@ fn masked(v: &Option<String>, f: fn(&str) -> String) -> Option<String> {
     v.as_deref().map(f)
 }
 
+/// A profile's size for the cache's byte bound: its JSON length, which
+/// counts the site's extra `fields` too.
+impl crate::resilience::cache::Weight for Customer {
+    fn weight(&self) -> usize {
+        serde_json::to_vec(self).map_or(0, |v| v.len())
+    }
+}
+
 impl fmt::Debug for Customer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Customer")

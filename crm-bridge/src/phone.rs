@@ -4,12 +4,28 @@
 //! `+86 138 0013 8000`, `013800138000`), and callers arrive from the trunk in
 //! yet another form. Every lookup key and cache key is the E.164 form, so one
 //! customer is one key. National numbers are read in a configured default
-//! country. This is deliberately a small table, not libphonenumber: it knows
-//! each country's calling code, trunk prefix, international prefix and the
-//! length of national numbers, which is what normalisation needs.
+//! country.
+//!
+//! What a country's numbers look like (calling code, trunk and international
+//! prefixes, lengths) comes from libphonenumber's metadata through the
+//! `phonenumber` crate, for every country it knows. This module only cleans
+//! the text first (URIs, extensions, full-width digits, `(0)`) so that the
+//! library sees nothing but digits and an optional `+`.
+//!
+//! **Possible, not valid.** A number is accepted when its calling code exists
+//! and its national length is one the country uses ("possible" in
+//! libphonenumber's terms); it need not be in an allocated range ("valid").
+//! Allocations change faster than any metadata shipped in a binary, and a
+//! caller from a new range must still be found in the CRM; fictitious
+//! numbers (`+1 555 …`, Ofcom's drama ranges) used in test data stay usable.
+//! [`E164::is_valid`] tells the two apart for whoever needs to.
 
 use std::fmt;
+use std::sync::OnceLock;
 
+use phonenumber::country::Id;
+use phonenumber::metadata::DATABASE;
+use phonenumber::{ParseError, PhoneNumber};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -24,102 +40,80 @@ pub enum PhoneError {
     TooShort { digits: usize, country: String },
     #[error("phone number has {digits} digits, too many for {country}")]
     TooLong { digits: usize, country: String },
+    #[error("phone number has {digits} digits, a length {country} does not use")]
+    ImpossibleLength { digits: usize, country: String },
     #[error("unknown country {0:?} (use an ISO 3166 alpha-2 code such as CN, US, GB)")]
     UnknownCountry(String),
     #[error("country calling codes cannot start with 0")]
     BadCountryCode,
+    #[error("no country has the calling code of {0:?}")]
+    UnknownCallingCode(String),
 }
 
-/// What normalisation needs to know about one country.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A country numbers can be read in: one of libphonenumber's regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Country {
-    /// ISO 3166-1 alpha-2.
-    pub iso: &'static str,
-    /// ITU calling code, without `+`.
-    pub calling_code: &'static str,
-    /// Dialled before national numbers inside the country (`0`, `1` in
-    /// NANP, `8` in Russia), dropped in E.164.
-    pub trunk_prefix: Option<&'static str>,
-    /// Dialled before a calling code to call abroad (`00`, `011`).
-    pub international_prefix: &'static str,
-    /// Shortest and longest national significant number (without trunk
-    /// prefix).
-    pub national_len: (usize, usize),
+    id: Id,
+    calling_code: String,
 }
 
-const fn c(
-    iso: &'static str,
-    calling_code: &'static str,
-    trunk_prefix: Option<&'static str>,
-    international_prefix: &'static str,
-    min: usize,
-    max: usize,
-) -> Country {
-    Country {
-        iso,
-        calling_code,
-        trunk_prefix,
-        international_prefix,
-        national_len: (min, max),
-    }
+/// Every region in the metadata, built once.
+fn countries() -> &'static [Country] {
+    static ALL: OnceLock<Vec<Country>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        DATABASE
+            .iter()
+            .filter_map(|m| {
+                // "001" holds the non-geographic codes (+800, +882…): numbers
+                // can be in them, but nobody's default country is one.
+                let id: Id = m.id().parse().ok()?;
+                Some(Country {
+                    id,
+                    calling_code: m.country_code().to_string(),
+                })
+            })
+            .collect()
+    })
 }
-
-/// The countries a default can be set to. Numbers written with `+` or an
-/// international prefix may be in any country; unlisted calling codes are
-/// accepted on length alone.
-pub const COUNTRIES: &[Country] = &[
-    c("CN", "86", Some("0"), "00", 9, 11),
-    c("US", "1", Some("1"), "011", 10, 10),
-    c("CA", "1", Some("1"), "011", 10, 10),
-    c("GB", "44", Some("0"), "00", 9, 10),
-    c("IE", "353", Some("0"), "00", 7, 9),
-    c("DE", "49", Some("0"), "00", 6, 13),
-    c("FR", "33", Some("0"), "00", 9, 9),
-    c("NL", "31", Some("0"), "00", 9, 9),
-    c("BE", "32", Some("0"), "00", 8, 9),
-    c("ES", "34", None, "00", 9, 9),
-    // Italy keeps the leading 0 of landlines in E.164: no trunk prefix.
-    c("IT", "39", None, "00", 6, 11),
-    c("CH", "41", Some("0"), "00", 9, 9),
-    c("AT", "43", Some("0"), "00", 7, 13),
-    c("SE", "46", Some("0"), "00", 7, 9),
-    c("PL", "48", None, "00", 9, 9),
-    c("RU", "7", Some("8"), "810", 10, 10),
-    c("IN", "91", Some("0"), "00", 10, 10),
-    c("JP", "81", Some("0"), "010", 9, 10),
-    c("KR", "82", Some("0"), "001", 8, 10),
-    c("HK", "852", None, "001", 8, 8),
-    c("MO", "853", None, "00", 8, 8),
-    c("TW", "886", Some("0"), "002", 8, 9),
-    c("SG", "65", None, "000", 8, 8),
-    c("MY", "60", Some("0"), "00", 8, 10),
-    c("TH", "66", Some("0"), "001", 8, 9),
-    c("VN", "84", Some("0"), "00", 9, 10),
-    c("PH", "63", Some("0"), "00", 8, 10),
-    c("ID", "62", Some("0"), "001", 8, 12),
-    c("AU", "61", Some("0"), "0011", 9, 9),
-    c("NZ", "64", Some("0"), "00", 8, 10),
-    c("BR", "55", Some("0"), "00", 10, 11),
-    c("MX", "52", None, "00", 10, 10),
-    c("AE", "971", Some("0"), "00", 8, 9),
-    c("ZA", "27", Some("0"), "00", 9, 9),
-];
 
 impl Country {
     /// Look a country up by ISO code (case-insensitive).
     pub fn by_iso(iso: &str) -> Result<&'static Country, PhoneError> {
-        COUNTRIES
+        let wanted = iso.trim();
+        countries()
             .iter()
-            .find(|c| c.iso.eq_ignore_ascii_case(iso.trim()))
+            .find(|c| c.iso().eq_ignore_ascii_case(wanted))
             .ok_or_else(|| PhoneError::UnknownCountry(iso.to_string()))
     }
 
-    fn fits(&self, national_digits: usize) -> bool {
-        (self.national_len.0..=self.national_len.1).contains(&national_digits)
+    /// ISO 3166-1 alpha-2 (`CN`).
+    pub fn iso(&self) -> &str {
+        self.id.as_ref()
+    }
+
+    /// ITU calling code, without `+` (`86`).
+    pub fn calling_code(&self) -> &str {
+        &self.calling_code
+    }
+
+    fn by_id(id: Id) -> Option<&'static Country> {
+        countries().iter().find(|c| c.id == id)
+    }
+
+    /// The main country of a calling code (the US for `+1`).
+    fn main_for_code(code: u16) -> Option<&'static Country> {
+        let metas = DATABASE.by_code(&code)?;
+        let main = metas
+            .iter()
+            .find(|m| m.is_main_country_for_code())
+            .or(metas.first())?;
+        let id: Id = main.id().parse().ok()?;
+        Country::by_id(id)
     }
 }
 
-/// A phone number in E.164: `+` and 8 to 15 digits.
+/// A phone number in E.164: `+`, a calling code that exists, and a national
+/// number of a length its country uses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct E164(String);
@@ -143,24 +137,44 @@ impl E164 {
     /// The national significant number if the number belongs to `country`
     /// (`13800138000` for CN), else `None`.
     pub fn national(&self, country: &Country) -> Option<&str> {
-        self.digits().strip_prefix(country.calling_code)
+        self.digits().strip_prefix(country.calling_code())
     }
 
     /// Whether a number as some system stored it (any format, read in this
     /// number's own country when national) is this number.
     pub fn matches(&self, stored: &str) -> bool {
-        let country = self.country().unwrap_or(&COUNTRIES[0]);
+        let Some(country) = self.country() else {
+            return false;
+        };
         E164::parse(stored, country).is_ok_and(|e| &e == self)
     }
 
-    /// The country among [`COUNTRIES`] whose calling code and length match.
-    /// For `+1` this is the US (NANP numbers do not say which country).
+    /// The country the number belongs to, by its calling code and leading
+    /// digits (`+1 416…` is Canada). A number in no allocated range goes to
+    /// the main country of its calling code (`+1 555…` is the US).
     pub fn country(&self) -> Option<&'static Country> {
-        COUNTRIES.iter().find(|c| {
-            self.digits()
-                .strip_prefix(c.calling_code)
-                .is_some_and(|n| c.fits(n.len()))
-        })
+        let number = self.parsed()?;
+        number
+            .country()
+            .id()
+            .and_then(Country::by_id)
+            .or_else(|| Country::main_for_code(number.code().value()))
+    }
+
+    /// Whether the number is in a range its country has allocated
+    /// (libphonenumber's "valid"); `+1 555 123 4567` is possible, not valid.
+    pub fn is_valid(&self) -> bool {
+        self.parsed().is_some_and(|n| n.is_valid())
+    }
+
+    fn parsed(&self) -> Option<PhoneNumber> {
+        phonenumber::parse(None, &self.0).ok()
+    }
+}
+
+impl crate::resilience::cache::Weight for E164 {
+    fn weight(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -181,8 +195,12 @@ impl TryFrom<String> for E164 {
         if let Some(bad) = digits.chars().find(|c| !c.is_ascii_digit()) {
             return Err(PhoneError::InvalidCharacter(bad));
         }
-        check_international(digits)?;
-        Ok(E164(s))
+        let e = international(digits)?;
+        if e.0 != s {
+            // Canonical E.164 has no trunk prefix after the calling code.
+            return Err(PhoneError::InvalidCharacter('0'));
+        }
+        Ok(e)
     }
 }
 
@@ -192,12 +210,6 @@ impl From<E164> for String {
     }
 }
 
-/// What was typed before the digits.
-enum Lead {
-    Plus,
-    None,
-}
-
 fn normalise(input: &str, country: &Country) -> Result<E164, PhoneError> {
     let text = strip_uri(input.trim());
     let text = strip_extension(text);
@@ -205,13 +217,16 @@ fn normalise(input: &str, country: &Country) -> Result<E164, PhoneError> {
     // national dialling and not part of the number.
     let text = text.replace("(0)", "");
 
-    let mut lead = Lead::None;
+    let mut plus = false;
     let mut digits = String::with_capacity(text.len());
     for (i, ch) in text.chars().enumerate() {
         let ch = fold_fullwidth(ch);
         match ch {
             '0'..='9' => digits.push(ch),
-            '+' if i == 0 => lead = Lead::Plus,
+            '+' if i == 0 => plus = true,
+            // Letters are refused rather than read as a keypad would
+            // (libphonenumber turns `555-CALL-NOW` into digits): a caller id
+            // with letters is not a number.
             ' ' | '-' | '.' | '(' | ')' | '/' | '\u{a0}' | '\t' => {}
             other => return Err(PhoneError::InvalidCharacter(other)),
         }
@@ -219,106 +234,135 @@ fn normalise(input: &str, country: &Country) -> Result<E164, PhoneError> {
     if digits.is_empty() {
         return Err(PhoneError::Empty);
     }
-
-    if let Lead::Plus = lead {
+    if plus {
         return international(&digits);
     }
-    if let Some(rest) = digits.strip_prefix(country.international_prefix) {
+    // The country's own international prefix ("011 44…" in the US) is
+    // handled here: the crate would read the rest with the default
+    // country's trunk prefix (a US "1" dropped from "011 86 138…").
+    let idd = DATABASE
+        .by_id(country.iso())
+        .and_then(|m| m.international_prefix())
+        .and_then(|re| re.find(&digits))
+        .filter(|m| m.start() == 0)
+        .map(|m| m.end());
+    if let Some(rest) = idd.and_then(|end| digits.get(end..)) {
         if !rest.is_empty() {
             return international(rest);
         }
     }
+    // What the crate read in the country, in the form the number has when
+    // read back with its calling code: one number, one key.
+    let national = checked(
+        phonenumber::parse(Some(country.id), &digits),
+        &digits,
+        country,
+    )
+    .and_then(|e| international(e.digits()));
     // "00" is the international prefix in most of the world; people moving
-    // between countries type it even where the local one differs.
-    if country.international_prefix != "00" {
-        if let Some(rest) = digits.strip_prefix("00") {
-            if rest.len() >= 8 {
-                return international(rest);
-            }
-        }
-    }
-    if let Some(trunk) = country.trunk_prefix {
-        if let Some(rest) = digits.strip_prefix(trunk) {
-            if country.fits(rest.len()) {
-                return Ok(E164(format!("+{}{}", country.calling_code, rest)));
-            }
-        }
-    }
-    if country.fits(digits.len()) {
-        return Ok(E164(format!("+{}{}", country.calling_code, digits)));
-    }
-    // The country code typed without `+` ("8613800138000").
-    if let Some(rest) = digits.strip_prefix(country.calling_code) {
-        if country.fits(rest.len()) {
-            return Ok(E164(format!("+{digits}")));
-        }
-    }
-    if digits.len() < country.national_len.0 {
-        Err(PhoneError::TooShort {
-            digits: digits.len(),
-            country: country.iso.to_string(),
-        })
-    } else {
-        Err(PhoneError::TooLong {
-            digits: digits.len(),
-            country: country.iso.to_string(),
-        })
+    // between countries type it even where the local one differs ("0044…"
+    // in the US).
+    match (&national, digits.strip_prefix("00")) {
+        (Err(_), Some(rest)) if rest.len() >= 7 => international(rest).or(national),
+        _ => national,
     }
 }
 
-/// A number written with its calling code. Where the code is one we know
-/// with a trunk prefix and the national part still carries it
-/// (`+44 020…`), the prefix is dropped, as any phone would.
+/// A number written with its calling code (`digits` without the `+`).
 fn international(digits: &str) -> Result<E164, PhoneError> {
-    for country in COUNTRIES {
-        let Some(national) = digits.strip_prefix(country.calling_code) else {
-            continue;
-        };
-        if let Some(trunk) = country.trunk_prefix {
-            if let Some(rest) = national.strip_prefix(trunk) {
-                if !country.fits(national.len()) && country.fits(rest.len()) {
-                    return Ok(E164(format!("+{}{}", country.calling_code, rest)));
-                }
-            }
-        }
-    }
-    check_international(digits)?;
-    Ok(E164(format!("+{digits}")))
-}
-
-fn check_international(digits: &str) -> Result<(), PhoneError> {
     if digits.starts_with('0') {
         return Err(PhoneError::BadCountryCode);
     }
-    if let Some(country) = COUNTRIES
-        .iter()
-        .find(|c| digits.starts_with(c.calling_code))
-    {
-        let national = digits.len() - country.calling_code.len();
-        if national < country.national_len.0 {
-            return Err(PhoneError::TooShort {
-                digits: digits.len(),
-                country: country.iso.to_string(),
-            });
+    let text = format!("+{digits}");
+    let parsed = phonenumber::parse(None, &text);
+    let code_len = (1..=3)
+        .find(|n| {
+            digits
+                .get(..*n)
+                .and_then(|c| c.parse::<u16>().ok())
+                .is_some_and(|c| DATABASE.by_code(&c).is_some())
+        })
+        .ok_or_else(|| PhoneError::UnknownCallingCode(digits.chars().take(3).collect()))?;
+    let code = &digits[..code_len];
+    let named = Country::main_for_code(code.parse().unwrap_or(0))
+        .map(|c| c.iso().to_string())
+        .unwrap_or_else(|| format!("+{code}"));
+    checked_named(parsed, digits, &named)
+}
+
+fn checked(
+    parsed: Result<PhoneNumber, ParseError>,
+    digits: &str,
+    country: &Country,
+) -> Result<E164, PhoneError> {
+    checked_named(parsed, digits, country.iso())
+}
+
+/// The E.164 form of a parsed number, if its length is possible.
+fn checked_named(
+    parsed: Result<PhoneNumber, ParseError>,
+    digits: &str,
+    country: &str,
+) -> Result<E164, PhoneError> {
+    let too_short = || PhoneError::TooShort {
+        digits: digits.len(),
+        country: country.to_string(),
+    };
+    let too_long = || PhoneError::TooLong {
+        digits: digits.len(),
+        country: country.to_string(),
+    };
+    let number = parsed.map_err(|e| match e {
+        ParseError::TooLong => too_long(),
+        ParseError::InvalidCountryCode => {
+            PhoneError::UnknownCallingCode(digits.chars().take(3).collect())
         }
-        if national > country.national_len.1 {
-            return Err(PhoneError::TooLong {
-                digits: digits.len(),
-                country: country.iso.to_string(),
-            });
-        }
-        return Ok(());
-    }
-    match digits.len() {
-        0..=7 => Err(PhoneError::TooShort {
+        _ => too_short(),
+    })?;
+    let code = number.code().value();
+    let national = number.national().to_string();
+    // The lengths every region of the calling code uses for full national
+    // numbers; "local only" lengths (7 digits in the US) lack the area code
+    // and cannot be written in E.164.
+    let mut lengths: Vec<u16> = DATABASE
+        .by_code(&code)
+        .into_iter()
+        .flatten()
+        .flat_map(|m| {
+            let d = m.descriptors();
+            // The metadata keeps lengths per number type; the general
+            // descriptor's list is often empty.
+            [
+                Some(d.general()),
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.personal_number(),
+                d.voip(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+            ]
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t.possible_length().to_vec())
+            .collect::<Vec<_>>()
+        })
+        .collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let len = u16::try_from(national.len()).unwrap_or(u16::MAX);
+    match (lengths.first(), lengths.last()) {
+        (Some(_), Some(_)) if lengths.contains(&len) => Ok(E164(format!("+{code}{national}"))),
+        (Some(min), _) if len < *min => Err(too_short()),
+        (_, Some(max)) if len > *max => Err(too_long()),
+        (Some(_), Some(_)) => Err(PhoneError::ImpossibleLength {
             digits: digits.len(),
-            country: "E.164".into(),
+            country: country.to_string(),
         }),
-        8..=15 => Ok(()),
-        n => Err(PhoneError::TooLong {
-            digits: n,
-            country: "E.164".into(),
-        }),
+        _ => Err(PhoneError::UnknownCallingCode(code.to_string())),
     }
 }
 
@@ -494,11 +538,82 @@ mod tests {
         let e = E164::parse("13800138000", cn).expect("valid");
         assert_eq!(e.digits(), "8613800138000");
         assert_eq!(e.national(cn), Some("13800138000"));
-        assert_eq!(e.country().map(|c| c.iso), Some("CN"));
+        assert_eq!(e.country().map(Country::iso), Some("CN"));
         let json = serde_json::to_string(&e).expect("serialise");
         assert_eq!(json, "\"+8613800138000\"");
         let back: E164 = serde_json::from_str(&json).expect("deserialise");
         assert_eq!(back, e);
         assert!(serde_json::from_str::<E164>("\"13800138000\"").is_err());
+    }
+
+    // The old table knew 35 countries and took any other calling code on
+    // length alone (8 to 15 digits), and could not be a default outside them.
+    #[test]
+    fn countries_the_table_did_not_list() {
+        let table = [
+            ("+353 85 123 4567", "CN", "+353851234567", "IE"),
+            ("085 123 4567", "IE", "+353851234567", "IE"),
+            ("+880 1712-345678", "CN", "+8801712345678", "BD"),
+            ("01712-345678", "BD", "+8801712345678", "BD"),
+            ("+20 10 1234 5678", "US", "+201012345678", "EG"),
+            ("+420 601 123 456", "GB", "+420601123456", "CZ"),
+            ("+1 416 555 0199", "CN", "+14165550199", "CA"),
+        ];
+        for (input, default, want, country) in table {
+            let e = E164::parse(input, Country::by_iso(default).expect("country"))
+                .unwrap_or_else(|err| panic!("{input:?}: {err}"));
+            assert_eq!(e.as_str(), want, "input {input:?}");
+            assert_eq!(e.country().map(Country::iso), Some(country), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_the_table_accepted_wrongly() {
+        // An unassigned calling code.
+        assert!(matches!(
+            norm("+999 1234 5678", "CN"),
+            Err(PhoneError::UnknownCallingCode(_))
+        ));
+        // Bangladesh, Ukraine, Czechia: lengths their numbers never have,
+        // which passed as "8 to 15 digits".
+        for input in ["+880 17123", "+380 44 123", "+420 123 456 78"] {
+            assert!(
+                matches!(norm(input, "CN"), Err(PhoneError::TooShort { .. })),
+                "{input:?}: {:?}",
+                norm(input, "CN")
+            );
+        }
+        // A calling code in storage that no country has.
+        assert!(serde_json::from_str::<E164>("\"+99912345678\"").is_err());
+    }
+
+    #[test]
+    fn possible_numbers_are_kept_valid_ones_are_told_apart() {
+        let us = Country::by_iso("US").expect("US");
+        let fictitious = E164::parse("(555) 123-4567", us).expect("possible");
+        assert!(!fictitious.is_valid(), "555 is not an allocated area code");
+        assert_eq!(fictitious.country().map(Country::iso), Some("US"));
+        assert_eq!(fictitious.national(us), Some("5551234567"));
+        let cn = Country::by_iso("CN").expect("CN");
+        assert!(E164::parse("138 0013 8000", cn).expect("mobile").is_valid());
+    }
+
+    #[test]
+    fn any_digits_give_an_answer_not_a_panic() {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let cn = Country::by_iso("CN").expect("CN");
+        for _ in 0..3000 {
+            let len = rng.random_range(0..24);
+            let digits: String = (0..len)
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect();
+            for text in [digits.clone(), format!("+{digits}"), format!("00{digits}")] {
+                if let Ok(e) = E164::parse(&text, cn) {
+                    // What parse gives, storage gives back.
+                    assert_eq!(E164::try_from(e.to_string()).as_ref(), Ok(&e), "{text:?}");
+                }
+            }
+        }
     }
 }

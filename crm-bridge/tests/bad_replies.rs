@@ -252,6 +252,7 @@ fn no_cache() -> CacheConfig {
         ttl: Duration::ZERO,
         negative_ttl: Duration::ZERO,
         max_entries: 10,
+        ..CacheConfig::default()
     }
 }
 

@@ -56,6 +56,16 @@ fn call(customer: Option<&str>) -> CallLog {
     }
 }
 
+/// Free text (subjects, bodies, notes) never carries the caller's full
+/// number; only the fields meant for it do.
+fn assert_no_raw_number(what: &str, text: &serde_json::Value) {
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        !text.contains("13800138000"),
+        "{what} carries the caller's full number: {text}"
+    );
+}
+
 fn ticket(customer: Option<&str>) -> NewTicket {
     NewTicket {
         queue: None,
@@ -178,7 +188,11 @@ systems:
                 .is_some_and(|s| !s.contains("13800138000")),
             "subject masks the number"
         );
+        assert_no_raw_number("Task.Description", &log["Description"]);
         let (_, case) = &records[&("Case".to_string(), "vb-sf-case-1".to_string())];
+        assert_no_raw_number("Case.Subject", &case["Subject"]);
+        assert_no_raw_number("Case.Description", &case["Description"]);
+        assert_eq!(case["SuppliedPhone"], "+8613800138000", "the field for it");
         assert_eq!(
             (case["Priority"].as_str(), case["Origin"].as_str()),
             (Some("High"), Some("Phone"))
@@ -321,6 +335,12 @@ systems:
         "site field mapping"
     );
     assert_eq!(props[hs::KEY_PROPERTY], "vb-hs-call-1");
+    assert_no_raw_number("hs_call_body", &props["hs_call_body"]);
+    assert_no_raw_number("hs_call_title", &props["hs_call_title"]);
+    assert_eq!(
+        props["hs_call_from_number"], "+8613800138000",
+        "the field for it"
+    );
     assert_eq!(objects["tickets"][&t.id]["hs_ticket_priority"], "HIGH");
     drop(objects);
     let assoc = portal.associations.lock().expect("lock");
@@ -431,6 +451,9 @@ systems:
     assert!(stored["description"]
         .as_str()
         .is_some_and(|d| d.contains("Duration: 75 s")));
+    assert_no_raw_number("subject", &stored["subject"]);
+    assert_no_raw_number("description", &stored["description"]);
+    assert_no_raw_number("requester name", &stored["requester"]["name"]);
     let task_ticket = tickets
         .iter()
         .find(|t| t["external_id"] == "vb-zd-task-1")
@@ -596,6 +619,7 @@ systems:
             "HTML-escaped: {body}"
         );
         assert_eq!(msg["res_id"], 7);
+        assert_no_raw_number("note", &msg["body"]);
         let stored = &tables["helpdesk.ticket"][&t.id.parse::<i64>().expect("id")];
         assert_eq!(
             (stored["priority"].as_str(), stored["partner_id"].as_i64()),

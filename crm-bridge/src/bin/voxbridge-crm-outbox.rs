@@ -13,33 +13,38 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{Parser, Subcommand};
 use voxbridge_crm::outbox::DeliveryTarget;
 use voxbridge_crm::CrmConfig;
 
-const USAGE: &str = "usage: voxbridge-crm-outbox deliver --config FILE [--until-empty]";
+/// Delivers a voxbridge CRM outbox without the engine.
+#[derive(Debug, Parser)]
+#[command(name = "voxbridge-crm-outbox", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deliver the outbox named by a CRM configuration.
+    Deliver {
+        /// The CRM configuration file (its `outbox.path` is the outbox).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Stop once nothing is pending, instead of at Ctrl-C.
+        #[arg(long)]
+        until_empty: bool,
+    },
+}
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some("deliver") {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
-    let mut config: Option<PathBuf> = None;
-    let mut until_empty = false;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--config" => config = args.next().map(PathBuf::from),
-            "--until-empty" => until_empty = true,
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let Some(config) = config else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
+    // Usage errors exit with 2, `--help` and `--version` with 0 (clap's
+    // conventions).
+    let Command::Deliver {
+        config,
+        until_empty,
+    } = Cli::parse().command;
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -84,4 +89,62 @@ async fn run(path: PathBuf, until_empty: bool) -> Result<(), String> {
         counts.delivered, counts.pending, counts.dead
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("voxbridge-crm-outbox").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn deliver_with_a_config() {
+        let Command::Deliver {
+            config,
+            until_empty,
+        } = parse(&["deliver", "--config", "crm.yaml", "--until-empty"])
+            .expect("parses")
+            .command;
+        assert_eq!((config, until_empty), (PathBuf::from("crm.yaml"), true));
+    }
+
+    // The hand-written parser refused `--config=FILE`, answered `--help`
+    // with the usage as an error (exit 2), and had no `--version`.
+    #[test]
+    fn forms_the_old_parser_got_wrong() {
+        let Command::Deliver { config, .. } = parse(&["deliver", "--config=crm.yaml"])
+            .expect("--config=FILE")
+            .command;
+        assert_eq!(config, PathBuf::from("crm.yaml"));
+        for (args, kind) in [
+            (&["--help"][..], ErrorKind::DisplayHelp),
+            (&["deliver", "--help"][..], ErrorKind::DisplayHelp),
+            (&["--version"][..], ErrorKind::DisplayVersion),
+        ] {
+            let err = parse(args).expect_err("not a run");
+            assert_eq!(err.kind(), kind, "{args:?}");
+            assert_eq!(err.exit_code(), 0, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors() {
+        for (args, kind) in [
+            (&[][..], ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand),
+            (&["deliver"][..], ErrorKind::MissingRequiredArgument),
+            (&["deliver", "--config"][..], ErrorKind::InvalidValue),
+            (
+                &["deliver", "--config", "a", "--bogus"][..],
+                ErrorKind::UnknownArgument,
+            ),
+            (&["drain"][..], ErrorKind::InvalidSubcommand),
+        ] {
+            let err = parse(args).expect_err("usage error");
+            assert_eq!(err.kind(), kind, "{args:?}");
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
 }

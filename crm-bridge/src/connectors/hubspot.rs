@@ -324,8 +324,8 @@ impl Connector for HubSpot {
             "hs_timestamp".into(),
             json!(datetime::rfc3339_ms(c.started_at_ms)),
         );
-        p.insert("hs_call_title".into(), json!("Voice bot call"));
-        p.insert("hs_call_body".into(), json!(c.transcript_text()));
+        p.insert("hs_call_title".into(), json!(super::call_text::subject(c)));
+        p.insert("hs_call_body".into(), json!(super::call_text::body(c)));
         // HubSpot wants milliseconds, as a string property.
         p.insert(
             "hs_call_duration".into(),

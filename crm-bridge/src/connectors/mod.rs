@@ -1,5 +1,6 @@
 //! The connectors: one module per system.
 
+pub mod call_text;
 pub mod embedded;
 pub mod hubspot;
 pub mod odoo;

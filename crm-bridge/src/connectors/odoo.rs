@@ -479,16 +479,9 @@ impl Connector for Odoo {
                 .replace('<', "&lt;")
                 .replace('>', "&gt;")
         };
-        let mut html = format!(
-            "<p><b>Voice bot call</b>, {} s, {}</p>",
-            c.duration_secs(),
-            escape(&c.disposition)
-        );
-        for line in c.transcript_text().lines() {
+        let mut html = format!("<p><b>{}</b></p>", escape(&super::call_text::subject(c)));
+        for line in super::call_text::body(c).lines() {
             html.push_str(&format!("<p>{}</p>", escape(line)));
-        }
-        if !c.intents.is_empty() {
-            html.push_str(&format!("<p>Intents: {}</p>", escape(&c.intents_text())));
         }
         html.push_str(&format!("<p>{}</p>", key_marker(key)));
         let mut params = Map::new();

@@ -21,7 +21,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::vendor::{ApiClient, FieldOverrides, Overrides};
+use super::call_text;
+use super::vendor::{caller_text, ApiClient, FieldOverrides, Overrides};
 use crate::auth::AuthConfig;
 use crate::connector::{Connector, Operation};
 use crate::context;
@@ -264,6 +265,17 @@ impl Rt {
     }
 }
 
+/// The text of a ticket: the script's body and the caller, masked. A site
+/// that wants the full callback number on the ticket maps `{{ticket.phone}}`
+/// into a ticket custom field with `fields.ticket`.
+fn ticket_content(t: &NewTicket) -> String {
+    let mut content = t.body.clone();
+    if t.phone.is_some() {
+        content.push_str(&format!("\n\nCaller: {}", caller_text(t.phone.as_deref())));
+    }
+    content
+}
+
 #[async_trait]
 impl Connector for Rt {
     fn system(&self) -> &str {
@@ -336,11 +348,7 @@ impl Connector for Rt {
                 .unwrap_or_else(|| self.config.ticket_queue.clone())),
         );
         ticket.insert("Subject".into(), json!(t.subject));
-        let mut content = t.body.clone();
-        if let Some(p) = &t.phone {
-            content.push_str(&format!("\n\nCaller: {p}"));
-        }
-        ticket.insert("Content".into(), json!(content));
+        ticket.insert("Content".into(), json!(ticket_content(t)));
         ticket.insert("Priority".into(), json!(priority(t.priority)));
         Self::requestor(&mut ticket, t.customer_id.as_ref(), t.email.as_ref());
         self.overrides.apply(
@@ -354,40 +362,8 @@ impl Connector for Rt {
     async fn log_call(&self, c: &CallLog, key: &str) -> Result<WriteRef, CrmError> {
         let mut ticket = Map::new();
         ticket.insert("Queue".into(), json!(self.config.call_log_queue));
-        let who = c
-            .caller
-            .as_deref()
-            .map(crate::mask::mask_phone)
-            .unwrap_or_else(|| "unknown caller".into());
-        ticket.insert(
-            "Subject".into(),
-            json!(format!(
-                "Call from {who}, {} s, {}",
-                c.duration_secs(),
-                c.disposition
-            )),
-        );
-        let mut content = c.transcript_text();
-        content.push_str(&format!(
-            "\nStarted: {}\nDuration: {} s\nDisposition: {}\n",
-            crate::datetime::rfc3339_ms(c.started_at_ms),
-            c.duration_secs(),
-            c.disposition
-        ));
-        if let Some(p) = &c.caller {
-            content.push_str(&format!("Caller: {p}\n"));
-        }
-        if !c.intents.is_empty() {
-            content.push_str(&format!("Intents: {}\n", c.intents_text()));
-        }
-        if let Some(t) = &c.transfer_target {
-            content.push_str(&format!("Transferred to: {t}\n"));
-        }
-        if let Some(r) = &c.recording {
-            content.push_str(&format!("Recording: {r}\n"));
-        }
-        content.push_str(&c.slots_text());
-        ticket.insert("Content".into(), json!(content));
+        ticket.insert("Subject".into(), json!(call_text::subject(c)));
+        ticket.insert("Content".into(), json!(call_text::body(c)));
         ticket.insert("Status".into(), json!(self.config.call_log_status));
         Self::requestor(&mut ticket, c.customer_id.as_ref(), None);
         self.overrides
@@ -415,5 +391,25 @@ impl Connector for Rt {
         self.overrides
             .apply(Operation::CreateTask, &context::task(t, key), &mut ticket);
         self.create(key, ticket).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_text_masks_the_callback_number() {
+        let t = NewTicket {
+            body: "Kettle leaks.".into(),
+            phone: Some("+8613800138000".into()),
+            ..NewTicket::default()
+        };
+        let content = ticket_content(&t);
+        assert!(content.starts_with("Kettle leaks."));
+        assert!(
+            !content.contains("13800138000") && content.ends_with("8000"),
+            "{content}"
+        );
     }
 }

@@ -296,22 +296,8 @@ impl Connector for Salesforce {
 
     async fn log_call(&self, c: &CallLog, key: &str) -> Result<WriteRef, CrmError> {
         let mut f = Map::new();
-        let who = c
-            .caller
-            .as_deref()
-            .map(crate::mask::mask_phone)
-            .unwrap_or_else(|| "unknown caller".into());
-        f.insert("Subject".into(), json!(format!("Call from {who}")));
-        let mut description = c.transcript_text();
-        if !c.intents.is_empty() {
-            description.push_str(&format!("\nIntents: {}", c.intents_text()));
-        }
-        if let Some(r) = &c.recording {
-            description.push_str(&format!("\nRecording: {r}"));
-        }
-        if let Some(t) = &c.transfer_target {
-            description.push_str(&format!("\nTransferred to: {t}"));
-        }
+        f.insert("Subject".into(), json!(super::call_text::subject(c)));
+        let description = super::call_text::body(c);
         f.insert("Description".into(), json!(description));
         f.insert(
             "ActivityDate".into(),

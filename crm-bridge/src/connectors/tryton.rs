@@ -636,21 +636,10 @@ impl Connector for Tryton {
             });
         }
         let mut message = format!(
-            "Voice bot call, {} s, {}\n{}",
-            c.duration_secs(),
-            c.disposition,
-            c.transcript_text()
+            "{}\n{}",
+            super::call_text::subject(c),
+            super::call_text::body(c)
         );
-        if !c.intents.is_empty() {
-            message.push_str(&format!("Intents: {}\n", c.intents_text()));
-        }
-        if let Some(t) = &c.transfer_target {
-            message.push_str(&format!("Transferred to: {t}\n"));
-        }
-        if let Some(r) = &c.recording {
-            message.push_str(&format!("Recording: {r}\n"));
-        }
-        message.push_str(&c.slots_text());
         message.push_str(&format!("voxbridge-key: {key}"));
         let created = self
             .call(

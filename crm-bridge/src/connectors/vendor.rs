@@ -186,6 +186,17 @@ impl Overrides {
     }
 }
 
+/// The caller as free text may name them: the number masked to its last
+/// four digits. Subjects, bodies and notes are read (and mailed, exported,
+/// indexed) far more widely than the structured phone fields a CRM guards,
+/// so the full number goes only into fields meant for it (a requester's
+/// phone, `hs_call_from_number`, `SuppliedPhone`).
+pub fn caller_text(caller: Option<&str>) -> String {
+    caller
+        .map(crate::mask::mask_phone)
+        .unwrap_or_else(|| "unknown caller".into())
+}
+
 /// Insert `value` under `key` unless it is `None`/empty.
 pub fn put(fields: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
     if let Some(v) = value {

@@ -23,7 +23,6 @@ use super::vendor::{put, text, ApiClient, FieldOverrides, Overrides};
 use crate::auth::AuthConfig;
 use crate::connector::{Connector, Operation};
 use crate::context;
-use crate::datetime;
 use crate::error::CrmError;
 use crate::mapping::{map_value, ValueMaps};
 use crate::model::{CallLog, Customer, NewTask, NewTicket, Priority, WriteRef};
@@ -276,35 +275,8 @@ impl Connector for Zendesk {
 
     async fn log_call(&self, c: &CallLog, key: &str) -> Result<WriteRef, CrmError> {
         let mut ticket = Map::new();
-        let who = c
-            .caller
-            .as_deref()
-            .map(crate::mask::mask_phone)
-            .unwrap_or_else(|| "unknown caller".into());
-        ticket.insert(
-            "subject".into(),
-            json!(format!(
-                "Call from {who}, {} s, {}",
-                c.duration_secs(),
-                c.disposition
-            )),
-        );
-        let mut body = c.transcript_text();
-        body.push_str(&format!(
-            "\nStarted: {}\nDuration: {} s\nDisposition: {}",
-            datetime::rfc3339_ms(c.started_at_ms),
-            c.duration_secs(),
-            c.disposition
-        ));
-        if !c.intents.is_empty() {
-            body.push_str(&format!("\nIntents: {}", c.intents_text()));
-        }
-        if let Some(t) = &c.transfer_target {
-            body.push_str(&format!("\nTransferred to: {t}"));
-        }
-        if let Some(r) = &c.recording {
-            body.push_str(&format!("\nRecording: {r}"));
-        }
+        ticket.insert("subject".into(), json!(super::call_text::subject(c)));
+        let body = super::call_text::body(c);
         ticket.insert("comment".into(), json!({"body": body, "public": false}));
         ticket.insert("status".into(), json!("solved"));
         ticket.insert("tags".into(), json!(["voxbridge", "voxbridge_call"]));

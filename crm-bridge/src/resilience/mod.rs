@@ -6,7 +6,6 @@
 
 pub mod breaker;
 pub mod cache;
-pub mod coalesce;
 pub mod retry;
 
 use std::future::Future;
