@@ -39,16 +39,18 @@ pub fn recorder(ctx: &CallContext, info: &CallInfo) -> Option<(Box<dyn AudioSink
 }
 
 /// The endpointer for this call and its events, when speech is on and it
-/// starts; the atomics are how the shell tells it about prompts and the
-/// silence the open question wants.
+/// starts; the atomics are how the shell tells it whether anyone listens,
+/// about prompts and the silence the open question wants.
 pub fn speech_sink(
     ctx: &CallContext,
+    listening: Arc<AtomicBool>,
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
 ) -> Option<(Box<dyn AudioSink>, UnboundedReceiver<SpeechEvent>)> {
     let speech = ctx.speech.as_ref()?;
     let (tx, rx) = mpsc::unbounded_channel();
-    match SpeechSink::new(speech.endpoint_config(), tx, prompt_playing, end_silence_ms) {
+    let config = speech.endpoint_config();
+    match SpeechSink::new(config, tx, listening, prompt_playing, end_silence_ms) {
         Ok(sink) => Some((Box::new(sink), rx)),
         Err(e) => {
             // Keys still work; the operator learns why speech does not.

@@ -54,6 +54,7 @@ struct Shell {
     socket: Option<UdpSocket>,
     media: Option<MediaHandle>,
     speech_events: Option<UnboundedReceiver<SpeechEvent>>,
+    listening: Arc<AtomicBool>,
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
     offer_reply: Option<Box<dyn OfferReply>>,
@@ -85,6 +86,7 @@ pub async fn run(mut leg: CallLeg, ctx: Arc<CallContext>) -> ShellEnd {
         socket: None,
         media: None,
         speech_events: None,
+        listening: Arc::new(AtomicBool::new(false)),
         prompt_playing: Arc::new(AtomicBool::new(false)),
         end_silence_ms: Arc::new(AtomicU32::new(0)),
         offer_reply: None,
@@ -325,9 +327,11 @@ impl Shell {
                 }
             }
             Command::Hearing {
+                listening,
                 prompt_active,
                 end_silence_ms,
             } => {
+                self.listening.store(listening, Ordering::Relaxed);
                 self.prompt_playing.store(prompt_active, Ordering::Relaxed);
                 self.end_silence_ms.store(end_silence_ms, Ordering::Relaxed);
             }
@@ -432,6 +436,7 @@ impl Shell {
         });
         let speech = listeners::speech_sink(
             &self.ctx,
+            self.listening.clone(),
             self.prompt_playing.clone(),
             self.end_silence_ms.clone(),
         )
@@ -477,13 +482,16 @@ impl Shell {
             took: Duration::ZERO,
         };
         let tts = self.ctx.tts.clone();
+        let files = self.ctx.prompt_files.clone();
         self.spawn(fallback, move |r| {
             Box::pin(async move {
                 let t = Instant::now();
                 // espeak-ng and file reads run off the runtime's workers.
-                let made = tokio::task::spawn_blocking(move || make_prompt(tts.as_deref(), source))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("prompt task failed: {e}")));
+                let made = tokio::task::spawn_blocking(move || {
+                    make_prompt(tts.as_deref(), &files, source)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("prompt task failed: {e}")));
                 let prompt = made
                     .map_err(|e| warn!(error = %e, "prompt not played"))
                     .ok();

@@ -581,3 +581,5 @@ fn the_lookup_starts_while_its_filler_plays() {
         "{c:?}"
     );
 }
+
+mod listening;
