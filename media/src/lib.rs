@@ -18,6 +18,7 @@ pub mod g711;
 pub mod jitter;
 pub mod port_pool;
 pub mod prompt;
+pub mod prompt_files;
 pub mod resample;
 pub mod rtp;
 pub mod session;
@@ -29,6 +30,7 @@ pub use dtmf::{DtmfError, DtmfReceiver, DtmfSender};
 pub use jitter::{JitterBuffer, JitterOutput};
 pub use port_pool::{PortPool, PortPoolError};
 pub use prompt::{Prompt, PromptError};
+pub use prompt_files::PromptFiles;
 pub use rtp::{RtpError, RtpHeader, RtpPacketView};
 pub use session::{
     AudioSink, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
