@@ -26,15 +26,20 @@ use super::{CallContext, EndReason};
 use crate::sip::{CallInfo, CallLeg};
 use crate::speech::sink::{SpeechEvent, Tee};
 
-/// What a task of the call hands back.
+/// What a task of the call hands back. Boxed, so the channel stays small:
+/// its first block holds 32 of these for every call from the start, and a
+/// call sends only a handful.
 pub enum Finished {
-    Core(Done),
+    Core(Box<Done>),
     /// A followed REFER's target answered: the call moves to this leg.
-    Moved {
-        leg: CallLeg,
-        media: MediaHandle,
-        port: u16,
-    },
+    Moved(Box<Moved>),
+}
+
+/// The new leg of a followed REFER, its running media and RTP port.
+pub struct Moved {
+    pub leg: CallLeg,
+    pub media: MediaHandle,
+    pub port: u16,
 }
 
 /// What the shell knows at the end, for the record.
@@ -233,12 +238,13 @@ impl Shell {
 
     fn finished(&mut self, done: Finished) -> Input {
         match done {
-            Finished::Core(d) => Input::Done(d),
-            Finished::Moved {
-                mut leg,
-                media,
-                port,
-            } => {
+            Finished::Core(d) => Input::Done(*d),
+            Finished::Moved(moved) => {
+                let Moved {
+                    mut leg,
+                    media,
+                    port,
+                } = *moved;
                 leg.take_slot_from(self.leg.as_mut());
                 let new_call_id = leg.info().call_id.clone();
                 let events = leg.events();
@@ -538,8 +544,8 @@ impl Shell {
         let fut = async move {
             let result = dial(&ctx, &target).await;
             let _ = tx.send(match result {
-                Ok((leg, media, port)) => Finished::Moved { leg, media, port },
-                Err(code) => Finished::Core(Done::ReferFollowed(Err(code))),
+                Ok((leg, media, port)) => Finished::Moved(Box::new(Moved { leg, media, port })),
+                Err(code) => Finished::Core(Box::new(Done::ReferFollowed(Err(code)))),
             });
         };
         tokio::spawn(fut.in_current_span());

@@ -22,14 +22,14 @@ pub struct Reply {
 impl Reply {
     pub fn send(mut self, done: Done) {
         self.fallback = None;
-        let _ = self.tx.send(Finished::Core(done));
+        let _ = self.tx.send(Finished::Core(Box::new(done)));
     }
 }
 
 impl Drop for Reply {
     fn drop(&mut self) {
         if let Some(done) = self.fallback.take() {
-            let _ = self.tx.send(Finished::Core(done));
+            let _ = self.tx.send(Finished::Core(Box::new(done)));
         }
     }
 }
