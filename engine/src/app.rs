@@ -189,6 +189,7 @@ impl Engine {
             speech,
             live,
             panic_on_key: CallContext::panic_on_key_from_env(),
+            prompt_files: CallContext::prompt_files(),
         });
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {

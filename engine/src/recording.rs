@@ -23,6 +23,10 @@ const PATCH_EVERY: u64 = RATE as u64;
 /// with silence (lost packets, a caller that stops sending).
 const MAX_CALLER_LAG: usize = 480;
 
+/// Bytes buffered before a write: 64 ms of stereo audio. Every call holds
+/// one, so it is sized for a write every few frames, not for throughput.
+const WRITE_BUFFER: usize = 2048;
+
 /// A PCM WAV file whose header is kept current while it grows.
 pub struct WavFile {
     out: BufWriter<File>,
@@ -33,7 +37,7 @@ pub struct WavFile {
 
 impl WavFile {
     pub fn create(path: &Path, channels: u16) -> std::io::Result<WavFile> {
-        let mut out = BufWriter::new(File::create(path)?);
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, File::create(path)?);
         write_header(&mut out, channels, 0)?;
         Ok(WavFile {
             out,
@@ -45,8 +49,13 @@ impl WavFile {
 
     /// Append interleaved samples (`channels` per frame).
     pub fn write(&mut self, samples: &[i16]) -> std::io::Result<()> {
-        for s in samples {
-            self.out.write_all(&s.to_le_bytes())?;
+        // One copy into the buffer per frame, not one call per sample.
+        let mut bytes = [0u8; 512];
+        for chunk in samples.chunks(bytes.len() / 2) {
+            for (b, s) in bytes.chunks_exact_mut(2).zip(chunk) {
+                b.copy_from_slice(&s.to_le_bytes());
+            }
+            self.out.write_all(&bytes[..chunk.len() * 2])?;
         }
         let frames = (samples.len() / self.channels as usize) as u64;
         self.frames += frames;

@@ -19,6 +19,7 @@ pub mod g711;
 pub mod jitter;
 pub mod port_pool;
 pub mod prompt;
+pub mod prompt_files;
 pub mod resample;
 pub mod rtp;
 pub mod session;
@@ -31,6 +32,7 @@ pub use echo::{EchoConfig, EchoDetector, EchoMatch};
 pub use jitter::{JitterBuffer, JitterOutput};
 pub use port_pool::{PortPool, PortPoolError};
 pub use prompt::{Prompt, PromptError};
+pub use prompt_files::PromptFiles;
 pub use rtp::{RtpError, RtpHeader, RtpPacketView};
 pub use session::{
     AudioSink, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,

@@ -45,11 +45,13 @@ pub enum StartError {
     Socket(#[from] io::Error),
 }
 
+/// Kept small (the parameters boxed): the channel's first block holds 32
+/// commands for every session from its start.
 enum Command {
     Play(PlaybackId, Prompt),
     StopPlayback,
     SendDtmf(char),
-    Update(MediaParams),
+    Update(Box<MediaParams>),
     Stats(oneshot::Sender<MediaStats>),
     Stop,
 }
@@ -140,7 +142,7 @@ impl MediaHandle {
     /// interrupting the stream.
     pub fn update(&self, params: MediaParams) -> Result<(), ParamsError> {
         params.validate()?;
-        self.send(Command::Update(params));
+        self.send(Command::Update(Box::new(params)));
         Ok(())
     }
 
@@ -238,7 +240,7 @@ async fn run(
                         }
                     }
                     Command::Update(params) => {
-                        if let Err(error) = core.update(params) {
+                        if let Err(error) = core.update(*params) {
                             warn!(%error, "ignoring media update");
                         }
                     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use voxbridge_media::PortPool;
+use voxbridge_media::{PortPool, PromptFiles};
 
 use crate::cdr::CdrWriter;
 use crate::config::Config;
@@ -50,9 +50,19 @@ pub struct CallContext {
     /// panics when the caller presses this key
     /// (`VOXBRIDGE_INJECT_PANIC_ON_KEY`). Never set in production.
     pub panic_on_key: Option<char>,
+    /// The scripts' WAV prompts, read once and shared by every call.
+    pub prompt_files: Arc<PromptFiles>,
 }
 
+/// Bytes of samples the WAV prompt cache keeps (about 35 minutes of audio).
+const PROMPT_FILES_BYTES: usize = 32 << 20;
+
 impl CallContext {
+    /// An empty WAV prompt cache of the default size.
+    pub fn prompt_files() -> Arc<PromptFiles> {
+        Arc::new(PromptFiles::new(PROMPT_FILES_BYTES))
+    }
+
     /// The hidden fault switch, from the environment.
     pub fn panic_on_key_from_env() -> Option<char> {
         std::env::var("VOXBRIDGE_INJECT_PANIC_ON_KEY")

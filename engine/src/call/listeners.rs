@@ -39,17 +39,20 @@ pub fn recorder(ctx: &CallContext, info: &CallInfo) -> Option<(Box<dyn AudioSink
 }
 
 /// The endpointer for this call and its events, when speech is on and it
-/// starts; the atomics are how the shell tells it about prompts, the
-/// silence the open question wants and the prompt's barge-in rule.
+/// starts; the atomics are how the shell tells it whether anyone listens,
+/// about prompts, the silence the open question wants and the prompt's
+/// barge-in rule.
 pub fn speech_sink(
     ctx: &CallContext,
+    listening: Arc<AtomicBool>,
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
     barge_in_ms: Arc<AtomicU32>,
 ) -> Option<(Box<dyn AudioSink>, UnboundedReceiver<SpeechEvent>)> {
     let speech = ctx.speech.as_ref()?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let sink = SpeechSink::new(speech.endpoint_config(), tx, prompt_playing, end_silence_ms)
+    let config = speech.endpoint_config();
+    let sink = SpeechSink::new(config, tx, listening, prompt_playing, end_silence_ms)
         .map(|s| s.with_barge_in_rule(barge_in_ms));
     match sink {
         Ok(sink) => Some((Box::new(sink), rx)),

@@ -2,39 +2,45 @@
 //! what happens. Lookups, tickets, prompts, recognition and the INVITE of a
 //! followed REFER run as tasks whose results come back as inputs; leg
 //! requests go through the signalling queue; the loop itself only waits
-//! for the next event or the core's deadline.
+//! for the next event or the core's deadline. This module is the loop (what
+//! the shell holds, the inputs it waits for); [`commands`] carries out what
+//! the core asks.
+
+mod commands;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tracing::{warn, Instrument};
-use voxbridge_media::{MediaEvent, MediaHandle, MediaParams, MediaSession};
+use voxbridge_media::{MediaEvent, MediaHandle};
 
 use super::core::{
-    CallCore, CallOutcome, CallStart, Command, CoreSettings, Done, Ears, Input, LegEnd, LegInput,
-    MediaInput, Output, PromptSource,
+    CallCore, CallOutcome, CallStart, CoreSettings, Done, Ears, Input, LegEnd, LegInput,
+    MediaInput, Output,
 };
 use super::leg::{Leg, LegControl, LegEvent, OfferReply, ReferReply};
-use super::listeners;
 use super::signalling::{Op, Signalling};
-use super::work::{dial, make_prompt, BoxFuture, Reply, ReplyTo};
 use super::{CallContext, EndReason};
 use crate::sip::{CallInfo, CallLeg};
-use crate::speech::sink::{SpeechEvent, Tee};
+use crate::speech::sink::SpeechEvent;
 
-/// What a task of the call hands back.
+/// What a task of the call hands back. Boxed, so the channel stays small:
+/// its first block holds 32 of these for every call from the start, and a
+/// call sends only a handful.
 pub enum Finished {
-    Core(Done),
+    Core(Box<Done>),
     /// A followed REFER's target answered: the call moves to this leg.
-    Moved {
-        leg: CallLeg,
-        media: MediaHandle,
-        port: u16,
-    },
+    Moved(Box<Moved>),
+}
+
+/// The new leg of a followed REFER, its running media and RTP port.
+pub struct Moved {
+    pub leg: CallLeg,
+    pub media: MediaHandle,
+    pub port: u16,
 }
 
 /// What the shell knows at the end, for the record.
@@ -54,6 +60,7 @@ struct Shell {
     socket: Option<UdpSocket>,
     media: Option<MediaHandle>,
     speech_events: Option<UnboundedReceiver<SpeechEvent>>,
+    listening: Arc<AtomicBool>,
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
     barge_in_ms: Arc<AtomicU32>,
@@ -86,6 +93,7 @@ pub async fn run(mut leg: CallLeg, ctx: Arc<CallContext>) -> ShellEnd {
         socket: None,
         media: None,
         speech_events: None,
+        listening: Arc::new(AtomicBool::new(false)),
         prompt_playing: Arc::new(AtomicBool::new(false)),
         end_silence_ms: Arc::new(AtomicU32::new(0)),
         barge_in_ms: Arc::new(AtomicU32::new(0)),
@@ -233,12 +241,13 @@ impl Shell {
 
     fn finished(&mut self, done: Finished) -> Input {
         match done {
-            Finished::Core(d) => Input::Done(d),
-            Finished::Moved {
-                mut leg,
-                media,
-                port,
-            } => {
+            Finished::Core(d) => Input::Done(*d),
+            Finished::Moved(moved) => {
+                let Moved {
+                    mut leg,
+                    media,
+                    port,
+                } = *moved;
                 leg.take_slot_from(self.leg.as_mut());
                 let new_call_id = leg.info().call_id.clone();
                 let events = leg.events();
@@ -257,297 +266,6 @@ impl Shell {
                 Input::Done(Done::ReferFollowed(Ok((port, new_call_id))))
             }
         }
-    }
-
-    fn signal(&self, op: Op) {
-        if let Some(s) = &self.signalling {
-            s.send(op);
-        }
-    }
-
-    /// Run a task whose result (or, if it never gives one, `fallback`)
-    /// comes back as an input.
-    fn spawn<F>(&self, fallback: Done, work: F) -> tokio::task::AbortHandle
-    where
-        F: FnOnce(ReplyTo) -> BoxFuture + Send + 'static,
-    {
-        let fut = work(ReplyTo(Reply::new(self.done_tx.clone(), fallback)));
-        tokio::spawn(fut.in_current_span()).abort_handle()
-    }
-
-    async fn execute(&mut self, command: Command) {
-        match command {
-            Command::Ring => {
-                if let Err(e) = self.leg.ring() {
-                    warn!(error = %e, "could not send 180");
-                }
-            }
-            Command::AllocatePort => {
-                let port = self
-                    .ctx
-                    .ports
-                    .bind()
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| {
-                        let port = s.local_addr().map_err(|e| e.to_string())?.port();
-                        self.socket = Some(s);
-                        Ok(port)
-                    });
-                self.ready.push(Input::Done(Done::Port(port)));
-            }
-            Command::LookUpCaller => {
-                if let Some(crm) = self.ctx.crm.clone() {
-                    let from = self.info.from.clone();
-                    let since = self.info.received;
-                    self.spawn(Done::Customer(None), move |r| {
-                        Box::pin(
-                            async move { r.send(Done::Customer(crm.lookup(&from, since).await)) },
-                        )
-                    });
-                }
-            }
-            Command::Answer { sdp, media } => {
-                let result = self.answer(sdp, media);
-                self.ready.push(Input::Done(Done::Answered(result)));
-            }
-            Command::Reject { code } => {
-                if let Err(e) = self.leg.reject(code) {
-                    warn!(error = %e, "could not send rejection");
-                }
-            }
-            Command::PreparePrompt { id, source } => self.prepare(id, source),
-            Command::Play(prompt) => {
-                if let Some(m) = &self.media {
-                    m.play(prompt);
-                }
-            }
-            Command::StopPlayback => {
-                if let Some(m) = &self.media {
-                    m.stop_playback();
-                }
-            }
-            Command::Hearing {
-                prompt_active,
-                end_silence_ms,
-                barge_in_ms,
-            } => {
-                self.prompt_playing.store(prompt_active, Ordering::Relaxed);
-                self.end_silence_ms.store(end_silence_ms, Ordering::Relaxed);
-                self.barge_in_ms.store(barge_in_ms, Ordering::Relaxed);
-            }
-            Command::Recognise { id, listen, audio } => self.recognise(id, listen, audio),
-            Command::Lookup { id, request } => {
-                let fallback = Done::Lookup {
-                    id,
-                    result: Err("lookup task failed".into()),
-                    took: Duration::ZERO,
-                };
-                let crm = self.ctx.crm.clone();
-                self.spawn(fallback, move |r| {
-                    Box::pin(async move {
-                        let t = Instant::now();
-                        let result = match crm {
-                            Some(crm) => crm.script_lookup(&request).await,
-                            None => Err("no CRM configured".to_string()),
-                        };
-                        r.send(Done::Lookup {
-                            id,
-                            result,
-                            took: t.elapsed(),
-                        })
-                    })
-                });
-            }
-            Command::Ticket {
-                id,
-                request,
-                customer,
-            } => {
-                let fallback = Done::Ticket {
-                    id,
-                    result: Err("ticket task failed".into()),
-                    took: Duration::ZERO,
-                };
-                let crm = self.ctx.crm.clone();
-                let call_id = self.info.call_id.clone();
-                self.spawn(fallback, move |r| {
-                    Box::pin(async move {
-                        let t = Instant::now();
-                        let result = match crm {
-                            Some(crm) => crm.ticket(&request, &call_id, customer.as_deref()).await,
-                            None => Err("no CRM configured".to_string()),
-                        };
-                        r.send(Done::Ticket {
-                            id,
-                            result,
-                            took: t.elapsed(),
-                        })
-                    })
-                });
-            }
-            Command::Refer {
-                refer_to,
-                user_to_user,
-            } => self.signal(Op::Refer {
-                leg: self.control.clone(),
-                refer_to,
-                user_to_user,
-            }),
-            Command::AnswerOffer(result) => self.answer_offer(result),
-            Command::AnswerRefer(result) => {
-                if let Some(reply) = self.refer_reply.take() {
-                    self.signal(match result {
-                        Ok(()) => Op::AcceptRefer(reply),
-                        Err(code) => Op::RejectRefer(reply, code),
-                    });
-                }
-            }
-            Command::NotifyRefer { code, terminated } => self.signal(Op::Notify {
-                leg: self.control.clone(),
-                code,
-                terminated,
-            }),
-            Command::FollowRefer { target } => self.follow_refer(target),
-            Command::Transcript { speaker, text } => {
-                self.ctx.live.line(&self.info.call_id, speaker, text);
-            }
-            Command::Hangup { bye } => {
-                if let Some(m) = self.media.take() {
-                    let stats = m.stop().await;
-                    self.ctx.metrics.add_media(&stats);
-                }
-                if bye {
-                    self.signal(Op::Bye(self.control.clone()));
-                }
-            }
-            Command::Finished(reason) => self.reason = Some(reason),
-        }
-    }
-
-    /// 200 OK, then media on the allocated socket with the recorder and
-    /// the endpointer listening.
-    fn answer(&mut self, sdp: String, params: MediaParams) -> Result<(), String> {
-        let socket = self.socket.take().ok_or("no RTP socket")?;
-        self.leg.answer(sdp).map_err(|e| e.to_string())?;
-        self.answered_at = Some(SystemTime::now());
-        let recorder = listeners::recorder(&self.ctx, &self.info).map(|(sink, path)| {
-            self.recording = Some(path);
-            sink
-        });
-        let speech = listeners::speech_sink(
-            &self.ctx,
-            self.prompt_playing.clone(),
-            self.end_silence_ms.clone(),
-            self.barge_in_ms.clone(),
-        )
-        .map(|(sink, events)| {
-            self.speech_events = Some(events);
-            sink
-        });
-        let sink = match (recorder, speech) {
-            (Some(rec), Some(speech)) => Some(Box::new(Tee(rec, speech)) as Box<_>),
-            (Some(one), None) | (None, Some(one)) => Some(one),
-            (None, None) => None,
-        };
-        let started = match sink {
-            Some(sink) => MediaSession::start_with_sink(socket, params, sink),
-            None => MediaSession::start(socket, params),
-        };
-        self.media = Some(started.map_err(|e| format!("media session did not start: {e}"))?);
-        Ok(())
-    }
-
-    fn answer_offer(&mut self, result: Result<(MediaParams, String), u16>) {
-        let Some(reply) = self.offer_reply.take() else {
-            return;
-        };
-        let op = match (result, &self.media) {
-            (Ok((params, sdp)), Some(media)) => match media.update(params) {
-                Ok(()) => Op::AcceptOffer(reply, sdp),
-                Err(e) => {
-                    warn!(error = %e, "re-INVITE media parameters refused");
-                    Op::RejectOffer(reply, 488)
-                }
-            },
-            (Ok(_), None) => Op::RejectOffer(reply, 500),
-            (Err(code), _) => Op::RejectOffer(reply, code),
-        };
-        self.signal(op);
-    }
-
-    fn prepare(&mut self, id: u64, source: PromptSource) {
-        let fallback = Done::Prompt {
-            id,
-            prompt: None,
-            took: Duration::ZERO,
-        };
-        let tts = self.ctx.tts.clone();
-        self.spawn(fallback, move |r| {
-            Box::pin(async move {
-                let t = Instant::now();
-                // espeak-ng and file reads run off the runtime's workers.
-                let made = tokio::task::spawn_blocking(move || make_prompt(tts.as_deref(), source))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("prompt task failed: {e}")));
-                let prompt = made
-                    .map_err(|e| warn!(error = %e, "prompt not played"))
-                    .ok();
-                r.send(Done::Prompt {
-                    id,
-                    prompt,
-                    took: t.elapsed(),
-                })
-            })
-        });
-    }
-
-    fn recognise(
-        &mut self,
-        id: u64,
-        listen: Box<voxbridge_dialog::interp::Listen>,
-        audio: Vec<i16>,
-    ) {
-        let Some(speech) = self.ctx.speech.clone() else {
-            return;
-        };
-        if let Some(previous) = self.recognition.take() {
-            previous.abort();
-        }
-        let fallback = Done::Recognised {
-            id,
-            result: Err(crate::speech::SpeechError::Failed(
-                "recognition task ended".into(),
-            )),
-        };
-        let handle = self.spawn(fallback, move |r| {
-            Box::pin(async move {
-                let result = speech.understand(&listen, audio).await;
-                r.send(Done::Recognised { id, result })
-            })
-        });
-        self.recognition = Some(handle);
-    }
-
-    /// INVITE the target of an incoming REFER; the call moves there when it answers.
-    fn follow_refer(&mut self, target: String) {
-        let ctx = self.ctx.clone();
-        let tx = self.done_tx.clone();
-        let fut = async move {
-            let result = dial(&ctx, &target).await;
-            let _ = tx.send(match result {
-                Ok((leg, media, port)) => Finished::Moved { leg, media, port },
-                Err(code) => Finished::Core(Done::ReferFollowed(Err(code))),
-            });
-        };
-        tokio::spawn(fut.in_current_span());
-    }
-
-    fn stop_media(&self, media: MediaHandle) {
-        let metrics = self.ctx.metrics.clone();
-        tokio::spawn(async move {
-            let stats = media.stop().await;
-            metrics.add_media(&stats);
-        });
     }
 }
 

@@ -103,7 +103,7 @@ async fn run(mut ops: mpsc::UnboundedReceiver<Op>, done: mpsc::UnboundedSender<F
                     .refer(refer_to, user_to_user)
                     .await
                     .map_err(|e| e.to_string());
-                let _ = done.send(Finished::Core(Done::ReferSent(result)));
+                let _ = done.send(Finished::Core(Box::new(Done::ReferSent(result))));
             }
             Op::AcceptRefer(reply) => reply.accept().await,
             Op::RejectRefer(reply, code) => reply.reject(code).await,

@@ -3,7 +3,7 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
-use voxbridge_media::{MediaHandle, MediaSession, Prompt};
+use voxbridge_media::{MediaHandle, MediaSession, Prompt, PromptFiles};
 
 use super::core::{Done, PromptSource};
 use super::shell::Finished;
@@ -22,14 +22,14 @@ pub struct Reply {
 impl Reply {
     pub fn send(mut self, done: Done) {
         self.fallback = None;
-        let _ = self.tx.send(Finished::Core(done));
+        let _ = self.tx.send(Finished::Core(Box::new(done)));
     }
 }
 
 impl Drop for Reply {
     fn drop(&mut self) {
         if let Some(done) = self.fallback.take() {
-            let _ = self.tx.send(Finished::Core(done));
+            let _ = self.tx.send(Finished::Core(Box::new(done)));
         }
     }
 }
@@ -55,12 +55,15 @@ impl ReplyTo {
 /// The boxed future type the shell's tasks are.
 pub type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// A prompt's samples: TTS (cached by the TTS front end) or a WAV file
+/// (cached in `files`); either way shared, not copied, between calls.
 pub fn make_prompt(
     tts: Option<&voxbridge_models::tts::Tts>,
+    files: &PromptFiles,
     source: PromptSource,
 ) -> Result<Prompt, String> {
     match source {
-        PromptSource::File(path) => Prompt::load(&path).map_err(|e| e.to_string()),
+        PromptSource::File(path) => files.load(&path).map_err(|e| e.to_string()),
         PromptSource::Speak {
             text,
             language,

@@ -1,8 +1,11 @@
-//! The caller's audio into the endpointer, on the media task: every 20 ms
-//! frame goes through the VAD, and what it noticed (speech started, barge
-//! in, a whole utterance) goes to the call task over a channel. Endpointing
-//! runs all the time, not only while the script listens, so speech that
-//! starts during a prompt is whole when the prompt is barged into.
+//! The caller's audio into the endpointer, on the media task: while the
+//! call listens, every 20 ms frame goes through the VAD, and what it
+//! noticed (speech started, barge in, a whole utterance) goes to the call
+//! task over a channel. The call core decides when it listens (a question
+//! takes speech, or a prompt speech may barge into is on, from the moment
+//! the bot commits to it, so speech that starts during a prompt is whole
+//! when the prompt is barged into); the rest of the time no frame is
+//! scored and the endpointer, with the audio it buffers, is not kept.
 //!
 //! What we send comes here too (`on_sent`): the echo detector compares it
 //! with what the caller's side carries, so the prompt's own echo never
@@ -37,8 +40,13 @@ pub enum SpeechEvent {
 
 /// Feeds the endpointer; see the module doc.
 pub struct SpeechSink {
-    endpointer: Endpointer,
+    config: EndpointConfig,
+    /// Only while listening: made when listening starts, dropped (with
+    /// its VAD state, pre-roll and any partial utterance) when it stops.
+    endpointer: Option<Endpointer>,
     events: UnboundedSender<SpeechEvent>,
+    /// Set by the call task: whether anyone wants the caller's speech.
+    listening: Arc<AtomicBool>,
     /// Set by the call task while a prompt plays.
     prompt_playing: Arc<AtomicBool>,
     playing: bool,
@@ -51,24 +59,32 @@ pub struct SpeechSink {
     /// speech in ms (0: the configured default).
     barge_in_ms: Arc<AtomicU32>,
     barge_in: u32,
+    /// Fed with what we send even while nobody listens, so it has the
+    /// prompt's recent past when a barge-in prompt starts.
     echo: EchoDetector,
 }
 
 impl SpeechSink {
+    /// A sink that listens while `listening` is set; fails on settings the
+    /// endpointer refuses (checked now, not at the first frame).
     pub fn new(
         config: EndpointConfig,
         events: UnboundedSender<SpeechEvent>,
+        listening: Arc<AtomicBool>,
         prompt_playing: Arc<AtomicBool>,
         end_silence_ms: Arc<AtomicU32>,
     ) -> Result<Self, voxbridge_models::ModelError> {
+        Endpointer::new(config.clone())?;
         let default_end_silence = config.end_silence_ms;
         let echo = EchoDetector::new(EchoConfig {
             sample_rate: config.sample_rate,
             ..EchoConfig::default()
         });
         Ok(SpeechSink {
-            endpointer: Endpointer::new(config)?,
+            config,
+            endpointer: None,
             events,
+            listening,
             prompt_playing,
             playing: false,
             end_silence_ms,
@@ -85,40 +101,66 @@ impl SpeechSink {
         self.barge_in_ms = barge_in_ms;
         self
     }
+
+    /// Whether the endpointer runs (the call listens); for tests and logs.
+    pub fn is_running(&self) -> bool {
+        self.endpointer.is_some()
+    }
+
+    /// A fresh endpointer when listening starts (it cannot fail: `new`
+    /// accepted the settings). It knows of no prompt and has the default
+    /// silence and rule, so `on_audio` tells it all three again.
+    fn start(&mut self) {
+        self.playing = false;
+        self.end_silence = self.default_end_silence;
+        self.barge_in = 0;
+        self.endpointer = Endpointer::new(self.config.clone()).ok();
+    }
 }
 
 impl AudioSink for SpeechSink {
     fn on_audio(&mut self, pcm: &[i16]) {
-        let playing = self.prompt_playing.load(Ordering::Relaxed);
-        if playing != self.playing {
-            self.playing = playing;
-            self.endpointer.set_prompt_playing(playing);
+        if !self.listening.load(Ordering::Relaxed) {
+            // Nobody wants the speech: no VAD, no buffered audio.
+            self.endpointer = None;
+            return;
         }
+        let playing = self.prompt_playing.load(Ordering::Relaxed);
         let wanted = match self.end_silence_ms.load(Ordering::Relaxed) {
             0 => self.default_end_silence,
             ms => ms,
         };
+        if self.endpointer.is_none() {
+            self.start();
+        }
+        let Some(endpointer) = self.endpointer.as_mut() else {
+            return;
+        };
+        if playing != self.playing {
+            self.playing = playing;
+            endpointer.set_prompt_playing(playing);
+        }
         if wanted != self.end_silence {
             self.end_silence = wanted;
-            self.endpointer.set_end_silence_ms(wanted);
+            endpointer.set_end_silence_ms(wanted);
         }
         let rule = self.barge_in_ms.load(Ordering::Relaxed);
         if rule != self.barge_in {
             self.barge_in = rule;
-            self.endpointer.set_barge_in_ms((rule > 0).then_some(rule));
+            endpointer.set_barge_in_ms((rule > 0).then_some(rule));
         }
         self.echo.push_received(pcm);
         // Only barge-in asks whether this is our echo: skip the sums when
         // no prompt plays and nobody speaks.
-        let echo = (playing || self.endpointer.is_speaking()) && self.echo.is_echo();
-        self.endpointer.set_echo(echo);
-        self.endpointer.push(pcm);
-        while let Some(event) = self.endpointer.poll_event() {
+        let echo = (playing || endpointer.is_speaking()) && self.echo.is_echo();
+        endpointer.set_echo(echo);
+        endpointer.push(pcm);
+        while let Some(event) = endpointer.poll_event() {
             let event = match event {
                 EndpointEvent::SpeechStarted { .. } => SpeechEvent::Started,
                 EndpointEvent::BargeIn { .. } => SpeechEvent::BargeIn,
                 EndpointEvent::Utterance { audio, end_ms, .. } => {
-                    let waited = self.endpointer.now_ms().saturating_sub(end_ms);
+                    let waited = endpointer.now_ms().saturating_sub(end_ms);
                     let endpointing = Duration::from_millis(waited);
                     SpeechEvent::Utterance {
                         audio,
@@ -145,9 +187,9 @@ impl AudioSink for SpeechSink {
             // A closed channel means the call is over; nothing to tell.
             let _ = self.events.send(event);
         }
-        if self.endpointer.is_done() {
+        if endpointer.is_done() {
             // One utterance per turn in the endpointer; calls have many.
-            self.endpointer.reset();
+            endpointer.reset();
         }
     }
 
@@ -174,6 +216,7 @@ impl AudioSink for Tee {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::mpsc::UnboundedReceiver;
 
     fn tone(ms: usize, amplitude: f32) -> Vec<i16> {
         // A voiced-like signal: a 200 Hz fundamental with harmonics.
@@ -186,6 +229,49 @@ mod tests {
                 (s * amplitude) as i16
             })
             .collect()
+    }
+
+    /// Real speech when the fixture is there, else a harmonic tone.
+    fn voiced() -> Vec<i16> {
+        let greeting =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/audio/greeting.wav");
+        match voxbridge_media::Prompt::load(&greeting) {
+            Ok(p) => p.samples().to_vec(),
+            Err(_) => tone(1500, 8000.0),
+        }
+    }
+
+    /// A sink, its events and its listening switch.
+    fn sink(listening: bool) -> (SpeechSink, UnboundedReceiver<SpeechEvent>, Arc<AtomicBool>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let switch = Arc::new(AtomicBool::new(listening));
+        let playing = Arc::new(AtomicBool::new(false));
+        let end_silence = Arc::new(AtomicU32::new(0));
+        let sink = SpeechSink::new(
+            EndpointConfig::default(),
+            tx,
+            switch.clone(),
+            playing,
+            end_silence,
+        )
+        .unwrap();
+        (sink, rx, switch)
+    }
+
+    fn feed(sink: &mut SpeechSink, audio: &[i16]) {
+        for frame in audio.chunks(160) {
+            sink.on_audio(frame);
+        }
+    }
+
+    fn utterances(rx: &mut UnboundedReceiver<SpeechEvent>) -> Vec<usize> {
+        let mut lens = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            if let SpeechEvent::Utterance { audio, .. } = e {
+                lens.push(audio.len());
+            }
+        }
+        lens
     }
 
     /// One corpus item: name, kind (noise, echo, speech), caller-side audio.
@@ -239,6 +325,7 @@ mod tests {
             let mut sink = SpeechSink::new(
                 EndpointConfig::default(),
                 tx,
+                Arc::new(AtomicBool::new(true)),
                 playing.clone(),
                 Arc::new(AtomicU32::new(0)),
             )
@@ -278,24 +365,13 @@ mod tests {
 
     #[test]
     fn utterances_keep_coming_after_the_first() {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let playing = Arc::new(AtomicBool::new(false));
-        let end_silence = Arc::new(AtomicU32::new(0));
-        let mut sink =
-            SpeechSink::new(EndpointConfig::default(), tx, playing, end_silence.clone()).unwrap();
-        // Real speech when the fixture is there, else a harmonic tone.
-        let greeting =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/audio/greeting.wav");
-        let voiced: Vec<i16> = match voxbridge_media::Prompt::load(&greeting) {
-            Ok(p) => p.samples().to_vec(),
-            Err(_) => tone(1500, 8000.0),
-        };
+        let (mut sink, mut rx, _) = sink(true);
+        let voiced = voiced();
         let silence = vec![0i16; 8000];
         let mut utterances = 0;
         for _ in 0..2 {
-            for frame in voiced.chunks(160).chain(silence.chunks(160)) {
-                sink.on_audio(frame);
-            }
+            feed(&mut sink, &voiced);
+            feed(&mut sink, &silence);
             while let Ok(e) = rx.try_recv() {
                 if let SpeechEvent::Utterance {
                     audio, endpointing, ..
@@ -308,5 +384,55 @@ mod tests {
             }
         }
         assert_eq!(utterances, 2);
+    }
+
+    #[test]
+    fn nothing_is_scored_or_kept_while_nobody_listens() {
+        let (mut sink, mut rx, listening) = sink(false);
+        let voiced = voiced();
+        let silence = vec![0i16; 8000];
+        // A caller talking over a keys-only menu read with barge-in off.
+        for _ in 0..3 {
+            feed(&mut sink, &voiced);
+            feed(&mut sink, &silence);
+        }
+        assert!(!sink.is_running(), "no endpointer while not listening");
+        assert!(rx.try_recv().is_err(), "no speech events");
+
+        // A question that takes speech begins: the next answer is heard.
+        listening.store(true, Ordering::Relaxed);
+        feed(&mut sink, &silence[..1600]);
+        assert!(sink.is_running());
+        feed(&mut sink, &voiced);
+        feed(&mut sink, &silence);
+        let heard = utterances(&mut rx);
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert!(heard[0] > 4000, "{heard:?}");
+    }
+
+    #[test]
+    fn speech_under_way_is_dropped_when_listening_stops() {
+        let (mut sink, mut rx, listening) = sink(true);
+        let voiced = voiced();
+        let half = &voiced[..voiced.len() / 2];
+        feed(&mut sink, half);
+        let started =
+            std::iter::from_fn(|| rx.try_recv().ok()).any(|e| matches!(e, SpeechEvent::Started));
+        assert!(started, "the caller was heard starting");
+        // The question closes (a key answered it): the half utterance and
+        // the endpointer go; what follows is not scored.
+        listening.store(false, Ordering::Relaxed);
+        feed(&mut sink, &voiced[voiced.len() / 2..]);
+        feed(&mut sink, &vec![0i16; 8000]);
+        assert!(!sink.is_running());
+        assert!(utterances(&mut rx).is_empty());
+        // Listening again starts from nothing: no stale half utterance.
+        listening.store(true, Ordering::Relaxed);
+        feed(&mut sink, &voiced);
+        feed(&mut sink, &vec![0i16; 8000]);
+        let heard = utterances(&mut rx);
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        // Pre-roll and trailing silence at most, not the stale half.
+        assert!(heard[0] < voiced.len() + 4000, "{heard:?}");
     }
 }

@@ -158,11 +158,14 @@ pub enum Command {
     Play(Prompt),
     /// Stop the prompt playing.
     StopPlayback,
-    /// Tell the endpointer whether a prompt counts as playing (speech
-    /// over it is a barge-in), the end-of-speech silence wanted and the
-    /// prompt's barge-in rule (voiced speech needed), each 0 for the
-    /// configured default.
+    /// Tell the endpointer whether to run at all (`listening`: a question
+    /// takes speech, or a prompt speech may barge into is on; otherwise no
+    /// frame is scored and no audio kept), whether a prompt counts as
+    /// playing (speech over it is a barge-in), the end-of-speech silence
+    /// wanted and the prompt's barge-in rule (voiced speech needed), each 0
+    /// for the configured default.
     Hearing {
+        listening: bool,
         prompt_active: bool,
         end_silence_ms: u32,
         barge_in_ms: u32,

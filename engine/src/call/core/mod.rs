@@ -165,6 +165,10 @@ pub struct CallCore {
     /// From the moment the bot commits to a prompt until it ends: speech
     /// then is a barge-in, even before the first packet leaves.
     prompt_active: bool,
+    /// Whether speech may stop the prompt in `prompt_active` (its
+    /// `barge_in`); when it may not and no question is open, nobody
+    /// listens and the endpointer stops.
+    prompt_barge_in: bool,
     listen: Option<Box<Listen>>,
     /// Bumped whenever the open question changes, so a transcript that
     /// arrives after the caller moved on is dropped.
@@ -174,8 +178,9 @@ pub struct CallCore {
     /// The playing prompt's barge-in rule: voiced speech needed, in ms (0:
     /// the engine's `speech.barge_in_ms`).
     barge_in_ms: u32,
-    /// The endpointer state last told to the shell.
-    hearing_told: (bool, u32, u32),
+    /// The endpointer state last told to the shell: listening, prompt
+    /// active, end-of-speech silence, barge-in rule.
+    hearing_told: (bool, bool, u32, u32),
     last_key_at: Option<Instant>,
     clock: TurnClock,
     transfer: Option<(crate::transfer::TransferTracker, Instant)>,
@@ -205,12 +210,13 @@ impl CallCore {
             work: None,
             prompt_pending: None,
             prompt_active: false,
+            prompt_barge_in: false,
             listen: None,
             listen_generation: 0,
             end_silence_ms: 0,
             recognition: None,
             barge_in_ms: 0,
-            hearing_told: (false, 0, 0),
+            hearing_told: (false, false, 0, 0),
             last_key_at: None,
             clock: TurnClock::default(),
             transfer: None,
@@ -443,15 +449,29 @@ impl CallCore {
         self.push(Command::Finished(reason));
     }
 
+    /// Whether anyone wants the caller's speech now: an open question, or
+    /// a prompt speech may barge into (from the moment the bot commits to
+    /// it). Otherwise the endpointer does not run: a keys-only menu read
+    /// with barge-in off costs no VAD and holds no audio.
+    fn listening(&self) -> bool {
+        self.listen.is_some() || (self.prompt_active && self.prompt_barge_in)
+    }
+
     /// Tell the shell when the endpointer's view of the call changed.
     fn sync_hearing(&mut self) {
-        let want = (self.prompt_active, self.end_silence_ms, self.barge_in_ms);
+        let want = (
+            self.listening(),
+            self.prompt_active,
+            self.end_silence_ms,
+            self.barge_in_ms,
+        );
         if want != self.hearing_told && self.phase == Phase::Talking {
             self.hearing_told = want;
             self.push(Command::Hearing {
-                prompt_active: want.0,
-                end_silence_ms: want.1,
-                barge_in_ms: want.2,
+                listening: want.0,
+                prompt_active: want.1,
+                end_silence_ms: want.2,
+                barge_in_ms: want.3,
             });
         }
     }

@@ -619,3 +619,5 @@ fn a_prompts_barge_in_rule_reaches_the_endpointer() {
     // The next prompt has no rule of its own: the engine's default (0).
     assert_eq!(hearing(&sim.take()), [(true, 0)]);
 }
+
+mod listening;

@@ -49,7 +49,9 @@ impl CallCore {
     fn act(&mut self, now: Instant, action: FlowAction) {
         match action {
             FlowAction::Play(prompt) => {
+                // The built-in flow's prompts: keys stop them, speech does not.
                 self.prompt_active = true;
+                self.prompt_barge_in = false;
                 self.push(Command::Play(prompt));
             }
             FlowAction::StopPlayback => {
@@ -68,22 +70,25 @@ impl CallCore {
                 text,
                 language,
                 voice,
+                barge_in,
                 min_speech,
-                ..
             } => {
                 self.barge_in_ms = min_speech_ms(min_speech);
                 self.transcript("bot", text.clone());
-                self.prepare(PromptSource::Speak {
+                let source = PromptSource::Speak {
                     text,
                     language,
                     voice,
-                });
+                };
+                self.prepare(source, barge_in);
             }
             FlowAction::PlayFile {
-                path, min_speech, ..
+                path,
+                barge_in,
+                min_speech,
             } => {
                 self.barge_in_ms = min_speech_ms(min_speech);
-                self.prepare(PromptSource::File(path));
+                self.prepare(PromptSource::File(path), barge_in)
             }
             FlowAction::Lookup(request) => {
                 let id = self.next_id();
@@ -119,11 +124,12 @@ impl CallCore {
 
     /// Make a prompt; it plays when ready. From now on the caller's speech
     /// counts as speaking over it, so nothing said before the first packet
-    /// is lost.
-    fn prepare(&mut self, source: PromptSource) {
+    /// is lost (and, when speech may barge in, the endpointer listens).
+    fn prepare(&mut self, source: PromptSource, barge_in: bool) {
         let id = self.next_id();
         self.prompt_pending = Some(id);
         self.prompt_active = true;
+        self.prompt_barge_in = barge_in;
         self.push(Command::PreparePrompt { id, source });
     }
 
