@@ -24,6 +24,7 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
+#[cfg(feature = "whisper")]
 use super::cleanup;
 use super::ggml::ModelInfo;
 use super::pool::{PoolConfig, PoolStats, WorkerPool};
