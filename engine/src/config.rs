@@ -626,6 +626,10 @@ impl Config {
                     self.calls.max_calls = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
                 "calls.time_zone" => self.calls.time_zone = (!value.is_empty()).then_some(value),
+                "calls.max_scheduling_delay_ms" => {
+                    self.calls.max_scheduling_delay_ms =
+                        value.parse().map_err(|e| bad(format!("{e}")))?
+                }
                 "calls.drain_timeout_secs" => {
                     self.calls.drain_timeout_secs =
                         value.parse().map_err(|e| bad(format!("{e}")))?
@@ -967,5 +971,27 @@ mod tests {
             .apply_env(|v| (v == "VOXBRIDGE_RTP_PORT_MIN").then(|| "abc".into()))
             .unwrap_err();
         assert!(err.to_string().contains("VOXBRIDGE_RTP_PORT_MIN"));
+    }
+
+    /// A variable in the list that `apply_env` does not carry out would be
+    /// silently ignored: each must change the config.
+    #[test]
+    fn every_listed_override_is_applied() {
+        for (var, key) in ENV_OVERRIDES {
+            let value = match *key {
+                "sip.listen" | "admin.listen" => "127.0.0.9:5999",
+                "sip.public_address" | "rtp.address" => "127.0.0.9",
+                "log.level" => "trace",
+                "log.format" => "json",
+                "calls.time_zone" => "Europe/Berlin",
+                k if k.starts_with("rtp.port") || k.starts_with("calls.") => "7",
+                _ => "/elsewhere/file",
+            };
+            let mut c = Config::default();
+            let before = format!("{c:?}");
+            c.apply_env(|v| (v == *var).then(|| value.to_string()))
+                .unwrap_or_else(|e| panic!("{var}={value}: {e}"));
+            assert_ne!(format!("{c:?}"), before, "{var} changed nothing");
+        }
     }
 }
