@@ -534,9 +534,20 @@ fn tryton_customer_asks_for_order_status_and_is_transferred_to_an_agent() {
         "{ticket}"
     );
     let content = rt.ticket_content(&ticket_id).expect("RT attachments");
+    // The caller's number, masked as in the logs: a ticket's text goes to
+    // everyone watching the queue (and RT mails it out).
+    let masked = format!(
+        "+{}{}",
+        "*".repeat(CALLER.len() - 5),
+        &CALLER[CALLER.len() - 4..]
+    );
     assert!(
-        content.contains("asked for an agent") && content.contains(&format!("Caller: {CALLER}")),
-        "the ticket's text has the request and the caller's number:\n{content}"
+        content.contains("asked for an agent") && content.contains(&format!("Caller: {masked}")),
+        "the ticket's text has the request and the caller's masked number:\n{content}"
+    );
+    assert!(
+        !content.contains(CALLER),
+        "the caller's full number is in the ticket's text:\n{content}"
     );
 
     // ---- the call record
