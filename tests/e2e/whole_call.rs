@@ -607,7 +607,11 @@ fn tryton_customer_asks_for_order_status_and_is_transferred_to_an_agent() {
 
     let note = &notes[0];
     for expected in [
-        "Voice bot call, ",
+        &format!(
+            "Call from +{}{}, ",
+            "*".repeat(CALLER.len() - 5),
+            &CALLER[CALLER.len() - 4..]
+        ),
         "transferred",
         &format!("Bot: {GREETING}"),
         &format!("Caller: {SAY_ORDER}"),
