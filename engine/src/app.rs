@@ -113,9 +113,6 @@ impl Engine {
             )),
             None => None,
         };
-        let (sip, mut calls) =
-            SipServer::start(&config, metrics.clone(), admission.clone()).await?;
-
         let hangup_all = CancellationToken::new();
         let flow_config = config.flow.clone();
         let (new_flow, tts, speech): (FlowFactory, _, _) = match &config.dialog.script {
@@ -176,6 +173,11 @@ impl Engine {
                 None,
             ),
         };
+        // SIP listens last: a call taken while the script and the speech
+        // engines still load (seconds on a busy box) would spend its
+        // caller-lookup budget waiting for them.
+        let (sip, mut calls) =
+            SipServer::start(&config, metrics.clone(), admission.clone()).await?;
         let ctx = Arc::new(CallContext {
             config: config.clone(),
             ports: Arc::new(ports),
