@@ -16,6 +16,7 @@ pub mod call_log;
 pub mod cdr;
 pub mod config;
 pub mod crm;
+pub mod dialing;
 pub mod flow;
 pub mod health;
 pub mod live_calls;
