@@ -1,182 +1,47 @@
 //! The Request Tracker connector against a real RT 5 (Debian
-//! `request-tracker5`, see scripts/install-crm-servers.sh) that this test
-//! sets up and starts on 127.0.0.1: its own RT_SiteConfig.pm and SQLite
-//! file (`rt-setup-database-5 --action init`), queues, custom fields,
-//! customers and an auth token from tests/rt/setup.pl, then
-//! `rt-server --max-workers 2`; stopped at the end.
+//! `request-tracker5`, see scripts/install-crm-servers.sh), set up and
+//! started on 127.0.0.1 by the shared test-support crate (queues, custom
+//! fields, customers and an auth token from tests/rt/setup.pl); stopped at
+//! the end.
 
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use voxbridge_crm::model::{CallLog, NewTask, NewTicket, Priority, Write};
 use voxbridge_crm::outbox::{DeliveryTarget, Outbox};
 use voxbridge_crm::{Bridge, CrmConfig, CrmError};
+use voxbridge_test_support::rt::{rt_missing, RtServer};
 
-const RT_SERVER: &str = "/usr/share/request-tracker5/libexec/rt-server";
-
-struct RtServer {
-    child: Child,
-    port: u16,
+/// A running RT (the shared test-support server) and the folder it lives in.
+struct Rt {
+    server: RtServer,
     dir: tempfile::TempDir,
-    token: String,
 }
 
-impl Drop for RtServer {
-    fn drop(&mut self) {
-        // SIGTERM lets the preforking master take its workers down; the
-        // process group catches anything left.
-        let pid = self.child.id().to_string();
-        let quiet = |args: &[&str]| {
-            let _ = Command::new("kill")
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        };
-        quiet(&["-TERM", &pid]);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        quiet(&["-KILL", "--", &format!("-{pid}")]);
-        let _ = self.child.wait();
+impl std::ops::Deref for Rt {
+    type Target = RtServer;
+    fn deref(&self) -> &RtServer {
+        &self.server
     }
 }
 
-fn rt_env(cmd: &mut Command, dir: &Path) {
-    cmd.env("RT_SITE_CONFIG", dir.join("RT_SiteConfig.pm"))
-        .env("RT_SITE_CONFIG_DIR", dir.join("site-config.d"));
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+async fn start_rt() -> Rt {
     assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-async fn start_rt() -> RtServer {
-    assert!(
-        Path::new(RT_SERVER).exists() && Path::new("/usr/sbin/rt-setup-database-5").exists(),
-        "Request Tracker 5 is not installed (run scripts/install-crm-servers.sh)"
+        rt_missing().is_none(),
+        "{}",
+        rt_missing().unwrap_or_default()
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path();
-    for sub in ["site-config.d", "mason", "sessions"] {
-        std::fs::create_dir_all(d.join(sub)).expect("mkdir");
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let sendmail = d.join("sendmail.sh");
-    std::fs::write(
-        &sendmail,
-        format!("#!/bin/sh\ncat >> {}\n", d.join("mail.log").display()),
-    )
-    .expect("sendmail");
-    run(Command::new("chmod").arg("+x").arg(&sendmail), "chmod");
-    std::fs::write(
-        d.join("RT_SiteConfig.pm"),
-        format!(
-            r#"Set($rtname, 'voxbridge.test');
-Set($Organization, 'voxbridge.test');
-Set($Timezone, 'UTC');
-Set($DatabaseType, 'SQLite');
-Set($DatabaseName, '{db}');
-Set($WebDomain, '127.0.0.1');
-Set($WebPort, {port});
-Set($WebPath, '');
-Set($WebBaseURL, 'http://127.0.0.1:{port}');
-Set($SendmailPath, '{sendmail}');
-Set($MailCommand, 'sendmailpipe');
-Set($LogToSyslog, undef);
-Set($LogToFile, undef);
-Set($LogToSTDERR, 'error');
-Set($MasonDataDir, '{mason}');
-Set($MasonSessionDir, '{sessions}');
-Set(%GnuPG, Enable => 0);
-Set(%SMIME, Enable => 0);
-1;
-"#,
-            db = d.join("rt.sqlite").display(),
-            sendmail = sendmail.display(),
-            mason = d.join("mason").display(),
-            sessions = d.join("sessions").display(),
-        ),
-    )
-    .expect("RT_SiteConfig.pm");
-
-    let mut init = Command::new("/usr/sbin/rt-setup-database-5");
-    init.args(["--action", "init", "--skip-create"]);
-    rt_env(&mut init, d);
-    run(&mut init, "rt-setup-database-5");
-    let mut setup = Command::new("perl");
-    setup.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rt/setup.pl"));
-    rt_env(&mut setup, d);
-    let token = run(&mut setup, "setup.pl").trim().to_string();
-    assert!(!token.is_empty(), "setup.pl printed no token");
-
-    let log = std::fs::File::create(d.join("rt-server.log")).expect("log");
-    let mut server = Command::new(RT_SERVER);
-    server
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--max-workers",
-            "2",
-        ])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .process_group(0);
-    rt_env(&mut server, d);
-    let child = server.spawn().expect("start rt-server");
-    let rt = RtServer {
-        child,
-        port,
-        dir,
-        token,
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let ready = client
-            .get(format!("http://127.0.0.1:{port}/REST/2.0/queues/all"))
-            .header("Authorization", format!("token {}", rt.token))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rt-server did not answer within 90 s; log:\n{}",
-            std::fs::read_to_string(rt.dir.path().join("rt-server.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    rt
+    let path = dir.path().to_path_buf();
+    let server = tokio::task::spawn_blocking(move || RtServer::start_in(&path))
+        .await
+        .expect("RT start task")
+        .unwrap_or_else(|e| panic!("RT starts: {e:#}"));
+    Rt { server, dir }
 }
 
-fn yaml(rt: &RtServer, token_env: &str, phone_field: &str) -> String {
+fn yaml(rt: &Rt, token_env: &str, phone_field: &str) -> String {
     format!(
         r#"
 default_country: CN
@@ -217,7 +82,7 @@ fn bridge(text: &str) -> Bridge {
         .expect("bridge")
 }
 
-async fn ticket_json(rt: &RtServer, id: &str) -> Value {
+async fn ticket_json(rt: &Rt, id: &str) -> Value {
     reqwest::Client::new()
         .get(format!("http://127.0.0.1:{}/REST/2.0/ticket/{id}", rt.port))
         .header("Authorization", format!("token {}", rt.token))
@@ -229,7 +94,7 @@ async fn ticket_json(rt: &RtServer, id: &str) -> Value {
         .expect("ticket JSON")
 }
 
-async fn tickets_in(rt: &RtServer, queue: &str) -> u64 {
+async fn tickets_in(rt: &Rt, queue: &str) -> u64 {
     let body: Value = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{}/REST/2.0/tickets", rt.port))
         .query(&[("query", format!("Queue = '{queue}'"))])

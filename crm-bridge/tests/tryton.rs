@@ -1,186 +1,32 @@
 //! The Tryton connector against a real Tryton 7.0 server (from PyPI, see
-//! scripts/install-crm-servers.sh) that this test starts on 127.0.0.1 with
-//! its own configuration and SQLite database, and stops at the end.
-//!
-//! Creating the database (`trytond-admin -u sale`, ~20 s) and seeding it
-//! (tests/tryton/seed.py: company, customers with phone numbers, products
-//! with stock, sales) happens once; the seeded file is kept under the
-//! target directory, keyed by the seed script's hash, and copied for each
-//! run. All checks share one server, in one test, so the binary starts it
-//! once.
+//! scripts/install-crm-servers.sh), started on 127.0.0.1 by the shared
+//! test-support crate with a copy of the seeded database (tests/tryton/
+//! seed.py: company, customers with phone numbers, products with stock,
+//! sales), and stopped at the end. All checks share one server, in one
+//! test, so the binary starts it once.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use voxbridge_crm::model::{CallLog, ProductQuery, Speaker, Turn};
 use voxbridge_crm::{Bridge, CrmConfig, CrmError, LookupFailed};
+use voxbridge_test_support::tryton::{
+    tryton_missing, TrytonServer, TRYTON_ADMIN_PASSWORD, TRYTON_DATABASE,
+};
 
-const DATABASE: &str = "voxbridge";
-const ADMIN_PASSWORD: &str = "admin-for-tests";
+const DATABASE: &str = TRYTON_DATABASE;
 
-fn venv() -> PathBuf {
-    std::env::var_os("VOXBRIDGE_TRYTON_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/voxbridge/tryton-7.0")
-        })
-}
-
-fn seed_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tryton/seed.py")
-}
-
-/// FNV-1a of the seed script: a new script means a new template.
-fn seed_hash() -> String {
-    let text = std::fs::read(seed_script()).expect("read seed.py");
-    let h = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    });
-    format!("{h:016x}")
-}
-
-fn write_config(dir: &Path, port: u16) -> PathBuf {
-    let conf = dir.join("trytond.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[database]\nuri = sqlite://\npath = {}\n[web]\nlisten = 127.0.0.1:{port}\n[session]\ntimeout = 3600\n",
-            dir.join("db").display()
-        ),
-    )
-    .expect("write trytond.conf");
-    conf
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+async fn start_server() -> (TrytonServer, tempfile::TempDir) {
     assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        tryton_missing().is_none(),
+        "{}",
+        tryton_missing().unwrap_or_default()
     );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// The seeded database file, made once per seed script version.
-fn template() -> PathBuf {
-    let python = venv().join("bin/python");
-    assert!(
-        python.exists() && venv().join("bin/trytond-admin").exists(),
-        "Tryton 7.0 is not installed at {} (run scripts/install-crm-servers.sh, or set VOXBRIDGE_TRYTON_VENV)",
-        venv().display()
-    );
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tryton-template-{}", seed_hash()));
-    let file = dir.join("db").join(format!("{DATABASE}.sqlite"));
-    if file.exists() {
-        return file;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("db")).expect("template dir");
-    let conf = write_config(&dir, 1);
-    let building = dir.join("db").join(format!("{DATABASE}.sqlite"));
-    // trytond-admin needs the SQLite file to exist.
-    std::fs::write(&building, b"").expect("create db file");
-    let pass = dir.join("admin-password");
-    std::fs::write(&pass, ADMIN_PASSWORD).expect("password file");
-    run(
-        Command::new(venv().join("bin/trytond-admin"))
-            .args(["-c"])
-            .arg(&conf)
-            .args([
-                "-d",
-                DATABASE,
-                "--all",
-                "--email",
-                "admin@example.com",
-                "-u",
-                "sale",
-                "--activate-dependencies",
-            ])
-            .env("TRYTONPASSFILE", &pass),
-        "trytond-admin",
-    );
-    let summary = run(
-        Command::new(&python)
-            .arg(seed_script())
-            .arg(&conf)
-            .arg(DATABASE),
-        "seed.py",
-    );
-    std::fs::write(dir.join("seed.json"), summary).expect("seed summary");
-    file
-}
-
-/// A running trytond, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn start_server() -> Server {
-    let template = tokio::task::spawn_blocking(template)
-        .await
-        .expect("template");
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir_all(dir.path().join("db")).expect("db dir");
-    std::fs::copy(
-        &template,
-        dir.path().join("db").join(format!("{DATABASE}.sqlite")),
-    )
-    .expect("copy db");
-    let port = free_port();
-    let conf = write_config(dir.path(), port);
-    let log = std::fs::File::create(dir.path().join("trytond.log")).expect("log file");
-    let child = Command::new(venv().join("bin/trytond"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start trytond");
-    let server = Server {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "trytond did not listen on {port} within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    server
+    let path = dir.path().to_path_buf();
+    let server = tokio::task::spawn_blocking(move || TrytonServer::start_in(&path))
+        .await
+        .expect("Tryton start task")
+        .unwrap_or_else(|e| panic!("Tryton starts: {e:#}"));
+    (server, dir)
 }
 
 fn bridge(port: u16, password_env: &str) -> Bridge {
@@ -213,8 +59,8 @@ timeouts:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tryton_customers_orders_stock_and_call_notes() {
-    let server = start_server().await;
-    std::env::set_var("VB_TRYTON_PASSWORD", ADMIN_PASSWORD);
+    let (server, _dir) = start_server().await;
+    std::env::set_var("VB_TRYTON_PASSWORD", TRYTON_ADMIN_PASSWORD);
     let b = bridge(server.port, "VB_TRYTON_PASSWORD");
 
     // Customers by phone, typed the ways people type them.

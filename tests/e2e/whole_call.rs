@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use voxbridge_e2e::baresip::Baresip;
 use voxbridge_e2e::crm_servers::{
-    rt_missing, tryton_missing, RtServer, TrytonServer, TRYTON_ADMIN_PASSWORD, TRYTON_DATABASE,
+    rt_missing, start_rt, start_tryton, tryton_missing, RtServer, TrytonServer, TRYTON_ADMIN_PASSWORD,
+    TRYTON_DATABASE,
 };
 use voxbridge_e2e::speech::espeak_8k;
 use voxbridge_e2e::{
@@ -226,8 +227,8 @@ fn tryton_customer_asks_for_order_status_and_is_transferred_to_an_agent() {
     let dir = scratch_dir("whole_call").unwrap();
 
     // ---- the CRM/ERP and the ticket system, seeded as crm-bridge's tests
-    let rt_thread = std::thread::spawn(|| RtServer::start("whole_call_rt"));
-    let tryton = TrytonServer::start("whole_call_tryton").expect("Tryton starts");
+    let rt_thread = std::thread::spawn(|| start_rt("whole_call_rt"));
+    let tryton = start_tryton("whole_call_tryton").expect("Tryton starts");
     let rt = rt_thread
         .join()
         .expect("RT start-up thread")

@@ -434,25 +434,9 @@ fn indent(block: &str) -> String {
         .join("\n")
 }
 
-/// A plain HTTP/1.0 GET on loopback: (status, body). Enough for /metrics
-/// and friends without pulling an HTTP client into the tests.
+/// A GET on loopback (/metrics, /ready, the admin API): (status, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no HTTP status line")?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    voxbridge_test_support::http::get(&format!("http://{addr}{path}"))
 }
 
 /// Send one INVITE (G.711 offer) from a socket bound to `from_ip` and
