@@ -39,6 +39,7 @@ struct Item {
     noise: String,
     onset_ms: u64,
     beep_at_ms: Option<u64>,
+    beep_shape: String,
     text: String,
     audio: Vec<i16>,
 }
@@ -76,7 +77,7 @@ fn corpus() -> &'static [Item] {
         let mut lines = tsv.lines();
         let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
         let col = |name: &str| header.iter().position(|&h| h == name).unwrap();
-        let (c_name, c_class, c_voice, c_rate, c_noise, c_codec, c_onset, c_beep, c_text) = (
+        let (c_name, c_class, c_voice, c_rate, c_noise, c_codec, c_onset, c_beep, c_shape, c_text) = (
             col("name"),
             col("class"),
             col("voice"),
@@ -85,6 +86,7 @@ fn corpus() -> &'static [Item] {
             col("codec"),
             col("onset_ms"),
             col("beep_at_ms"),
+            col("beep_shape"),
             col("text"),
         );
         lines
@@ -107,6 +109,7 @@ fn corpus() -> &'static [Item] {
                     noise: f[c_noise].to_string(),
                     onset_ms: f[c_onset].parse().unwrap(),
                     beep_at_ms: f[c_beep].parse().ok(),
+                    beep_shape: f[c_shape].to_string(),
                     text: f[c_text].to_string(),
                     audio,
                 }
@@ -210,16 +213,18 @@ fn confusion<'a>(rows: impl Iterator<Item = &'a (&'a Item, Outcome)>) -> Confusi
     c
 }
 
-/// Share of recorders whose beep was reported within the tolerance.
+/// Whether the detector put the item's beep within the tolerance.
+fn beep_found(item: &Item, out: &Outcome) -> bool {
+    match (item.beep_at_ms, out.beep_ms) {
+        (Some(want), Some(got)) => want.abs_diff(got) <= BEEP_TOLERANCE_MS,
+        _ => false,
+    }
+}
+
+/// Recorders whose beep was reported within the tolerance, of all.
 fn beep_found_share() -> (u32, u32) {
     let machines: Vec<_> = results().iter().filter(|(i, _)| i.machine).collect();
-    let found = machines
-        .iter()
-        .filter(|(item, out)| match (item.beep_at_ms, out.beep_ms) {
-            (Some(want), Some(got)) => want.abs_diff(got) <= BEEP_TOLERANCE_MS,
-            _ => false,
-        })
-        .count();
+    let found = machines.iter().filter(|(i, o)| beep_found(i, o)).count();
     (found as u32, machines.len() as u32)
 }
 
@@ -382,6 +387,17 @@ fn report() {
         percentile(&mut errs, 95.0),
         errs.iter().max().copied().unwrap_or(0)
     );
+    let mut by_shape: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
+    for (item, out) in rows.iter().filter(|(i, _)| i.machine) {
+        let e = by_shape.entry(item.beep_shape.as_str()).or_default();
+        e.0 += u32::from(beep_found(item, out));
+        e.1 += 1;
+    }
+    let shapes: Vec<String> = by_shape
+        .iter()
+        .map(|(k, (f, n))| format!("{k} {f}/{n}"))
+        .collect();
+    println!("beep found by shape: {}", shapes.join(", "));
     println!();
     for (title, key) in [
         ("voice", (|i: &Item| i.voice.clone()) as fn(&Item) -> String),
@@ -429,6 +445,35 @@ fn report() {
             percentile(&mut since_onset, 50.0),
             percentile(&mut since_onset, 95.0)
         );
+    }
+    // The two main thresholds against each other: what moving them costs.
+    println!(
+        "\nmachine_greeting_ms  human_silence_ms  precision  recall  people decided p50/p95 (ms)"
+    );
+    for greeting in [2_000, 2_500, 3_000] {
+        for silence in [400, 600, 800, 1_000] {
+            let cfg = AmdConfig {
+                machine_greeting_ms: greeting,
+                human_silence_ms: silence,
+                ..AmdConfig::default()
+            };
+            let mut c = Confusion::default();
+            let mut people = Vec::new();
+            for item in corpus() {
+                let out = detect(&cfg, &item.audio);
+                c.add(item.machine, out.machine);
+                if !item.machine {
+                    people.push(out.decided_ms);
+                }
+            }
+            println!(
+                "{greeting:>19}  {silence:>16}  {:>9.3}  {:>6.3}  {} / {}",
+                c.precision(),
+                c.recall(),
+                percentile(&mut people, 50.0),
+                percentile(&mut people, 95.0)
+            );
+        }
     }
     // CPU, on this thread alone (a loaded machine does not inflate it).
     let audio_ms: u64 = rows.iter().map(|(i, _)| i.audio.len() as u64 / 8).sum();
