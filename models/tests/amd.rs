@@ -493,12 +493,51 @@ fn report() {
         }
     }
     let cpu = thread_cpu() - before;
+    // The tone check alone over the same frames.
+    let before = thread_cpu();
+    let mut tone = voxbridge_models::amd::tone::ToneAnalyzer::new(160, 300, 2_200);
+    let mut frames = 0u64;
+    let mut sum = 0.0f32;
+    'items: for (item, _) in rows {
+        for frame in item.audio.chunks_exact(160) {
+            sum += tone.analyze(frame).share;
+            frames += 1;
+            if frames * 20 >= analysed_ms {
+                break 'items;
+            }
+        }
+    }
+    let tone_cpu = thread_cpu() - before;
+    std::hint::black_box(sum);
     println!(
-        "\nCPU: {:.1} ms per second of audio analysed ({} s of {} s of corpus audio, until each decision)",
+        "\nCPU: {:.2} ms per second of audio analysed ({:.2} ms of it the tone check; {} s of {} s of corpus audio, until each decision)",
         cpu.as_secs_f64() * 1000.0 / (analysed_ms as f64 / 1000.0),
+        tone_cpu.as_secs_f64() * 1000.0 / (frames as f64 * 0.02),
         analysed_ms / 1000,
         audio_ms / 1000
     );
+    // Memory: resident growth for 500 detectors that have each heard audio.
+    let rss = || {
+        std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 4096
+    };
+    let before = rss();
+    let detectors: Vec<AmdDetector> = (0..500)
+        .map(|_| {
+            let mut d = AmdDetector::new(cfg.clone()).unwrap();
+            d.push(&rows[0].0.audio[..1600], Duration::ZERO);
+            d
+        })
+        .collect();
+    println!(
+        "memory: {} KB per detector (RSS growth over {} detectors)",
+        rss().saturating_sub(before) / 1024 / detectors.len() as u64,
+        detectors.len()
+    );
+    drop(detectors);
     println!("\nwrong verdicts and missed beeps:");
     for (item, out) in rows {
         let beep_ok = match (item.beep_at_ms, out.beep_ms) {

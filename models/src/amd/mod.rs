@@ -29,6 +29,7 @@ use std::time::Duration;
 pub use config::AmdConfig;
 pub use event::{AmdEvent, HumanReason, MachineReason, Verdict};
 
+use crate::audio;
 use crate::vad::Vad;
 use crate::ModelError;
 use rules::Rules;
@@ -115,9 +116,14 @@ impl AmdDetector {
             if let Some(max) = self.scores.iter().copied().reduce(f32::max) {
                 self.last_score = max;
             }
-            let t = self.tone.analyze(block);
-            let tone = (t.share >= self.cfg.beep_tone_share && t.dbfs >= self.cfg.beep_min_dbfs)
-                .then_some(t.hz);
+            // Quiet frames (most of a call's pauses) cannot be a beep: skip
+            // the filters.
+            let tone = if audio::rms_dbfs(block) >= f64::from(self.cfg.beep_min_dbfs) {
+                let t = self.tone.analyze(block);
+                (t.share >= self.cfg.beep_tone_share).then_some(t.hz)
+            } else {
+                None
+            };
             self.rules
                 .frame(self.pending_at, FRAME_MS, self.last_score, tone);
             self.pending_at += u64::from(FRAME_MS);

@@ -36,7 +36,10 @@ pub struct ToneAnalyzer {
     freqs: Vec<u32>,
     /// 2·cos(ω) per frequency.
     coeffs: Vec<f32>,
+    /// The windowed frame, and each filter's two last states.
     scratch: Vec<f32>,
+    s1: Vec<f32>,
+    s2: Vec<f32>,
 }
 
 impl ToneAnalyzer {
@@ -59,6 +62,8 @@ impl ToneAnalyzer {
             .collect();
         ToneAnalyzer {
             window,
+            s1: vec![0.0; freqs.len()],
+            s2: vec![0.0; freqs.len()],
             freqs,
             coeffs,
             scratch: Vec::with_capacity(len),
@@ -92,14 +97,20 @@ impl ToneAnalyzer {
                 dbfs,
             };
         }
-        let (mut best, mut best_power) = (0, 0.0f32);
-        for (i, &c) in self.coeffs.iter().enumerate() {
-            let (mut s1, mut s2) = (0.0f32, 0.0f32);
-            for &v in &self.scratch {
-                let s = v + c * s1 - s2;
-                s2 = s1;
-                s1 = s;
+        // All filters advance together, sample by sample: the inner loop
+        // over filters has no dependency between iterations, so it
+        // vectorises (one filter at a time is a serial recursion).
+        self.s1.iter_mut().for_each(|v| *v = 0.0);
+        self.s2.iter_mut().for_each(|v| *v = 0.0);
+        for &v in &self.scratch {
+            for ((s1, s2), &c) in self.s1.iter_mut().zip(self.s2.iter_mut()).zip(&self.coeffs) {
+                let s = v + c * *s1 - *s2;
+                *s2 = *s1;
+                *s1 = s;
             }
+        }
+        let (mut best, mut best_power) = (0, 0.0f32);
+        for (i, ((&s1, &s2), &c)) in self.s1.iter().zip(&self.s2).zip(&self.coeffs).enumerate() {
             let power = s1 * s1 + s2 * s2 - c * s1 * s2;
             if power > best_power {
                 best = i;
