@@ -43,6 +43,13 @@ const FRAME_MS: u32 = 20;
 /// A push that starts later than the audio so far by more than this means
 /// audio was lost in between: the gap is silence.
 const GAP_MS: u64 = 40;
+/// Times are capped here (35,000 years), so adding to them cannot overflow.
+const MAX_MS: u64 = 1 << 50;
+
+/// `d` in ms, capped at [`MAX_MS`].
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).map_or(MAX_MS, |ms| ms.min(MAX_MS))
+}
 
 /// The answering-machine detector of one answered call.
 pub struct AmdDetector {
@@ -98,7 +105,7 @@ impl AmdDetector {
         if self.rules.is_done() {
             return;
         }
-        let at = at.as_millis() as u64;
+        let at = millis(at);
         let expected = self.pending_at + (self.pending.len() / (RATE as usize / 1000)) as u64;
         if self.pending.is_empty() || at > expected + GAP_MS {
             // A partial frame before a gap is too short to judge.
@@ -139,7 +146,7 @@ impl AmdDetector {
     /// No audio came until `now` (after the answer): the rules that wait
     /// on silence run (the decision limit, the end of a greeting, no beep).
     pub fn handle_timeout(&mut self, now: Duration) {
-        let now = now.as_millis() as u64;
+        let now = millis(now);
         self.rules.advance_to(now);
         if now > self.pending_at {
             self.pending.clear();

@@ -22,6 +22,10 @@ use super::event::{AmdEvent, HumanReason, MachineReason, Verdict};
 /// step twice: a tone between grid points, noise).
 const SAME_TONE_HZ: u32 = 50;
 
+/// No audio this long during a tone ends it (a deadline; lost packets
+/// within a beep are shorter).
+const TONE_GAP_MS: u64 = 100;
+
 /// A run of tone frames at one frequency.
 #[derive(Debug, Clone, Copy)]
 struct ToneRun {
@@ -90,6 +94,9 @@ impl Rules {
         if self.done {
             return;
         }
+        // Time never runs backwards here: a frame from the past is taken as
+        // the next one.
+        let at = at.max(self.now);
         self.advance_to(at);
         let end = at + u64::from(len_ms);
         // A tone is never speech, whatever the VAD made of it.
@@ -100,7 +107,8 @@ impl Rules {
         if speech {
             self.speech_run += u64::from(len_ms);
             if self.speech_run >= u64::from(self.cfg.speech_start_ms) {
-                self.greeting_start.get_or_insert(end - self.speech_run);
+                self.greeting_start
+                    .get_or_insert(end.saturating_sub(self.speech_run));
                 self.last_speech_end = end;
                 self.last_sound_end = end;
             }
@@ -145,7 +153,7 @@ impl Rules {
         }
         if let Some(run) = self.tone {
             self.last_sound_end = end;
-            let long = run.end - run.start;
+            let long = run.end.saturating_sub(run.start);
             if self.verdict == Verdict::Undecided && long >= u64::from(self.cfg.beep_min_ms) {
                 self.set_machine(end, MachineReason::Beep);
             }
@@ -154,7 +162,7 @@ impl Rules {
 
     /// A tone run ended: a beep if it was long enough and not too long.
     fn end_tone(&mut self, run: ToneRun) {
-        let long = run.end - run.start;
+        let long = run.end.saturating_sub(run.start);
         let beep =
             (u64::from(self.cfg.beep_min_ms)..=u64::from(self.cfg.beep_max_ms)).contains(&long);
         if beep && self.verdict == Verdict::Machine && !self.done {
@@ -194,7 +202,7 @@ impl Rules {
         match self.verdict {
             Verdict::Undecided => {
                 if let Some(start) = self.greeting_start {
-                    let greeting = self.last_speech_end - start;
+                    let greeting = self.last_speech_end.saturating_sub(start);
                     if greeting >= u64::from(self.cfg.machine_greeting_ms) {
                         self.set_machine(
                             now,
@@ -204,7 +212,9 @@ impl Rules {
                         );
                         return;
                     }
-                    if now - self.last_speech_end >= u64::from(self.cfg.human_silence_ms) {
+                    if now.saturating_sub(self.last_speech_end)
+                        >= u64::from(self.cfg.human_silence_ms)
+                    {
                         self.set_human(
                             now,
                             HumanReason::ShortGreeting {
@@ -226,7 +236,8 @@ impl Rules {
                 if self.tone.is_some() {
                     return;
                 }
-                let waited = now - self.machine_at >= u64::from(self.cfg.beep_wait_ms);
+                let waited =
+                    now.saturating_sub(self.machine_at) >= u64::from(self.cfg.beep_wait_ms);
                 let silent = now.saturating_sub(self.last_sound_end.max(self.machine_at))
                     >= u64::from(self.cfg.no_beep_silence_ms);
                 if waited || silent {
@@ -253,6 +264,9 @@ impl Rules {
                     None => limit,
                 })
             }
+            // A tone still going on: if no audio comes for a while, it
+            // has ended (its end is then judged).
+            Verdict::Machine if self.tone.is_some() => Some(self.now + TONE_GAP_MS),
             Verdict::Machine => Some((self.machine_at + u64::from(self.cfg.beep_wait_ms)).min(
                 self.last_sound_end.max(self.machine_at) + u64::from(self.cfg.no_beep_silence_ms),
             )),
