@@ -7,6 +7,8 @@
 //!
 //! - [`vad`]: voice activity detection and endpointing (start of speech,
 //!   end-of-speech silence, maximum length, barge-in, no input), sans-IO.
+//! - [`amd`]: answering-machine detection for outbound calls (a person or a
+//!   recorder, and the recorder's beep), sans-IO.
 //! - [`asr`]: speech recognition behind one trait, [`asr::SpeechRecognizer`]:
 //!   whisper (free speech, a ggml model) and PocketSphinx (JSGF grammars
 //!   generated per prompt), each a worker pool behind a bounded queue;
@@ -28,6 +30,7 @@
 //! `models/REFERENCE.md` has configuration, set-up, figures and the API the
 //! engine uses.
 
+pub mod amd;
 pub mod asr;
 pub mod audio;
 pub mod background;
