@@ -51,6 +51,7 @@ bench: deps build
 	./bench/asr --quick
 	./bench/intent
 	./bench/accuracy --subset
+	./bench/amd
 
 clean:
 	$(CARGO) clean
