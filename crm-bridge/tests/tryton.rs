@@ -5,7 +5,6 @@
 //! sales), and stopped at the end. All checks share one server, in one
 //! test, so the binary starts it once.
 
-
 use voxbridge_crm::model::{CallLog, ProductQuery, Speaker, Turn};
 use voxbridge_crm::{Bridge, CrmConfig, CrmError, LookupFailed};
 use voxbridge_test_support::tryton::{

@@ -27,5 +27,7 @@ pub fn tail(text: &str, n: usize) -> String {
 
 /// A loopback TCP port free right now.
 pub fn free_tcp_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

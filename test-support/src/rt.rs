@@ -250,7 +250,10 @@ mod tests {
     fn attachment_content_and_queries_are_decoded_and_encoded() {
         assert_eq!(decode_content("YWRtaW46MTphYmM="), "admin:1:abc");
         assert_eq!(decode_content("YWI=\n"), "ab");
-        assert_eq!(decode_content("plain text, not base64"), "plain text, not base64");
+        assert_eq!(
+            decode_content("plain text, not base64"),
+            "plain text, not base64"
+        );
         assert_eq!(percent_encode("Queue = 'X'"), "Queue%20%3D%20%27X%27");
     }
 }

@@ -197,13 +197,8 @@ impl TrytonServer {
             headers.push(("Authorization", a));
         }
         let url = format!("{}/{TRYTON_DATABASE}/", self.url());
-        let (status, text) = http::request(
-            "POST",
-            &url,
-            &headers,
-            Some(&body),
-            Duration::from_secs(20),
-        )?;
+        let (status, text) =
+            http::request("POST", &url, &headers, Some(&body), Duration::from_secs(20))?;
         ensure!(status == 200, "Tryton {method}: HTTP {status}: {text}");
         let reply: Value = serde_json::from_str(&text)
             .with_context(|| format!("Tryton {method}: not JSON: {text}"))?;
@@ -282,4 +277,3 @@ impl Drop for TrytonServer {
         stop_group(&mut self.child);
     }
 }
-

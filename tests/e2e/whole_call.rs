@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use voxbridge_e2e::baresip::Baresip;
 use voxbridge_e2e::crm_servers::{
-    rt_missing, start_rt, start_tryton, tryton_missing, RtServer, TrytonServer, TRYTON_ADMIN_PASSWORD,
-    TRYTON_DATABASE,
+    rt_missing, start_rt, start_tryton, tryton_missing, RtServer, TrytonServer,
+    TRYTON_ADMIN_PASSWORD, TRYTON_DATABASE,
 };
 use voxbridge_e2e::speech::espeak_8k;
 use voxbridge_e2e::{
