@@ -524,7 +524,11 @@ fn a_pause_hands_over_the_speech_so_far_and_resuming_says_so() {
             _ => None,
         })
         .collect();
-    assert_eq!(kinds, ["paused", "resumed", "paused", "utterance"], "{ev:?}");
+    assert_eq!(
+        kinds,
+        ["paused", "resumed", "paused", "utterance"],
+        "{ev:?}"
+    );
     let lens: Vec<usize> = ev
         .iter()
         .filter_map(|(_, e)| match e {
