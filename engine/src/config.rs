@@ -277,7 +277,7 @@ pub struct SpeechConfig {
     pub whisper_workers: usize,
     pub whisper_threads: usize,
     /// A fixed whisper encoder window (positions, 50 per second, 64–1500);
-    /// `null`: 768 (15 s), more for longer utterances. Windows cut to short
+    /// `null`: 512 (10 s), more for longer utterances. Windows cut to short
     /// utterances make real weights repeat themselves.
     pub whisper_audio_ctx: Option<i32>,
     /// The PocketSphinx grammar engine (menus, yes/no, digits); needs the
