@@ -277,7 +277,7 @@ pub struct SpeechConfig {
     pub whisper_workers: usize,
     pub whisper_threads: usize,
     /// A fixed whisper encoder window (positions, 50 per second, 64–1500);
-    /// `null`: 768 (15 s), more for longer utterances. Windows cut to short
+    /// `null`: 512 (10 s), more for longer utterances. Windows cut to short
     /// utterances make real weights repeat themselves.
     pub whisper_audio_ctx: Option<i32>,
     /// The PocketSphinx grammar engine (menus, yes/no, digits); needs the
@@ -296,6 +296,13 @@ pub struct SpeechConfig {
     /// The same for questions the grammar engine answers (menus, yes/no,
     /// digits): short answers, so the bot can reply sooner.
     pub grammar_end_silence_ms: u32,
+    /// A pause this long within an answer to a grammar question has the
+    /// answer so far recognised; a complete answer ends the turn there
+    /// (never a digit string short of `max_digits`). 0: off.
+    pub grammar_early_end_ms: u32,
+    /// A pause this long within free speech starts recognising it; when
+    /// the caller says no more, the turn uses that result. 0: off.
+    pub whisper_speculate_ms: u32,
     /// Voiced speech over a prompt needed to stop it (when the script
     /// allows; a script's `barge_in: {min_speech: …}` overrides it). Noise,
     /// coughs, in-band tones and the prompt's echo do not count.
@@ -323,6 +330,8 @@ impl Default for SpeechConfig {
             start_ms: 96,
             end_silence_ms: 500,
             grammar_end_silence_ms: 250,
+            grammar_early_end_ms: 128,
+            whisper_speculate_ms: 200,
             barge_in_ms: 200,
             max_utterance_ms: 15_000,
             tts_rate_wpm: 160,

@@ -142,7 +142,7 @@ enum Command {
         /// whisper.cpp threads.
         #[arg(long, default_value = "1")]
         threads: usize,
-        /// A fixed whisper encoder window (50 per second of audio, 64–1500); default: 768, more for files longer than 15 s (as in calls).
+        /// A fixed whisper encoder window (50 per second of audio, 64–1500); default: 512, more for files longer than 10 s (as in calls).
         #[arg(long)]
         audio_ctx: Option<i32>,
         /// A phrase the grammar accepts (repeat the option for more).

@@ -135,6 +135,10 @@ pub struct Metrics {
     pub asr_no_match: AtomicU64,
     pub asr_busy: AtomicU64,
     pub asr_failed: AtomicU64,
+    /// Grammar turns that ended at a pause on a complete answer.
+    pub asr_early_ends: AtomicU64,
+    /// Turns that used (or waited for) the recognition started at a pause.
+    pub asr_speculation_used: AtomicU64,
     pub barge_ins: AtomicU64,
     /// Call tasks that panicked (contained: the call ended as an error).
     pub call_panics: AtomicU64,
@@ -174,6 +178,8 @@ impl Default for Metrics {
             asr_no_match: AtomicU64::new(0),
             asr_busy: AtomicU64::new(0),
             asr_failed: AtomicU64::new(0),
+            asr_early_ends: AtomicU64::new(0),
+            asr_speculation_used: AtomicU64::new(0),
             barge_ins: AtomicU64::new(0),
             call_panics: AtomicU64::new(0),
             registration_failures: AtomicU64::new(0),
@@ -372,7 +378,7 @@ impl Metrics {
                 self.screened_count(why)
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 18] = [
+        let counters: [(&str, &str, &AtomicU64); 20] = [
             (
                 "voxbridge_rtp_packets_received_total",
                 "RTP packets received (finished calls).",
@@ -442,6 +448,16 @@ impl Metrics {
                 "voxbridge_asr_no_match_total",
                 "Utterances that matched nothing (the script re-asks).",
                 &self.asr_no_match,
+            ),
+            (
+                "voxbridge_asr_early_ends_total",
+                "Grammar turns that ended at a pause on a complete answer, before the end-of-speech silence.",
+                &self.asr_early_ends,
+            ),
+            (
+                "voxbridge_asr_speculation_used_total",
+                "Turns answered by the recognition started at a pause in the caller's speech.",
+                &self.asr_speculation_used,
             ),
             (
                 "voxbridge_asr_busy_total",

@@ -491,3 +491,61 @@ fn a_prompt_may_ask_for_more_speech_before_it_stops() {
     let slow = slow.expect("600 ms of speech is there");
     assert!(slow >= quick[0] + 300, "quick {quick:?}, slow {slow}");
 }
+
+#[test]
+fn a_pause_hands_over_the_speech_so_far_and_resuming_says_so() {
+    // "hello", 350 ms, "there", then silence: with a 128 ms pause rule the
+    // first gap raises Paused (with "hello"), "there" Resumed, and the end
+    // a second Paused just before the utterance (both words).
+    let trim = |w: Vec<i16>| {
+        let (s, e) = speech_span_ms(&w);
+        w[(s * 8) as usize..(e * 8) as usize].to_vec()
+    };
+    let w1 = trim(phone_speech("hello", "en-us"));
+    let w2 = trim(phone_speech("there", "en-us"));
+    let audio = concat(&[
+        &silence_ms(800),
+        &w1,
+        &silence_ms(350),
+        &w2,
+        &silence_ms(1200),
+    ]);
+    let cfg = EndpointConfig {
+        pause_ms: 128,
+        ..EndpointConfig::default()
+    };
+    let ev = run(cfg, &audio, None);
+    let kinds: Vec<&str> = ev
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EndpointEvent::Paused { .. } => Some("paused"),
+            EndpointEvent::Resumed { .. } => Some("resumed"),
+            EndpointEvent::Utterance { .. } => Some("utterance"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["paused", "resumed", "paused", "utterance"],
+        "{ev:?}"
+    );
+    let lens: Vec<usize> = ev
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EndpointEvent::Paused { audio, .. } | EndpointEvent::Utterance { audio, .. } => {
+                Some(audio.len())
+            }
+            _ => None,
+        })
+        .collect();
+    // The first pause has "hello" only; the last pause the same audio as
+    // the utterance (trailing silence trimmed alike).
+    assert!(lens[0] < lens[1], "{lens:?}");
+    assert!(lens[0] >= w1.len(), "{lens:?}");
+    assert_eq!(lens[1], lens[2], "{lens:?}");
+    // Off by default: no pause events.
+    let plain = run(EndpointConfig::default(), &audio, None);
+    assert!(!plain
+        .iter()
+        .any(|(_, e)| matches!(e, EndpointEvent::Paused { .. })));
+}

@@ -11,7 +11,7 @@ use voxbridge_media::session::AudioSink;
 
 use super::CallContext;
 use crate::sip::CallInfo;
-use crate::speech::sink::{SpeechEvent, SpeechSink};
+use crate::speech::sink::{EarlyControl, SpeechEvent, SpeechSink};
 
 /// The recorder for this call and its file, when recording is on and the
 /// file opens.
@@ -41,19 +41,20 @@ pub fn recorder(ctx: &CallContext, info: &CallInfo) -> Option<(Box<dyn AudioSink
 /// The endpointer for this call and its events, when speech is on and it
 /// starts; the atomics are how the shell tells it whether anyone listens,
 /// about prompts, the silence the open question wants and the prompt's
-/// barge-in rule.
+/// barge-in rule; `early` the pause rule and cuts (`speech::early`).
 pub fn speech_sink(
     ctx: &CallContext,
     listening: Arc<AtomicBool>,
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
     barge_in_ms: Arc<AtomicU32>,
+    early: Arc<EarlyControl>,
 ) -> Option<(Box<dyn AudioSink>, UnboundedReceiver<SpeechEvent>)> {
     let speech = ctx.speech.as_ref()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let config = speech.endpoint_config();
     let sink = SpeechSink::new(config, tx, listening, prompt_playing, end_silence_ms)
-        .map(|s| s.with_barge_in_rule(barge_in_ms));
+        .map(|s| s.with_barge_in_rule(barge_in_ms).with_early_control(early));
     match sink {
         Ok(sink) => Some((Box::new(sink), rx)),
         Err(e) => {

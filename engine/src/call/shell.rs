@@ -64,6 +64,7 @@ struct Shell {
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
     barge_in_ms: Arc<AtomicU32>,
+    early: Arc<crate::speech::sink::EarlyControl>,
     offer_reply: Option<Box<dyn OfferReply>>,
     refer_reply: Option<Box<dyn ReferReply>>,
     done_tx: UnboundedSender<Finished>,
@@ -97,6 +98,7 @@ pub async fn run(mut leg: CallLeg, ctx: Arc<CallContext>) -> ShellEnd {
         prompt_playing: Arc::new(AtomicBool::new(false)),
         end_silence_ms: Arc::new(AtomicU32::new(0)),
         barge_in_ms: Arc::new(AtomicU32::new(0)),
+        early: Arc::default(),
         offer_reply: None,
         refer_reply: None,
         done_tx,
@@ -181,6 +183,10 @@ impl Shell {
             ev = next_speech(&mut self.speech_events) => match ev {
                 Some(SpeechEvent::Started) => Input::Media(MediaInput::SpeechStarted),
                 Some(SpeechEvent::BargeIn) => Input::Media(MediaInput::BargeIn),
+                Some(SpeechEvent::Paused { audio, ended_at, endpointing }) => {
+                    Input::Media(MediaInput::Paused { audio, ended_at, endpointing })
+                }
+                Some(SpeechEvent::Resumed) => Input::Media(MediaInput::Resumed),
                 Some(SpeechEvent::Utterance { audio, ended_at, endpointing }) => {
                     Input::Media(MediaInput::Utterance { audio, ended_at, endpointing })
                 }

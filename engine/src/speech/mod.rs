@@ -1,8 +1,10 @@
 //! Speech in live calls: the endpointer on the media task ([`sink`]), the
 //! recognisers and the intent model shared by every call ([`Speech`]), and
 //! the rules from a script's `Listen` to a dialog `Heard`
-//! ([`understanding`]).
+//! ([`understanding`]), and what a recognition started at a pause is worth
+//! ([`early`]).
 
+pub mod early;
 pub mod sink;
 pub mod understanding;
 
@@ -55,6 +57,8 @@ pub struct Speech {
     grammars: Mutex<HashMap<String, Arc<Grammar>>>,
     endpoint: EndpointConfig,
     grammar_end_silence_ms: u32,
+    grammar_early_end_ms: u32,
+    whisper_speculate_ms: u32,
     timeout: Duration,
 }
 
@@ -128,6 +132,8 @@ impl Speech {
                 ..EndpointConfig::default()
             },
             grammar_end_silence_ms: cfg.grammar_end_silence_ms,
+            grammar_early_end_ms: cfg.grammar_early_end_ms,
+            whisper_speculate_ms: cfg.whisper_speculate_ms,
             timeout: Duration::from_millis(cfg.asr_timeout_ms),
         })
     }
@@ -155,6 +161,8 @@ impl Speech {
             },
             end_silence_ms: self.endpoint.end_silence_ms,
             grammar_end_silence_ms: self.grammar_end_silence_ms,
+            grammar_early_end_ms: self.grammar_early_end_ms,
+            whisper_speculate_ms: self.whisper_speculate_ms,
         }
     }
 
@@ -220,18 +228,71 @@ impl Speech {
         Ok(g)
     }
 
-    /// Recognise one utterance for `listen` and classify it.
+    /// Recognise the speech so far at a pause, unless the recogniser
+    /// already has work queued (speculation never makes a caller whose
+    /// utterance is complete wait) or the speech is already too long for
+    /// the question's grammar.
+    /// With the result comes whether it is a complete answer
+    /// ([`early::complete_answer`]; any whisper transcript is).
+    pub async fn speculate(
+        &self,
+        listen: &Listen,
+        audio: Vec<i16>,
+    ) -> Result<(Understood, bool), SpeechError> {
+        let engine: Option<&dyn SpeechRecognizer> = match self.choose(listen) {
+            EngineChoice::Grammar => self.grammar.as_ref().map(|g| g as _),
+            EngineChoice::Whisper => self.whisper.as_ref().map(|w| w as _),
+            EngineChoice::None => None,
+        };
+        let engine = engine.ok_or(SpeechError::NoEngine)?;
+        let stats = engine.stats();
+        if stats.queued > 0 || stats.busy >= stats.workers {
+            return Err(SpeechError::Busy(AsrError::Busy {
+                engine: engine.name(),
+                queue: stats.queued,
+            }));
+        }
+        let (understood, tag) = self.recognise(listen, audio).await?;
+        let complete = understood.engine == "whisper"
+            || early::complete_answer(listen, &understood.heard.text, tag.as_deref());
+        Ok((understood, complete))
+    }
+
+    /// Recognise one utterance for `listen` and classify it. An answer to
+    /// a grammar question longer than any of its answers could take
+    /// ([`understanding::grammar_max_ms`]) is a no-match without decoding:
+    /// a caller who talks on and on costs no recognition.
     pub async fn understand(
         &self,
         listen: &Listen,
         audio: Vec<i16>,
     ) -> Result<Understood, SpeechError> {
+        self.recognise(listen, audio).await.map(|(u, _)| u)
+    }
+
+    /// [`Self::understand`], with the grammar alternative's tag.
+    async fn recognise(
+        &self,
+        listen: &Listen,
+        audio: Vec<i16>,
+    ) -> Result<(Understood, Option<String>), SpeechError> {
         let started = Instant::now();
         let language = lang(listen.language);
         let (engine, ticket): (&dyn SpeechRecognizer, _) = match self.choose(listen) {
             EngineChoice::None => return Err(SpeechError::NoEngine),
             EngineChoice::Grammar => {
                 let sphinx = self.grammar.as_ref().ok_or(SpeechError::NoEngine)?;
+                let max_ms = understanding::grammar_max_ms(listen);
+                if audio.len() as u64 > u64::from(max_ms) * 8 {
+                    let heard = understanding::heard_from_grammar(listen, "", None);
+                    let understood = Understood {
+                        heard,
+                        engine: sphinx.name(),
+                        asr: started.elapsed(),
+                        intent: Duration::ZERO,
+                    };
+                    return Ok((understood, None));
+                }
                 let grammar = self.grammar_for(listen, sphinx)?;
                 let request = AsrRequest {
                     audio,
@@ -276,12 +337,13 @@ impl Speech {
         } else {
             understanding::heard_from_grammar(listen, &transcript.text, transcript.tag.as_deref())
         };
-        Ok(Understood {
+        let understood = Understood {
             heard,
             engine: engine.name(),
             asr,
             intent: classified.elapsed(),
-        })
+        };
+        Ok((understood, transcript.tag))
     }
 
     /// Free text through the intent model, limited to the prompt's intents;

@@ -7,11 +7,16 @@
 //! when the prompt is barged into); the rest of the time no frame is
 //! scored and the endpointer, with the audio it buffers, is not kept.
 //!
+//! For turns that end sooner ([`super::early`]) the sink also reports a
+//! pause within an utterance with the speech so far, and speech after it;
+//! when the call ends a turn at such a pause it cuts the utterance
+//! ([`EarlyControl`]) and the endpointer starts afresh.
+//!
 //! What we send comes here too (`on_sent`): the echo detector compares it
 //! with what the caller's side carries, so the prompt's own echo never
 //! counts as the caller speaking over it.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +41,23 @@ pub enum SpeechEvent {
         /// Silence waited before the end was certain.
         endpointing: Duration,
     },
+    /// A pause within an utterance: the speech so far (8 kHz), when it
+    /// stopped and the silence since.
+    Paused {
+        audio: Vec<i16>,
+        ended_at: Instant,
+        endpointing: Duration,
+    },
+    /// The caller spoke on after a pause.
+    Resumed,
+}
+
+/// Set by the call task: the pause that hands over the speech so far
+/// (0: none), and a counter it bumps to cut the utterance under way.
+#[derive(Debug, Default)]
+pub struct EarlyControl {
+    pub pause_ms: AtomicU32,
+    pub cuts: AtomicU64,
 }
 
 /// Feeds the endpointer; see the module doc.
@@ -62,6 +84,9 @@ pub struct SpeechSink {
     /// Fed with what we send even while nobody listens, so it has the
     /// prompt's recent past when a barge-in prompt starts.
     echo: EchoDetector,
+    early: Arc<EarlyControl>,
+    pause: u32,
+    cuts_seen: u64,
 }
 
 impl SpeechSink {
@@ -93,7 +118,17 @@ impl SpeechSink {
             barge_in_ms: Arc::new(AtomicU32::new(0)),
             barge_in: 0,
             echo,
+            early: Arc::new(EarlyControl::default()),
+            pause: 0,
+            cuts_seen: 0,
         })
+    }
+
+    /// Reads the pause rule and the cuts from `early`.
+    pub fn with_early_control(mut self, early: Arc<EarlyControl>) -> Self {
+        self.cuts_seen = early.cuts.load(Ordering::Relaxed);
+        self.early = early;
+        self
     }
 
     /// Reads the prompt's barge-in rule from `barge_in_ms` (0: default).
@@ -114,6 +149,7 @@ impl SpeechSink {
         self.playing = false;
         self.end_silence = self.default_end_silence;
         self.barge_in = 0;
+        self.pause = 0;
         self.endpointer = Endpointer::new(self.config.clone()).ok();
     }
 }
@@ -130,6 +166,13 @@ impl AudioSink for SpeechSink {
             0 => self.default_end_silence,
             ms => ms,
         };
+        let cuts = self.early.cuts.load(Ordering::Relaxed);
+        if cuts != self.cuts_seen {
+            // The turn ended at a pause: the rest of this utterance is
+            // not news; start afresh.
+            self.cuts_seen = cuts;
+            self.endpointer = None;
+        }
         if self.endpointer.is_none() {
             self.start();
         }
@@ -143,6 +186,11 @@ impl AudioSink for SpeechSink {
         if wanted != self.end_silence {
             self.end_silence = wanted;
             endpointer.set_end_silence_ms(wanted);
+        }
+        let pause = self.early.pause_ms.load(Ordering::Relaxed);
+        if pause != self.pause {
+            self.pause = pause;
+            endpointer.set_pause_ms(pause);
         }
         let rule = self.barge_in_ms.load(Ordering::Relaxed);
         if rule != self.barge_in {
@@ -182,6 +230,18 @@ impl AudioSink for SpeechSink {
                     );
                     continue;
                 }
+                EndpointEvent::Paused { audio, end_ms, .. } => {
+                    let waited = endpointer.now_ms().saturating_sub(end_ms);
+                    let endpointing = Duration::from_millis(waited);
+                    SpeechEvent::Paused {
+                        audio,
+                        ended_at: Instant::now()
+                            .checked_sub(endpointing)
+                            .unwrap_or_else(Instant::now),
+                        endpointing,
+                    }
+                }
+                EndpointEvent::Resumed { .. } => SpeechEvent::Resumed,
                 EndpointEvent::NoInput { .. } => continue,
             };
             // A closed channel means the call is over; nothing to tell.
@@ -344,7 +404,9 @@ mod tests {
                             playing.store(false, Ordering::Relaxed);
                         }
                         SpeechEvent::Utterance { .. } => heard += 1,
-                        SpeechEvent::Started => {}
+                        SpeechEvent::Started
+                        | SpeechEvent::Paused { .. }
+                        | SpeechEvent::Resumed => {}
                     }
                 }
                 let playing_now = playing.load(Ordering::Relaxed) && (i + 1) * 160 <= prompt.len();

@@ -81,6 +81,35 @@ pub fn grammar_spec(listen: &Listen, dict: &Dictionary) -> GrammarSpec {
     spec
 }
 
+/// Time a spoken word may take at the slowest (espeak-ng at 140 words a
+/// minute is 430 ms; callers hesitate), and what an answer may add around
+/// its words (pre-roll, trailing silence, a breath).
+const MS_PER_WORD: u32 = 600;
+const ANSWER_MARGIN_MS: u32 = 1_500;
+
+/// The longest utterance that can still be an answer to a grammar
+/// question: its longest alternative in words, at [`MS_PER_WORD`], plus
+/// [`ANSWER_MARGIN_MS`]. Longer speech is clearly out of the grammar (which
+/// matches whole utterances only): not worth decoding.
+pub fn grammar_max_ms(listen: &Listen) -> u32 {
+    let phrase_words = listen
+        .phrases
+        .iter()
+        .map(|(_, p)| normalize_phrase(p).split(' ').count())
+        .max()
+        .unwrap_or(0);
+    let slot_words = match listen.slot {
+        // "no it isn't", "that's wrong".
+        Some(SlotType::YesNo) => 3,
+        Some(SlotType::Digits | SlotType::OrderId) => (listen.max_digits as usize).clamp(1, 16),
+        // "nine hundred and ninety nine".
+        Some(SlotType::Number) => 5,
+        _ => 0,
+    };
+    let words = phrase_words.max(slot_words).max(1) as u32;
+    words * MS_PER_WORD + ANSWER_MARGIN_MS
+}
+
 /// Intent-model labels that mean a script intent of another name.
 const LABEL_ALIASES: &[(&str, &str)] = &[
     ("talk_to_human", "agent"),
@@ -280,6 +309,17 @@ mod tests {
             ]
         );
         assert_eq!(spec.slots, vec![SlotGrammar::Digits { min: 1, max: 12 }]);
+    }
+
+    #[test]
+    fn grammar_answers_have_a_longest_length() {
+        let menu = listen(None, &[("agent", "talk to an agent"), ("goodbye", "bye")]);
+        assert_eq!(grammar_max_ms(&menu), 4 * MS_PER_WORD + ANSWER_MARGIN_MS);
+        let mut digits = listen(Some(SlotType::OrderId), &[("agent", "agent")]);
+        digits.max_digits = 8;
+        assert_eq!(grammar_max_ms(&digits), 8 * MS_PER_WORD + ANSWER_MARGIN_MS);
+        let yes_no = listen(Some(SlotType::YesNo), &[]);
+        assert_eq!(grammar_max_ms(&yes_no), 3 * MS_PER_WORD + ANSWER_MARGIN_MS);
     }
 
     #[test]

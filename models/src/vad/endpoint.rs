@@ -13,6 +13,10 @@
 //! there is dropped as [`EndpointEvent::NotSpeech`] rather than delivered
 //! as an utterance, so a cough does not answer the question either.
 //!
+//! For turns that end sooner, a silence of `pause_ms` within an utterance
+//! raises [`EndpointEvent::Paused`] with the speech so far (the engine may
+//! recognise it early), and speech after it [`EndpointEvent::Resumed`].
+//!
 //! Sans-IO in the str0m style: [`Endpointer::push`] takes audio (time is the
 //! number of samples seen), then [`Endpointer::poll_event`] is drained until
 //! it returns `None`.
@@ -57,6 +61,10 @@ pub struct EndpointConfig {
     /// No speech start within this long after [`Endpointer::reset`] →
     /// [`EndpointEvent::NoInput`]; `None`: never.
     pub no_input_ms: Option<u32>,
+    /// Silence within an utterance after which [`EndpointEvent::Paused`]
+    /// hands over the speech so far (for an early or speculative
+    /// recognition); 0: no such event.
+    pub pause_ms: u32,
 }
 
 impl Default for EndpointConfig {
@@ -73,6 +81,7 @@ impl Default for EndpointConfig {
             barge_in_periodicity: 0.5,
             barge_in_max_tone: 0.8,
             no_input_ms: None,
+            pause_ms: 0,
         }
     }
 }
@@ -117,6 +126,17 @@ pub enum EndpointEvent {
     },
     /// `no_input_ms` passed without speech.
     NoInput { at_ms: u64 },
+    /// `pause_ms` of silence within an utterance that is not over yet:
+    /// the speech so far (as [`EndpointEvent::Utterance`] would give it,
+    /// trailing silence trimmed to 100 ms). Once per pause.
+    Paused {
+        audio: Vec<i16>,
+        start_ms: u64,
+        end_ms: u64,
+    },
+    /// Speech went on after a [`EndpointEvent::Paused`]: what it carried
+    /// is not the whole utterance.
+    Resumed { at_ms: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +173,8 @@ pub struct Endpointer {
     recent: VecDeque<i16>,
     echo_now: bool,
     turn: TurnVoicing,
+    /// A `Paused` was sent for the current pause.
+    paused_sent: bool,
 }
 
 /// What the current utterance has had, for the barge-in rule.
@@ -208,6 +230,7 @@ impl Endpointer {
             recent: VecDeque::with_capacity(2 * VOICING_WINDOW * 2),
             echo_now: false,
             turn: TurnVoicing::default(),
+            paused_sent: false,
             cfg,
         })
     }
@@ -244,6 +267,11 @@ impl Endpointer {
         self.cfg.end_silence_ms = ms.max(BLOCK_MS);
     }
 
+    /// Changes the pause that raises [`EndpointEvent::Paused`] (0: none).
+    pub fn set_pause_ms(&mut self, ms: u32) {
+        self.cfg.pause_ms = ms;
+    }
+
     /// Starts listening for a new utterance: clears audio, timers and events
     /// (the VAD keeps its state: the line has not changed).
     pub fn reset(&mut self) {
@@ -258,6 +286,7 @@ impl Endpointer {
         self.events.clear();
         self.recent.clear();
         self.turn = TurnVoicing::default();
+        self.paused_sent = false;
         // Drop the VAD's partial block so block times stay aligned with `seen`.
         self.vad.pending.clear();
     }
@@ -399,6 +428,10 @@ impl Endpointer {
                 if score >= self.cfg.continue_threshold {
                     self.silent_run_ms = 0;
                     self.voiced_run_ms += BLOCK_MS;
+                    if self.paused_sent {
+                        self.paused_sent = false;
+                        self.events.push_back(EndpointEvent::Resumed { at_ms: now });
+                    }
                 } else {
                     self.silent_run_ms += BLOCK_MS;
                 }
@@ -407,6 +440,21 @@ impl Endpointer {
                     self.end_utterance(now, EndReason::Silence);
                 } else if now - self.speech_start_ms >= u64::from(self.cfg.max_utterance_ms) {
                     self.end_utterance(now, EndReason::MaxLength);
+                } else if self.cfg.pause_ms > 0
+                    && !self.paused_sent
+                    && self.silent_run_ms >= self.cfg.pause_ms
+                    && !(self.turn.over_prompt && self.turn.qualified_from.is_none())
+                {
+                    // (Sound over a prompt that is not yet speech is not
+                    // handed over: it may still turn out to be a cough.)
+                    self.paused_sent = true;
+                    let mut audio = self.utterance.clone();
+                    audio.truncate(audio.len().saturating_sub(self.trailing_cut(now)));
+                    self.events.push_back(EndpointEvent::Paused {
+                        audio,
+                        start_ms: self.speech_start_ms,
+                        end_ms: now.saturating_sub(u64::from(self.silent_run_ms)),
+                    });
                 }
             }
             State::Done => {}
@@ -419,6 +467,7 @@ impl Endpointer {
         self.turn.over_prompt |= self.prompt_playing;
         self.speech_start_ms = start_ms;
         self.silent_run_ms = 0;
+        self.paused_sent = false;
         // The utterance begins pre_roll before the first voiced block; the
         // history holds audio up to `seen` (which may run ahead of the block
         // clock by less than one frame).
@@ -461,11 +510,7 @@ impl Endpointer {
             }
         }
         if reason == EndReason::Silence {
-            // Keep 100 ms of the trailing silence.
-            let trailing = self.silent_run_ms.saturating_sub(100);
-            let cut = self.ms_to_samples(trailing)
-                + (self.seen - now_ms * u64::from(self.cfg.sample_rate) / 1000) as usize;
-            audio.truncate(audio.len().saturating_sub(cut));
+            audio.truncate(audio.len().saturating_sub(self.trailing_cut(now_ms)));
         }
         self.events.push_back(EndpointEvent::Utterance {
             audio,
@@ -473,6 +518,15 @@ impl Endpointer {
             end_ms,
             reason,
         });
+    }
+
+    /// Samples to cut from the end of the utterance so that 100 ms of the
+    /// trailing silence stay (the input may run ahead of the block clock
+    /// at `now_ms` by less than one frame).
+    fn trailing_cut(&self, now_ms: u64) -> usize {
+        let trailing = self.silent_run_ms.saturating_sub(100);
+        self.ms_to_samples(trailing)
+            + (self.seen - now_ms * u64::from(self.cfg.sample_rate) / 1000) as usize
     }
 
     /// Ends a running utterance now (the caller hung up, or the engine

@@ -86,6 +86,15 @@ pub enum MediaInput {
         ended_at: Instant,
         endpointing: Duration,
     },
+    /// A pause within an utterance: the speech so far, when it stopped and
+    /// the silence since (see `speech::early`).
+    Paused {
+        audio: Vec<i16>,
+        ended_at: Instant,
+        endpointing: Duration,
+    },
+    /// The caller spoke on after a pause.
+    Resumed,
 }
 
 /// The outcome of work the core asked for; `id`s match the command's.
@@ -107,6 +116,13 @@ pub enum Done {
     Recognised {
         id: u64,
         result: Result<Understood, SpeechError>,
+    },
+    /// The recognition of the speech so far at a pause, and whether it is
+    /// a complete answer to the question.
+    Speculated {
+        id: u64,
+        result: Result<Understood, SpeechError>,
+        complete: bool,
     },
     Lookup {
         id: u64,
@@ -163,12 +179,14 @@ pub enum Command {
     /// frame is scored and no audio kept), whether a prompt counts as
     /// playing (speech over it is a barge-in), the end-of-speech silence
     /// wanted and the prompt's barge-in rule (voiced speech needed), each 0
-    /// for the configured default.
+    /// for the configured default, and the pause within an utterance that
+    /// hands over the speech so far (0: none).
     Hearing {
         listening: bool,
         prompt_active: bool,
         end_silence_ms: u32,
         barge_in_ms: u32,
+        pause_ms: u32,
     },
     /// Recognise an utterance for a question; `Done::Recognised` follows.
     /// A new one replaces any still running.
@@ -177,6 +195,17 @@ pub enum Command {
         listen: Box<Listen>,
         audio: Vec<i16>,
     },
+    /// Recognise the speech so far at a pause, unless the recogniser has
+    /// work waiting; `Done::Speculated` follows. Does not replace the
+    /// turn's recognition.
+    Speculate {
+        id: u64,
+        listen: Box<Listen>,
+        audio: Vec<i16>,
+    },
+    /// The turn ended before the endpointer's silence did: drop what it
+    /// holds of this utterance and listen afresh.
+    CutUtterance,
     /// Ask the CRM/ERP; `Done::Lookup` follows.
     Lookup { id: u64, request: LookupRequest },
     /// Open a ticket; `Done::Ticket` follows.

@@ -59,6 +59,10 @@ pub struct Ears {
     pub end_silence_ms: u32,
     /// End-of-speech silence for grammar questions.
     pub grammar_end_silence_ms: u32,
+    /// Pauses that start an early recognition (grammar) or a speculative
+    /// one (whisper); 0: off.
+    pub grammar_early_end_ms: u32,
+    pub whisper_speculate_ms: u32,
 }
 
 /// The facts a call starts with.
@@ -174,13 +178,24 @@ pub struct CallCore {
     /// arrives after the caller moved on is dropped.
     listen_generation: u64,
     end_silence_ms: u32,
+    /// The pause the open question recognises early at (0: none), its
+    /// speculative recognition, and the pause (end of speech, silence so
+    /// far) that recognition covers.
+    pause_ms: u32,
+    speculation: Option<crate::speech::early::Speculation>,
+    paused: Option<(Instant, Duration)>,
+    /// The utterance under way was answered at a pause: its end, should
+    /// the endpointer deliver it before it heard of the cut, is not news.
+    early_ended: bool,
+    /// When the turn began waiting for a speculative recognition.
+    waiting_since: Option<Instant>,
     recognition: Option<Recognition>,
     /// The playing prompt's barge-in rule: voiced speech needed, in ms (0:
     /// the engine's `speech.barge_in_ms`).
     barge_in_ms: u32,
     /// The endpointer state last told to the shell: listening, prompt
-    /// active, end-of-speech silence, barge-in rule.
-    hearing_told: (bool, bool, u32, u32),
+    /// active, end-of-speech silence, barge-in rule, pause.
+    hearing_told: (bool, bool, u32, u32, u32),
     last_key_at: Option<Instant>,
     clock: TurnClock,
     transfer: Option<(crate::transfer::TransferTracker, Instant)>,
@@ -214,9 +229,14 @@ impl CallCore {
             listen: None,
             listen_generation: 0,
             end_silence_ms: 0,
+            pause_ms: 0,
+            speculation: None,
+            paused: None,
+            early_ended: false,
+            waiting_since: None,
             recognition: None,
             barge_in_ms: 0,
-            hearing_told: (false, false, 0, 0),
+            hearing_told: (false, false, 0, 0, 0),
             last_key_at: None,
             clock: TurnClock::default(),
             transfer: None,
@@ -379,6 +399,8 @@ impl CallCore {
                 self.release(true, EndReason::Error);
             }
             MediaInput::SpeechStarted => {
+                // A new utterance: not the rest of one answered early.
+                self.early_ended = false;
                 // The caller is answering: no "I didn't hear you" while
                 // they speak.
                 if self.listen.is_some() {
@@ -391,6 +413,12 @@ impl CallCore {
                 ended_at,
                 endpointing,
             } => self.utterance(now, audio, ended_at, endpointing),
+            MediaInput::Paused {
+                audio,
+                ended_at,
+                endpointing,
+            } => self.paused(audio, ended_at, endpointing),
+            MediaInput::Resumed => self.resumed(),
         }
     }
 
@@ -401,6 +429,11 @@ impl CallCore {
             Done::Answered(result) => self.answered(now, result),
             Done::Prompt { id, prompt, took } => self.prompt_ready(id, prompt, took),
             Done::Recognised { id, result } => self.recognised(id, result),
+            Done::Speculated {
+                id,
+                result,
+                complete,
+            } => self.speculated(now, id, result, complete),
             Done::Lookup { id, result, took } => self.lookup_done(id, result, took),
             Done::Ticket { id, result, took } => self.ticket_done(id, result, took),
             Done::ReferSent(result) => self.refer_sent(result),
@@ -464,6 +497,7 @@ impl CallCore {
             self.prompt_active,
             self.end_silence_ms,
             self.barge_in_ms,
+            self.pause_ms,
         );
         if want != self.hearing_told && self.phase == Phase::Talking {
             self.hearing_told = want;
@@ -472,6 +506,7 @@ impl CallCore {
                 prompt_active: want.1,
                 end_silence_ms: want.2,
                 barge_in_ms: want.3,
+                pause_ms: want.4,
             });
         }
     }

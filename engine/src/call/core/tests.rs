@@ -41,6 +41,8 @@ fn ears() -> Ears {
         },
         end_silence_ms: 500,
         grammar_end_silence_ms: 256,
+        grammar_early_end_ms: 128,
+        whisper_speculate_ms: 200,
     }
 }
 
@@ -620,4 +622,5 @@ fn a_prompts_barge_in_rule_reaches_the_endpointer() {
     assert_eq!(hearing(&sim.take()), [(true, 0)]);
 }
 
+mod early;
 mod listening;

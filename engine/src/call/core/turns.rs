@@ -14,6 +14,7 @@ use super::{CallCore, Command, PromptSource, Recognition, Work, WorkKind};
 use super::{LOOKUP_SLACK, TICKET_TIMEOUT};
 use crate::call::EndReason;
 use crate::flow::{FlowAction, FlowEvent};
+use crate::speech::early::{Mode, OnResult, OnUtterance, Speculation};
 use crate::speech::understanding::{choose_engine, EngineChoice};
 use crate::speech::{SpeechError, Understood};
 use crate::turn_latency::{Stage, TurnKind};
@@ -204,19 +205,119 @@ impl CallCore {
                 self.end_silence_ms = ears.grammar_end_silence_ms;
                 self.listen = Some(listen);
                 self.listen_generation += 1;
+                self.speculate_at(
+                    ears.grammar_early_end_ms,
+                    ears.grammar_end_silence_ms,
+                    Mode::EndOnComplete,
+                );
             }
             EngineChoice::Whisper => {
                 self.end_silence_ms = ears.end_silence_ms;
                 self.listen = Some(listen);
                 self.listen_generation += 1;
+                self.speculate_at(
+                    ears.whisper_speculate_ms,
+                    ears.end_silence_ms,
+                    Mode::KeepForEnd,
+                );
             }
         }
+    }
+
+    /// The open question recognises early at a pause of `pause_ms`, when
+    /// that is on and shorter than its end-of-speech silence.
+    fn speculate_at(&mut self, pause_ms: u32, end_silence_ms: u32, mode: Mode) {
+        let on = pause_ms > 0 && pause_ms < end_silence_ms;
+        self.pause_ms = if on { pause_ms } else { 0 };
+        self.speculation = on.then(|| Speculation::new(mode));
+        self.paused = None;
     }
 
     pub(super) fn close_question(&mut self) {
         self.listen = None;
         self.listen_generation += 1;
         self.end_silence_ms = 0;
+        self.pause_ms = 0;
+        self.speculation = None;
+        self.paused = None;
+    }
+
+    /// A pause in the caller's speech: recognise what they said so far
+    /// (at most one such recognition at a time).
+    pub(super) fn paused(&mut self, audio: Vec<i16>, ended_at: Instant, endpointing: Duration) {
+        let Some(listen) = self.listen.clone() else {
+            return;
+        };
+        if !self.speculation.as_mut().is_some_and(|s| s.on_pause()) {
+            return;
+        }
+        let id = self.next_id();
+        if let Some(s) = self.speculation.as_mut() {
+            s.started(id);
+        }
+        self.paused = Some((ended_at, endpointing));
+        self.push(Command::Speculate { id, listen, audio });
+    }
+
+    /// The caller went on after a pause.
+    pub(super) fn resumed(&mut self) {
+        self.early_ended = false;
+        if let Some(s) = self.speculation.as_mut() {
+            s.on_resume();
+        }
+        self.paused = None;
+    }
+
+    /// What a recognition started at a pause is worth (`speech::early`).
+    pub(super) fn speculated(
+        &mut self,
+        now: Instant,
+        id: u64,
+        result: Result<Understood, SpeechError>,
+        complete: bool,
+    ) {
+        let Some(s) = self.speculation.as_mut() else {
+            return;
+        };
+        match s.on_result(id, result, complete) {
+            OnResult::Dropped | OnResult::Kept => {}
+            OnResult::EndTurn(result) => self.end_turn_early(now, result),
+            OnResult::Recognised(mut result) => {
+                // The turn waited for it from the end of the utterance on.
+                if let (Ok(u), Some(since)) = (&mut result, self.waiting_since.take()) {
+                    u.asr = now.saturating_duration_since(since);
+                }
+                self.recognised(id, result);
+            }
+        }
+    }
+
+    /// A complete grammar answer at a pause: the turn ends now, timed from
+    /// the end of the caller's speech; the endpointer drops the rest of
+    /// the utterance (its trailing silence).
+    fn end_turn_early(&mut self, now: Instant, result: Result<Understood, SpeechError>) {
+        let Some(listen) = self.listen.take() else {
+            return;
+        };
+        let (ended_at, endpointing) = self.paused.take().unwrap_or((now, Duration::ZERO));
+        self.end_silence_ms = 0;
+        self.pause_ms = 0;
+        self.speculation = None;
+        self.early_ended = true;
+        self.clock.open(TurnKind::Speech, ended_at);
+        self.clock.add(Stage::Endpointing, endpointing);
+        self.settings
+            .metrics
+            .asr_early_ends
+            .fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
+        self.recognition = Some(Recognition {
+            id,
+            listen,
+            generation: self.listen_generation,
+        });
+        self.push(Command::CutUtterance);
+        self.recognised(id, result);
     }
 
     pub(super) fn talking_timeout(&mut self, now: Instant) {
@@ -295,25 +396,70 @@ impl CallCore {
         ended_at: Instant,
         endpointing: Duration,
     ) {
+        if std::mem::take(&mut self.early_ended) {
+            // The rest of an answer whose turn ended at a pause, delivered
+            // before the endpointer heard of the cut: already answered.
+            debug!("the end of an utterance answered early; ignored");
+            return;
+        }
         if self.listen.is_none() && self.prompt_active {
             // Speech too short to barge in, over a prompt that leads to a
             // question: it answers the question all the same.
             self.ask(now, FlowEvent::BargeIn);
         }
         self.end_silence_ms = 0;
+        self.pause_ms = 0;
         let Some(listen) = self.listen.take() else {
             debug!("speech while no question is open; ignored");
             return;
         };
         self.clock.open(TurnKind::Speech, ended_at);
         self.clock.add(Stage::Endpointing, endpointing);
-        let id = self.next_id();
-        self.recognition = Some(Recognition {
-            id,
-            listen: listen.clone(),
-            generation: self.listen_generation,
-        });
-        self.push(Command::Recognise { id, listen, audio });
+        let generation = self.listen_generation;
+        match self.speculation.as_mut().map(|s| s.on_utterance()) {
+            Some(OnUtterance::Use(mut result)) => {
+                // Recognised while the endpointer waited: no ASR wait.
+                if let Ok(u) = &mut result {
+                    u.asr = Duration::ZERO;
+                }
+                self.settings
+                    .metrics
+                    .asr_speculation_used
+                    .fetch_add(1, Ordering::Relaxed);
+                let id = self.next_id();
+                self.recognition = Some(Recognition {
+                    id,
+                    listen,
+                    generation,
+                });
+                self.recognised(id, result);
+            }
+            Some(OnUtterance::Wait) => {
+                // The speculative recognition has exactly this audio.
+                let id = self.speculation.as_ref().and_then(Speculation::in_flight);
+                if let Some(id) = id {
+                    self.settings
+                        .metrics
+                        .asr_speculation_used
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.waiting_since = Some(now);
+                    self.recognition = Some(Recognition {
+                        id,
+                        listen,
+                        generation,
+                    });
+                }
+            }
+            Some(OnUtterance::Recognise) | None => {
+                let id = self.next_id();
+                self.recognition = Some(Recognition {
+                    id,
+                    listen: listen.clone(),
+                    generation,
+                });
+                self.push(Command::Recognise { id, listen, audio });
+            }
+        }
     }
 
     pub(super) fn recognised(&mut self, id: u64, result: Result<Understood, SpeechError>) {

@@ -92,13 +92,19 @@ impl Shell {
                 prompt_active,
                 end_silence_ms,
                 barge_in_ms,
+                pause_ms,
             } => {
                 self.listening.store(listening, Ordering::Relaxed);
                 self.prompt_playing.store(prompt_active, Ordering::Relaxed);
                 self.end_silence_ms.store(end_silence_ms, Ordering::Relaxed);
                 self.barge_in_ms.store(barge_in_ms, Ordering::Relaxed);
+                self.early.pause_ms.store(pause_ms, Ordering::Relaxed);
             }
             Command::Recognise { id, listen, audio } => self.recognise(id, listen, audio),
+            Command::Speculate { id, listen, audio } => self.speculate(id, listen, audio),
+            Command::CutUtterance => {
+                self.early.cuts.fetch_add(1, Ordering::Relaxed);
+            }
             Command::Lookup { id, request } => {
                 let fallback = Done::Lookup {
                     id,
@@ -203,6 +209,7 @@ impl Shell {
             self.prompt_playing.clone(),
             self.end_silence_ms.clone(),
             self.barge_in_ms.clone(),
+            self.early.clone(),
         )
         .map(|(sink, events)| {
             self.speech_events = Some(events);
@@ -293,6 +300,40 @@ impl Shell {
             })
         });
         self.recognition = Some(handle);
+    }
+
+    /// Recognise the speech so far at a pause, beside (not replacing) the
+    /// turn's recognition; the speech front end refuses when the
+    /// recogniser has work waiting.
+    fn speculate(
+        &mut self,
+        id: u64,
+        listen: Box<voxbridge_dialog::interp::Listen>,
+        audio: Vec<i16>,
+    ) {
+        let Some(speech) = self.ctx.speech.clone() else {
+            return;
+        };
+        let fallback = Done::Speculated {
+            id,
+            result: Err(crate::speech::SpeechError::Failed(
+                "speculative recognition ended".into(),
+            )),
+            complete: false,
+        };
+        self.spawn(fallback, move |r| {
+            Box::pin(async move {
+                let (result, complete) = match speech.speculate(&listen, audio).await {
+                    Ok((u, complete)) => (Ok(u), complete),
+                    Err(e) => (Err(e), false),
+                };
+                r.send(Done::Speculated {
+                    id,
+                    result,
+                    complete,
+                })
+            })
+        });
     }
 
     /// INVITE the target of an incoming REFER; the call moves there when it answers.
