@@ -51,6 +51,28 @@ pub trait CustomerSource: Send + Sync {
     ) -> Result<Vec<voxbridge_crm::model::Customer>, String>;
 }
 
+#[async_trait::async_trait]
+impl CustomerSource for crate::crm::CrmLink {
+    async fn list_customers(
+        &self,
+        query: &str,
+        since: Option<std::time::Duration>,
+    ) -> Result<Vec<voxbridge_crm::model::Customer>, String> {
+        let since_ms = since.map(|d| {
+            jiff::Timestamp::now().as_millisecond()
+                - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        });
+        crate::crm::CrmLink::list_customers(
+            self,
+            &voxbridge_crm::model::CustomerQuery {
+                name: query.to_string(),
+                since_ms,
+            },
+        )
+        .await
+    }
+}
+
 /// What `status` shows, as JSON for the admin API and the CLI.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatusView {

@@ -22,11 +22,12 @@ use voxbridge_crm::outbox::Outbox;
 use super::dnc::Dnc;
 use super::format::Campaign;
 use super::list::Contact;
-use super::metrics::{CampaignMetrics, Gauges};
+use super::metrics::Gauges;
 use super::results;
 use super::schedule::{After, Blocked, Decision, Entry, Rules, Scheduler, State, Summary};
 use super::store::{RunState, Store, StoreError};
 use crate::dialing::{DialOutcome, DialRequest, Dialer, Disposition};
+use crate::metrics::Metrics;
 
 /// Wall-clock time read through tokio's clock, so a test with paused
 /// tokio time runs hours of campaign in milliseconds and a real run reads
@@ -76,7 +77,7 @@ pub struct Deps {
     /// Calls the engine may still take (`calls.max_calls` less the calls
     /// in progress, inbound and campaign).
     pub capacity: Arc<dyn Fn() -> usize + Send + Sync>,
-    pub metrics: Arc<CampaignMetrics>,
+    pub metrics: Arc<Metrics>,
     pub clock: Clock,
 }
 
@@ -236,7 +237,7 @@ impl Run {
                             self.deps
                                 .store
                                 .finish_contact(&name, &id, Disposition::DoNotCall)?;
-                            self.deps.metrics.outcome(Disposition::DoNotCall);
+                            self.deps.metrics.campaigns.outcome(Disposition::DoNotCall);
                             info!(campaign = %name, contact = %id, "on the do-not-call list: not dialled");
                         }
                         Decision::Start { id, attempt } => {
@@ -334,7 +335,7 @@ impl Run {
             }
             Err(e) => return Err(e),
         }
-        self.deps.metrics.attempt_started();
+        self.deps.metrics.campaigns.attempt_started();
         self.started
             .insert((id.to_string(), attempt), now.as_millisecond());
         let request = self.request(contact, attempt);
@@ -412,7 +413,7 @@ impl Run {
             &json,
             recovered,
         )?;
-        self.deps.metrics.outcome(outcome.disposition);
+        self.deps.metrics.campaigns.outcome(outcome.disposition);
         match after {
             After::Retry(at) => {
                 info!(campaign = %name, contact = %id, attempt, disposition = outcome.disposition.label(), retry_at = %at, "attempt ended; retry due")
@@ -496,7 +497,7 @@ impl Run {
         let second_ago = now
             .checked_sub(jiff::SignedDuration::from_secs(1))
             .unwrap_or(now);
-        self.deps.metrics.set_gauges(
+        self.deps.metrics.campaigns.set_gauges(
             &self.campaign.name,
             Gauges {
                 in_flight: summary.in_flight,
