@@ -63,19 +63,23 @@ fn campaign_deps(
     let dnc = Arc::new(Dnc::load(store.clone())?);
     let max_calls = config.calls.max_calls;
     let admission = admission.clone();
+    let counted = metrics.clone();
     Ok(runner::Deps {
         store,
         dnc,
         dialer: Arc::new(NotBuilt),
         outbox: crm.map(|c| c.outbox()),
         // Inbound calls come first: campaign calls take only what is left
-        // of `calls.max_calls`, and nothing while draining.
+        // of `calls.max_calls`, and nothing while draining. The calls in
+        // progress less the campaigns' own are the inbound ones.
         capacity: Arc::new(move || {
             if admission.is_draining() {
-                0
-            } else {
-                max_calls.saturating_sub(admission.active())
+                return 0;
             }
+            let inbound = admission
+                .active()
+                .saturating_sub(counted.campaigns.in_flight());
+            max_calls.saturating_sub(inbound)
         }),
         metrics: metrics.clone(),
         clock: runner::Clock::system(),

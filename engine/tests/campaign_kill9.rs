@@ -41,7 +41,11 @@ impl Dialer for Logging {
         let n: usize = r.contact_id[1..].parse().unwrap();
         let busy = n.is_multiple_of(2) && r.attempt == 1;
         DialOutcome {
-            disposition: if busy { Disposition::Busy } else { Disposition::Answered },
+            disposition: if busy {
+                Disposition::Busy
+            } else {
+                Disposition::Answered
+            },
             sip_status: Some(if busy { 486 } else { 200 }),
             script: (!busy).then(|| ScriptResult {
                 call_id: format!("call-{}-{}", r.contact_id, r.attempt),
@@ -100,7 +104,12 @@ fn child_campaign_process() {
 
 fn spawn_child(dir: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_campaign_process", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "child_campaign_process",
+            "--nocapture",
+        ])
         .env("VB_CAMPAIGN_DIR", dir)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -138,7 +147,10 @@ fn kill_9_mid_campaign_then_restart_counts_each_attempt_once_and_loses_no_result
     let mut child = spawn_child(dir);
     let give_up = Instant::now() + Duration::from_secs(60);
     while dialled(dir).len() < 15 {
-        assert!(Instant::now() < give_up, "the campaign process dialled nothing");
+        assert!(
+            Instant::now() < give_up,
+            "the campaign process dialled nothing"
+        );
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the campaign process ended early: {status}");
         }
@@ -150,12 +162,19 @@ fn kill_9_mid_campaign_then_restart_counts_each_attempt_once_and_loses_no_result
 
     let mut child = spawn_child(dir);
     let status = child.wait().unwrap();
-    assert!(status.success(), "the restarted campaign process failed: {status}");
+    assert!(
+        status.success(),
+        "the restarted campaign process failed: {status}"
+    );
 
     // No (contact, attempt) was dialled twice, across both processes.
     let calls = dialled(dir);
     let unique: HashSet<_> = calls.iter().cloned().collect();
-    assert_eq!(unique.len(), calls.len(), "an attempt was dialled twice: {calls:?}");
+    assert_eq!(
+        unique.len(),
+        calls.len(),
+        "an attempt was dialled twice: {calls:?}"
+    );
     assert!(calls.len() > before_kill, "the restart dialled nothing");
 
     let store = Store::open(&dir.join("campaigns.db")).unwrap();
@@ -163,7 +182,10 @@ fn kill_9_mid_campaign_then_restart_counts_each_attempt_once_and_loses_no_result
     let mut per_contact: HashMap<&str, Vec<u32>> = HashMap::new();
     for a in &attempts {
         per_contact.entry(&a.contact).or_default().push(a.attempt);
-        assert!(a.ended.is_some() && a.disposition.is_some(), "{a:?} has no result");
+        assert!(
+            a.ended.is_some() && a.disposition.is_some(),
+            "{a:?} has no result"
+        );
         assert!(a.reported, "{a:?} not reported to the outbox");
     }
     for (contact, mut numbers) in per_contact {
@@ -185,7 +207,10 @@ fn kill_9_mid_campaign_then_restart_counts_each_attempt_once_and_loses_no_result
     }
     let contacts = store.load("durable").unwrap();
     assert_eq!(contacts.len(), CONTACTS);
-    assert!(contacts.iter().all(|c| c.disposition.is_some()), "a contact has no disposition");
+    assert!(
+        contacts.iter().all(|c| c.disposition.is_some()),
+        "a contact has no disposition"
+    );
 
     // Every attempt's call log (key …:0) and every task is in the outbox.
     let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();

@@ -109,18 +109,13 @@ fn setup(
         over_cap: AtomicUsize::new(0),
     });
     let cap = capacity.clone();
-    let in_flight = dialer.clone();
     let deps = Deps {
         store: store.clone(),
         dnc: Arc::new(Dnc::load(store.clone()).expect("dnc")),
         dialer: dialer.clone(),
         outbox: None,
-        // What the engine would report: its free slots less the campaign
-        // calls it already carries.
-        capacity: Arc::new(move || {
-            cap.load(Ordering::SeqCst)
-                .saturating_sub(in_flight.in_flight.load(Ordering::SeqCst))
-        }),
+        // What the engine reports: `calls.max_calls` less its inbound calls.
+        capacity: Arc::new(move || cap.load(Ordering::SeqCst)),
         metrics: Arc::new(Metrics::default()),
         clock,
     };
@@ -187,7 +182,10 @@ async fn three_hundred_contacts_within_pacing_dnc_never_dialled_one_disposition_
     let rows: Vec<String> = (0..300)
         .map(|i| format!("+1212555{i:04},c{i:03},UTC,kettle"))
         .collect();
-    let dnc: Vec<String> = (0..300).step_by(17).map(|i| format!("+1212555{i:04}")).collect();
+    let dnc: Vec<String> = (0..300)
+        .step_by(17)
+        .map(|i| format!("+1212555{i:04}"))
+        .collect();
     let rule = |r: &DialRequest| {
         let n: u32 = r.contact_id[1..].parse().unwrap();
         // Busy on the first try for every fifth contact, else answered;
@@ -216,15 +214,28 @@ async fn three_hundred_contacts_within_pacing_dnc_never_dialled_one_disposition_
     run_to_end(&s, &file, Duration::from_secs(6 * 3600)).await;
     let seen = s.dialer.seen.lock().unwrap().clone();
     assert!(s.dialer.max_in_flight.load(Ordering::SeqCst) <= 20);
-    assert_eq!(s.dialer.max_in_flight.load(Ordering::SeqCst), 20, "the limit was reached");
-    assert!(max_per_second(&seen) <= 5, "{} starts in one second", max_per_second(&seen));
-    assert!(seen.iter().all(|c| !dnc.contains(&c.number)), "a DNC number reached the dialler");
+    assert_eq!(
+        s.dialer.max_in_flight.load(Ordering::SeqCst),
+        20,
+        "the limit was reached"
+    );
+    assert!(
+        max_per_second(&seen) <= 5,
+        "{} starts in one second",
+        max_per_second(&seen)
+    );
+    assert!(
+        seen.iter().all(|c| !dnc.contains(&c.number)),
+        "a DNC number reached the dialler"
+    );
     // Every contact ends with exactly one disposition.
     let stored = s.store.load("sim").expect("load");
     assert_eq!(stored.len(), 300);
     let mut finals: BTreeMap<&str, usize> = BTreeMap::new();
     for c in &stored {
-        let d = c.disposition.unwrap_or_else(|| panic!("{} has no disposition", c.contact.id));
+        let d = c
+            .disposition
+            .unwrap_or_else(|| panic!("{} has no disposition", c.contact.id));
         *finals.entry(d.label()).or_default() += 1;
         if dnc.contains(&c.contact.number) {
             assert_eq!(d, Disposition::DoNotCall);
@@ -234,8 +245,10 @@ async fn three_hundred_contacts_within_pacing_dnc_never_dialled_one_disposition_
     assert_eq!(finals["do_not_call"], dnc.len());
     assert_eq!(finals.values().sum::<usize>(), 300);
     // Retries at their times: busy → 10 min after; no answer → 2 h after.
-    let by_attempt: HashMap<(String, u32), &Seen> =
-        seen.iter().map(|c| ((c.contact.clone(), c.attempt), c)).collect();
+    let by_attempt: HashMap<(String, u32), &Seen> = seen
+        .iter()
+        .map(|c| ((c.contact.clone(), c.attempt), c))
+        .collect();
     assert_eq!(by_attempt.len(), seen.len(), "an attempt was dialled twice");
     let mut retries = 0;
     for c in &seen {
@@ -245,7 +258,11 @@ async fn three_hundred_contacts_within_pacing_dnc_never_dialled_one_disposition_
         retries += 1;
         let before = by_attempt[&(c.contact.clone(), c.attempt - 1)];
         let n: u32 = c.contact[1..].parse().unwrap();
-        let delay = if n.is_multiple_of(5) && c.attempt == 2 { 600 } else { 7200 };
+        let delay = if n.is_multiple_of(5) && c.attempt == 2 {
+            600
+        } else {
+            7200
+        };
         let gap = c.started.duration_since(before.ended).as_secs_f64();
         // At the delay, plus at most the pacing queue's wait.
         assert!(
@@ -285,16 +302,29 @@ async fn contacts_outside_their_calling_hours_wait_for_the_window() {
     run_to_end(&s, &file, Duration::from_secs(24 * 3600)).await;
     let seen = s.dialer.seen.lock().unwrap().clone();
     let start = |id: &str| seen.iter().find(|c| c.contact == id).unwrap().started;
-    assert_eq!(start("ldn"), "2026-12-01T10:00:00Z".parse::<Timestamp>().unwrap());
+    assert_eq!(
+        start("ldn"),
+        "2026-12-01T10:00:00Z".parse::<Timestamp>().unwrap()
+    );
     for id in ["ny1", "ny2"] {
-        assert_eq!(start(id), "2026-12-01T14:00:00Z".parse::<Timestamp>().unwrap(), "{id}: 09:00 New York");
+        assert_eq!(
+            start(id),
+            "2026-12-01T14:00:00Z".parse::<Timestamp>().unwrap(),
+            "{id}: 09:00 New York"
+        );
     }
-    assert_eq!(start("la"), "2026-12-01T17:00:00Z".parse::<Timestamp>().unwrap(), "09:00 Los Angeles");
+    assert_eq!(
+        start("la"),
+        "2026-12-01T17:00:00Z".parse::<Timestamp>().unwrap(),
+        "09:00 Los Angeles"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn inbound_calls_take_capacity_first() {
-    let rows: Vec<String> = (0..60).map(|i| format!("+1212555{i:04},c{i:03},UTC,x")).collect();
+    let rows: Vec<String> = (0..60)
+        .map(|i| format!("+1212555{i:04},c{i:03},UTC,x"))
+        .collect();
     // The box has room for 4 more calls at first, then inbound traffic
     // leaves it 1, then none for a minute, then 6.
     let capacity = Arc::new(AtomicUsize::new(4));
@@ -331,20 +361,31 @@ async fn inbound_calls_take_capacity_first() {
         assert!(tokio::time::Instant::now() < give_up);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert_eq!(s.dialer.over_cap.load(Ordering::SeqCst), 0, "a call started over capacity");
+    assert_eq!(
+        s.dialer.over_cap.load(Ordering::SeqCst),
+        0,
+        "a call started over capacity"
+    );
     assert!(s.dialer.max_in_flight.load(Ordering::SeqCst) <= 6);
 }
 
 #[tokio::test(start_paused = true)]
 async fn pause_stops_new_attempts_and_resume_goes_on() {
-    let rows: Vec<String> = (0..40).map(|i| format!("+1212555{i:04},c{i:03},UTC,x")).collect();
+    let rows: Vec<String> = (0..40)
+        .map(|i| format!("+1212555{i:04},c{i:03},UTC,x"))
+        .collect();
     let s = setup(
         "2026-12-01T10:00:00Z",
         |_| (Disposition::Answered, Duration::from_secs(2)),
         Arc::new(AtomicUsize::new(100)),
         false,
     );
-    let file = write_campaign(&s.dir, "pacing: { max_concurrent: 2, calls_per_second: 1 }\n", &rows, &[]);
+    let file = write_campaign(
+        &s.dir,
+        "pacing: { max_concurrent: 2, calls_per_second: 1 }\n",
+        &rows,
+        &[],
+    );
     s.manager.start(&file).await.expect("start");
     tokio::time::sleep(Duration::from_secs(5)).await;
     s.manager
@@ -354,8 +395,15 @@ async fn pause_stops_new_attempts_and_resume_goes_on() {
     let paused_at = s.dialer.seen.lock().unwrap().len();
     assert_eq!(s.manager.status("sim").expect("status").state, "paused");
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(s.dialer.seen.lock().unwrap().len(), paused_at, "dialled while paused");
-    assert_eq!(s.store.campaign("sim").unwrap().unwrap().state, RunState::Paused);
+    assert_eq!(
+        s.dialer.seen.lock().unwrap().len(),
+        paused_at,
+        "dialled while paused"
+    );
+    assert_eq!(
+        s.store.campaign("sim").unwrap().unwrap().state,
+        RunState::Paused
+    );
     s.manager
         .control("sim", voxbridge_engine::campaign::runner::Control::Resume)
         .expect("resume");

@@ -52,6 +52,16 @@ impl CampaignMetrics {
             .insert(campaign.to_string(), g);
     }
 
+    /// Campaign calls in flight, all campaigns.
+    pub fn in_flight(&self) -> usize {
+        self.gauges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|g| g.in_flight)
+            .sum()
+    }
+
     /// Prometheus text of every campaign family.
     pub fn render(&self, out: &mut String) {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);

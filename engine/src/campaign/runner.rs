@@ -74,8 +74,8 @@ pub struct Deps {
     pub dialer: Arc<dyn Dialer>,
     /// The CRM's durable outbox; `None`: results stay in the store only.
     pub outbox: Option<Arc<Outbox>>,
-    /// Calls the engine may still take (`calls.max_calls` less the calls
-    /// in progress, inbound and campaign).
+    /// How many campaign calls the engine can carry now: `calls.max_calls`
+    /// less its inbound calls (which come first), zero while draining.
     pub capacity: Arc<dyn Fn() -> usize + Send + Sync>,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,

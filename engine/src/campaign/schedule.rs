@@ -4,8 +4,8 @@
 //!
 //! Rules it keeps: never more than `max_concurrent` attempts in flight,
 //! never more than `calls_per_second` started in any one-second window,
-//! never more than the engine's `capacity` (inbound calls and
-//! `calls.max_calls` come first) started in one poll; retries per
+//! never more than the engine's `capacity` in flight (what
+//! `calls.max_calls` leaves after inbound calls, which come first); retries per
 //! disposition at their delays up to `max_attempts`; calling hours in the
 //! contact's zone (a contact outside its window is due at the next
 //! opening); the do-not-call check as an attempt is released, so a number
@@ -204,8 +204,9 @@ impl Scheduler {
         self.queue.is_empty() && self.in_flight == 0
     }
 
-    /// Decide what starts at `now`. `capacity`: calls the engine may still
-    /// take; `is_dnc`: the do-not-call list as it is now.
+    /// Decide what starts at `now`. `capacity`: how many campaign calls the
+    /// engine can carry now (its `calls.max_calls` less its inbound calls);
+    /// `is_dnc`: the do-not-call list as it is now.
     pub fn poll(&mut self, now: Timestamp, capacity: usize, is_dnc: impl Fn(&str) -> bool) -> Poll {
         let (per_window, window) = self.rules.pacing.window();
         let window = jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
@@ -217,7 +218,6 @@ impl Scheduler {
             }
         }
         let mut out = Poll::default();
-        let mut started = 0usize;
         while let Some(&(due, i)) = self.queue.first() {
             if due > now {
                 out.next = Some(due);
@@ -228,7 +228,7 @@ impl Scheduler {
                 Some(Blocked::Concurrency)
             } else if self.recent.len() >= per_window {
                 Some(Blocked::Rate)
-            } else if started >= capacity {
+            } else if self.in_flight >= capacity {
                 Some(Blocked::Capacity)
             } else {
                 None
@@ -274,7 +274,6 @@ impl Scheduler {
             entry.state = State::InFlight(entry.attempts);
             self.in_flight += 1;
             self.recent.push_back(now);
-            started += 1;
             out.decisions.push(Decision::Start {
                 id: entry.id.clone(),
                 attempt: entry.attempts,
