@@ -28,11 +28,14 @@ struct Seen {
     ended: Timestamp,
 }
 
+/// How a contact's attempt ends and how long the call lasts.
+type Rule = Box<dyn Fn(&DialRequest) -> (Disposition, Duration) + Send + Sync>;
+
 /// A dialler whose outcome and call length come from a rule per contact;
 /// it records what it saw against the campaign clock.
 struct Scripted {
     clock: Clock,
-    rule: Box<dyn Fn(&DialRequest) -> (Disposition, Duration) + Send + Sync>,
+    rule: Rule,
     seen: Mutex<Vec<Seen>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
