@@ -318,6 +318,15 @@ impl Bridge {
         self.read(Operation::Stock, |c| c.stock(query)).await
     }
 
+    /// The customers a campaign list query names.
+    pub async fn list_customers(
+        &self,
+        query: &crate::model::CustomerQuery,
+    ) -> Result<Vec<Customer>, CrmError> {
+        self.read(Operation::ListCustomers, |c| c.list_customers(query))
+            .await
+    }
+
     /// Open a ticket now (when the dialog wants to read its number out);
     /// otherwise enqueue it in the outbox.
     pub async fn create_ticket(&self, t: &NewTicket, key: &str) -> Result<WriteRef, CrmError> {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CrmError;
 use crate::model::{
-    CallLog, Customer, NewTask, NewTicket, Order, ProductQuery, StockLevel, WriteRef,
+    CallLog, Customer, CustomerQuery, NewTask, NewTicket, Order, ProductQuery, StockLevel, WriteRef,
 };
 use crate::phone::E164;
 
@@ -38,10 +38,12 @@ pub enum Operation {
     CreateTicket,
     LogCall,
     CreateTask,
+    /// Customers for an outbound campaign (`list: crm: {query: …}`).
+    ListCustomers,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::FindCustomer,
         Operation::GetCustomer,
         Operation::ListOrders,
@@ -50,6 +52,7 @@ impl Operation {
         Operation::CreateTicket,
         Operation::LogCall,
         Operation::CreateTask,
+        Operation::ListCustomers,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Operation {
             Operation::CreateTicket => "create_ticket",
             Operation::LogCall => "log_call",
             Operation::CreateTask => "create_task",
+            Operation::ListCustomers => "list_customers",
         }
     }
 
@@ -133,6 +137,13 @@ pub trait Connector: Send + Sync {
     async fn create_task(&self, task: &NewTask, key: &str) -> Result<WriteRef, CrmError> {
         let _ = (task, key);
         Err(self.unsupported(Operation::CreateTask))
+    }
+
+    /// The customers a campaign list query names (`follow_ups`, `all`),
+    /// each with a phone number. Only the embedded CRM answers it so far.
+    async fn list_customers(&self, query: &CustomerQuery) -> Result<Vec<Customer>, CrmError> {
+        let _ = query;
+        Err(self.unsupported(Operation::ListCustomers))
     }
 
     /// The error for an operation this connector does not have.

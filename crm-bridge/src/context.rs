@@ -26,6 +26,7 @@ pub fn roots(op: crate::connector::Operation) -> &'static [&'static str] {
         CreateTicket => &["ticket", "key", "now"],
         LogCall => &["call", "key", "now"],
         CreateTask => &["task", "key", "now"],
+        ListCustomers => &["query", "since_ms", "now"],
     }
 }
 

@@ -31,6 +31,17 @@ pub struct Customer {
     pub fields: BTreeMap<String, String>,
 }
 
+/// A campaign's list query: which customers to call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CustomerQuery {
+    /// `follow_ups`: customers with a follow-up task; `all`: every
+    /// customer with a phone number.
+    pub name: String,
+    /// Only records created at or after this (Unix milliseconds).
+    pub since_ms: Option<i64>,
+}
+
 /// One order of a customer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -209,3 +209,51 @@ fn bad_seed_rows_are_reported_with_their_line() {
         .expect("missing column must fail");
     assert!(err.to_string().contains("missing column `id`"), "{err}");
 }
+
+#[tokio::test]
+async fn campaign_lists_name_customers_with_follow_up_tasks() {
+    use voxbridge_crm::model::CustomerQuery;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let crm = open(&dir);
+    let query = |name: &str, since_ms| CustomerQuery {
+        name: name.into(),
+        since_ms,
+    };
+    let none = crm
+        .list_customers(&query("follow_ups", None))
+        .await
+        .expect("list");
+    assert!(none.is_empty(), "no tasks yet: {none:?}");
+    let by_id = NewTask {
+        subject: "Call back about the kettle".into(),
+        customer_id: Some("C001".into()),
+        ..NewTask::default()
+    };
+    let by_phone = NewTask {
+        subject: "Send a quote".into(),
+        phone: Some("+8613912345678".into()),
+        ..NewTask::default()
+    };
+    crm.create_task(&by_id, "t1").await.expect("task");
+    crm.create_task(&by_phone, "t2").await.expect("task");
+    let ids: Vec<String> = crm
+        .list_customers(&query("follow_ups", Some(0)))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec!["C001".to_string(), "C002".to_string()]);
+    let later = crm
+        .list_customers(&query("follow_ups", Some(i64::MAX)))
+        .await
+        .expect("list");
+    assert!(later.is_empty(), "`since` filters by task time");
+    let all = crm.list_customers(&query("all", None)).await.expect("list");
+    assert!(all.len() >= 4 && all.iter().all(|c| c.phone.is_some()));
+    let err = crm
+        .list_customers(&query("everyone", None))
+        .await
+        .expect_err("unknown list");
+    assert!(err.to_string().contains("follow_ups"), "{err}");
+}

@@ -1,7 +1,8 @@
 //! The admin HTTP endpoint: `/health` (the process answers), `/ready` (it
 //! takes calls: 503 while draining or while a part calls depend on is down,
 //! see [`crate::health`]), `/metrics` (Prometheus text) and
-//! `/calls/{call_id}` (a call's transcript so far, JSON).
+//! `/calls/{call_id}` (a call's transcript so far, JSON), and the campaign
+//! routes (`/campaigns…`, see [`crate::campaign::admin_routes`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     admission: Arc<Admission>,
     live: Arc<LiveCalls>,
+    campaigns: Option<Arc<crate::campaign::manager::Manager>>,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -45,6 +47,11 @@ pub async fn serve(
             admission,
             live,
         });
+    // `/campaigns…` (campaign/admin_routes.rs).
+    let app = match campaigns {
+        Some(m) => app.merge(crate::campaign::admin_routes::router(m)),
+        None => app,
+    };
     tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })

@@ -43,6 +43,47 @@ pub enum StartError {
     Tts(String),
     #[error("speech models: {0}")]
     Speech(String),
+    #[error(transparent)]
+    Campaigns(#[from] crate::campaign::store::StoreError),
+}
+
+/// What campaign runners need from this engine. Until the outbound SIP
+/// dialler is built in, attempts go to [`NotBuilt`], which places no call
+/// and says so.
+///
+/// [`NotBuilt`]: crate::campaign::refusing::NotBuilt
+fn campaign_deps(
+    config: &Config,
+    admission: &Arc<Admission>,
+    metrics: &Arc<Metrics>,
+    crm: Option<&Arc<crate::crm::CrmLink>>,
+) -> Result<crate::campaign::runner::Deps, StartError> {
+    use crate::campaign::{dnc::Dnc, refusing::NotBuilt, runner, store::Store};
+    let store = Arc::new(Store::open(&config.campaigns.store)?);
+    let dnc = Arc::new(Dnc::load(store.clone())?);
+    let max_calls = config.calls.max_calls;
+    let admission = admission.clone();
+    let counted = metrics.clone();
+    Ok(runner::Deps {
+        store,
+        dnc,
+        dialer: Arc::new(NotBuilt),
+        outbox: crm.map(|c| c.outbox()),
+        // Inbound calls come first: campaign calls take only what is left
+        // of `calls.max_calls`, and nothing while draining. The calls in
+        // progress less the campaigns' own are the inbound ones.
+        capacity: Arc::new(move || {
+            if admission.is_draining() {
+                return 0;
+            }
+            let inbound = admission
+                .active()
+                .saturating_sub(counted.campaigns.in_flight());
+            max_calls.saturating_sub(inbound)
+        }),
+        metrics: metrics.clone(),
+        clock: runner::Clock::system(),
+    })
 }
 
 /// A running engine.
@@ -85,23 +126,6 @@ impl Engine {
         let admission = Admission::new(config.calls.max_calls, allow);
         let cdr = Arc::new(CdrWriter::start(&config.cdr.path, metrics.clone())?);
 
-        let stop_admin = CancellationToken::new();
-        let live = Arc::new(crate::live_calls::LiveCalls::default());
-        let admin_addr = match config.admin.listen {
-            Some(addr) => Some(
-                crate::admin::serve(
-                    addr,
-                    metrics.clone(),
-                    admission.clone(),
-                    live.clone(),
-                    stop_admin.clone(),
-                )
-                .await
-                .map_err(|e| StartError::Admin(addr, e))?,
-            ),
-            None => None,
-        };
-
         let crm = match &config.crm.config {
             Some(path) => Some(Arc::new(
                 crate::crm::CrmLink::start(
@@ -113,6 +137,29 @@ impl Engine {
             )),
             None => None,
         };
+        let campaigns = Arc::new(crate::campaign::manager::Manager::new(
+            campaign_deps(&config, &admission, &metrics, crm.as_ref())?,
+            crm.clone()
+                .map(|c| c as Arc<dyn crate::campaign::manager::CustomerSource>),
+        ));
+        let stop_admin = CancellationToken::new();
+        let live = Arc::new(crate::live_calls::LiveCalls::default());
+        let admin_addr = match config.admin.listen {
+            Some(addr) => Some(
+                crate::admin::serve(
+                    addr,
+                    metrics.clone(),
+                    admission.clone(),
+                    live.clone(),
+                    Some(campaigns.clone()),
+                    stop_admin.clone(),
+                )
+                .await
+                .map_err(|e| StartError::Admin(addr, e))?,
+            ),
+            None => None,
+        };
+
         let hangup_all = CancellationToken::new();
         let flow_config = config.flow.clone();
         let (new_flow, tts, speech): (FlowFactory, _, _) = match &config.dialog.script {
@@ -193,6 +240,13 @@ impl Engine {
             panic_on_key: CallContext::panic_on_key_from_env(),
             prompt_files: CallContext::prompt_files(),
         });
+        // Campaigns a previous process was running go on (after a crash
+        // too: attempts it left open are closed as failed first).
+        match campaigns.resume_stored() {
+            Ok(0) => {}
+            Ok(n) => info!(campaigns = n, "campaigns resumed"),
+            Err(e) => warn!(error = %e, "campaigns not resumed"),
+        }
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {
                 tokio::spawn(call::run(leg, ctx.clone()));

@@ -60,6 +60,7 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    pub campaigns: CampaignsConfig,
 }
 
 /// Capacity and shutdown.
@@ -228,6 +229,22 @@ impl Default for CdrConfig {
     fn default() -> Self {
         CdrConfig {
             path: PathBuf::from("var/voxbridge.db"),
+        }
+    }
+}
+
+/// Outbound campaigns (docs/campaigns.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampaignsConfig {
+    /// SQLite file of campaign state: contacts, attempts, do-not-call list.
+    pub store: PathBuf,
+}
+
+impl Default for CampaignsConfig {
+    fn default() -> Self {
+        CampaignsConfig {
+            store: PathBuf::from("var/campaigns.db"),
         }
     }
 }
@@ -547,6 +564,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ),
     ("VOXBRIDGE_ADMIN_LISTEN", "admin.listen"),
     ("VOXBRIDGE_CDR_PATH", "cdr.path"),
+    ("VOXBRIDGE_CAMPAIGNS_STORE", "campaigns.store"),
     ("VOXBRIDGE_CRM_CONFIG", "crm.config"),
     ("VOXBRIDGE_DIALOG_SCRIPT", "dialog.script"),
     ("VOXBRIDGE_SPEECH_WHISPER_MODEL", "speech.whisper_model"),
@@ -623,6 +641,7 @@ impl Config {
                     }
                 }
                 "cdr.path" => self.cdr.path = PathBuf::from(value),
+                "campaigns.store" => self.campaigns.store = PathBuf::from(value),
                 "crm.config" => self.crm.config = Some(PathBuf::from(value)),
                 "dialog.script" => self.dialog.script = Some(PathBuf::from(value)),
                 "speech.whisper_model" => {

@@ -120,6 +120,22 @@ impl CrmLink {
         }
     }
 
+    /// The durable outbox (campaign results go through it too).
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
+    }
+
+    /// The customers a campaign's `list: crm:` query names.
+    pub async fn list_customers(
+        &self,
+        query: &voxbridge_crm::model::CustomerQuery,
+    ) -> Result<Vec<Customer>, String> {
+        self.bridge
+            .list_customers(query)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Queue the post-call record durably; returns once it is committed.
     pub async fn record(&self, log: CallLog) {
         let call_id = log.call_id.clone();

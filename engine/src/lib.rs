@@ -13,6 +13,7 @@ pub mod app;
 pub mod calendar;
 pub mod call;
 pub mod call_log;
+pub mod campaign;
 pub mod cdr;
 pub mod config;
 pub mod crm;

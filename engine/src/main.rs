@@ -155,6 +155,19 @@ enum Command {
         #[arg(long)]
         digits: bool,
     },
+    /// Outbound campaigns on the running engine (docs/campaigns.md).
+    Campaign {
+        /// The engine's admin HTTP address (HOST:PORT).
+        #[arg(
+            long,
+            global = true,
+            value_name = "HOST:PORT",
+            default_value = "127.0.0.1:9060"
+        )]
+        admin: String,
+        #[command(subcommand)]
+        action: CampaignAction,
+    },
     /// Read the call records (CDR) the engine wrote.
     Calls {
         /// Configuration file naming the database (`cdr.path`).
@@ -231,6 +244,25 @@ enum OutboxAction {
         #[arg(long)]
         all_delivered: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CampaignAction {
+    /// Import the campaign file's list and start calling.
+    Start { file: PathBuf },
+    /// Start no more attempts (calls in flight finish).
+    Pause {
+        /// The campaign file, or its name.
+        campaign: String,
+    },
+    /// Start attempts again.
+    Resume { campaign: String },
+    /// End the campaign: no more attempts, calls in flight finish.
+    Stop { campaign: String },
+    /// Totals by disposition and what is due when.
+    Status { campaign: String },
+    /// Every campaign the engine knows.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -359,6 +391,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Outbox { db, action } => outbox(&db, action),
+        Command::Campaign { admin, action } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(campaign(&admin, action))
+        }
         Command::Models { action } => models(action),
         Command::Transcribe {
             files,
@@ -519,6 +558,71 @@ fn models(action: ModelsAction) -> anyhow::Result<()> {
                 outcome.sha256,
                 outcome.info.describe()
             );
+        }
+    }
+    Ok(())
+}
+
+async fn campaign(admin: &str, action: CampaignAction) -> anyhow::Result<()> {
+    use voxbridge_engine::campaign::client::{campaign_name, json, render_status, request};
+    let call = |method: &'static str, path: String, body: Option<String>| async move {
+        let response = request(admin, method, &path, body.as_deref())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        json(response).map_err(anyhow::Error::msg)
+    };
+    let name = |arg: &str| campaign_name(arg).map_err(anyhow::Error::msg);
+    match action {
+        CampaignAction::Start { file } => {
+            // The engine reads the file (and its list) itself: send a path
+            // it can open whatever its working folder.
+            let file =
+                std::fs::canonicalize(&file).with_context(|| format!("{}", file.display()))?;
+            let body = serde_json::json!({ "file": file }).to_string();
+            let v = call("POST", "/campaigns/start".into(), Some(body)).await?;
+            println!(
+                "{}: started; {} contacts in the list ({} new, {} duplicates), {} numbers added to do-not-call",
+                v["name"].as_str().unwrap_or("?"),
+                v["imported"],
+                v["added"],
+                v["duplicates"],
+                v["dnc_added"]
+            );
+            if let Some(skipped) = v["skipped"].as_array() {
+                for s in skipped {
+                    println!("  skipped: {}", s.as_str().unwrap_or_default());
+                }
+            }
+        }
+        CampaignAction::Pause { campaign } => {
+            let n = name(&campaign)?;
+            call("POST", format!("/campaigns/{n}/pause"), None).await?;
+            println!("{n}: paused (calls in flight finish)");
+        }
+        CampaignAction::Resume { campaign } => {
+            let n = name(&campaign)?;
+            call("POST", format!("/campaigns/{n}/resume"), None).await?;
+            println!("{n}: resumed");
+        }
+        CampaignAction::Stop { campaign } => {
+            let n = name(&campaign)?;
+            call("POST", format!("/campaigns/{n}/stop"), None).await?;
+            println!("{n}: stopped (calls in flight finish)");
+        }
+        CampaignAction::Status { campaign } => {
+            let n = name(&campaign)?;
+            let v = call("GET", format!("/campaigns/{n}"), None).await?;
+            print!("{}", render_status(&v));
+        }
+        CampaignAction::List => {
+            let v = call("GET", "/campaigns".into(), None).await?;
+            let all = v.as_array().cloned().unwrap_or_default();
+            if all.is_empty() {
+                println!("no campaigns");
+            }
+            for c in &all {
+                print!("{}", render_status(c));
+            }
         }
     }
     Ok(())

@@ -149,6 +149,8 @@ pub struct Metrics {
     pub cdr_write_errors: AtomicU64,
     /// Which parts calls depend on are running; `/ready` reads it too.
     pub health: Health,
+    /// Outbound campaigns: attempts, outcomes, concurrency, progress.
+    pub campaigns: crate::campaign::metrics::CampaignMetrics,
 }
 
 impl Default for Metrics {
@@ -188,6 +190,7 @@ impl Default for Metrics {
             transfers_failed: AtomicU64::new(0),
             cdr_write_errors: AtomicU64::new(0),
             health: Health::default(),
+            campaigns: Default::default(),
         }
     }
 }
@@ -521,6 +524,7 @@ impl Metrics {
             h.render(&mut body, "voxbridge_turn_stage_seconds", &labels);
         }
         self.health.render_prometheus(&mut body);
+        self.campaigns.render(&mut body);
         out.push_str(&body);
         out
     }

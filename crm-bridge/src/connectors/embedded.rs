@@ -17,7 +17,8 @@ use crate::datetime::now_ms;
 use crate::error::CrmError;
 use crate::fuzzy;
 use crate::model::{
-    CallLog, Customer, NewTask, NewTicket, Order, OrderLine, ProductQuery, StockLevel, WriteRef,
+    CallLog, Customer, CustomerQuery, NewTask, NewTicket, Order, OrderLine, ProductQuery,
+    StockLevel, WriteRef,
 };
 use crate::phone::{Country, E164};
 
@@ -562,6 +563,35 @@ impl Connector for EmbeddedCrm {
                 V::Integer(now_ms()),
             ],
         )
+        .await
+    }
+
+    async fn list_customers(&self, query: &CustomerQuery) -> Result<Vec<Customer>, CrmError> {
+        // `follow_ups`: customers a follow-up task names (by id, or by the
+        // number it was written for), tasks created since `since_ms`.
+        let sql = match query.name.as_str() {
+            "follow_ups" => format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.phone_e164 IS NOT NULL AND EXISTS (
+                     SELECT 1 FROM tasks t WHERE (t.customer_id = c.id OR t.phone = c.phone_e164)
+                     AND t.created_at >= ?1) ORDER BY c.id"
+            ),
+            "all" => format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.phone_e164 IS NOT NULL AND ?1 >= 0 ORDER BY c.id"
+            ),
+            other => {
+                return Err(CrmError::Invalid {
+                    system: self.system.clone(),
+                    message: format!("no customer list {other:?} (use follow_ups or all)"),
+                })
+            }
+        };
+        let since = query.since_ms.unwrap_or(0).max(0);
+        let system = self.system.clone();
+        self.run(move |c| {
+            c.prepare(&sql)?
+                .query_map([since], |r| customer_from_row(&system, r))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
         .await
     }
 
