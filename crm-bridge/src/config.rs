@@ -138,9 +138,8 @@ fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Operation, Dura
             let parsed = match &v {
                 serde_json::Value::Number(n) => n
                     .as_u64()
-                    .map(Duration::from_millis)
                     .ok_or_else(|| format!("{op}: not a duration"))
-                    .and_then(crate::resilience::millis::bounded),
+                    .and_then(crate::resilience::millis::from_number),
                 serde_json::Value::String(s) => crate::resilience::millis::parse(s),
                 _ => Err(format!("{op}: not a duration")),
             };

@@ -1,65 +1,52 @@
-//! UTC timestamps as the CRMs want them (RFC 3339, dates), from the unix
-//! milliseconds the call record carries. Small enough not to need a
-//! calendar crate.
+//! UTC timestamps as the CRMs want them (RFC 3339, SQL datetimes, dates),
+//! from the unix milliseconds the call record carries, formatted by jiff.
+//!
+//! RFC 3339 has four-digit years only, so an instant outside years
+//! 0000–9999 has no text form: [`in_range`] says which instants do, and the
+//! formatters clamp to that range rather than write a year a CRM rejects.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use jiff::{civil, SignedDuration, Timestamp};
 
 /// Milliseconds since the unix epoch, now.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    Timestamp::now().as_millisecond()
+}
+
+/// 0000-01-01T00:00:00Z, the first instant with a four-digit year.
+const FIRST_MS: i64 = -62_167_219_200_000;
+/// 9999-12-31T23:59:59.999Z, the last.
+const LAST_MS: i64 = 253_402_300_799_999;
+
+/// Whether `ms` falls in years 0000–9999 (has an RFC 3339 form).
+pub fn in_range(ms: i64) -> bool {
+    (FIRST_MS..=LAST_MS).contains(&ms)
+}
+
+fn format(ms: i64, pattern: &str) -> String {
+    // A civil (UTC wall-clock) datetime, not a `Timestamp`: jiff's
+    // timestamps stop a day short of 9999-12-31 so that every zone's
+    // wall clock stays in range, and these strings are UTC only.
+    const EPOCH: civil::DateTime = civil::date(1970, 1, 1).at(0, 0, 0, 0);
+    let clamped = SignedDuration::from_millis(ms.clamp(FIRST_MS, LAST_MS));
+    // Inside 0000–9999 the addition cannot overflow; the fallback is for
+    // the type system.
+    let at = EPOCH.checked_add(clamped).unwrap_or(EPOCH);
+    at.strftime(pattern).to_string()
 }
 
 /// `2026-11-21T09:30:00.250Z`.
 pub fn rfc3339_ms(ms: i64) -> String {
-    let (date, secs_of_day, millis) = split(ms);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
+    format(ms, "%Y-%m-%dT%H:%M:%S%.3fZ")
 }
 
 /// `2026-11-21 09:30:00`: the form SQL-backed systems (Tryton, Odoo) store.
 pub fn sql_datetime(ms: i64) -> String {
-    let (date, secs_of_day, _) = split(ms);
-    format!(
-        "{date} {:02}:{:02}:{:02}",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
+    format(ms, "%Y-%m-%d %H:%M:%S")
 }
 
 /// `2026-11-21`.
 pub fn date(ms: i64) -> String {
-    split(ms).0
-}
-
-fn split(ms: i64) -> (String, i64, i64) {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let secs_of_day = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    (format!("{y:04}-{m:02}-{d:02}"), secs_of_day, millis)
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    format(ms, "%Y-%m-%d")
 }
 
 #[cfg(test)]
@@ -74,5 +61,27 @@ mod tests {
         assert_eq!(sql_datetime(1_795_253_400_250), "2026-11-21 09:30:00");
         assert_eq!(date(1_795_253_400_250), "2026-11-21");
         assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    /// The hand-written version printed `33658-09-27T01:46:40.000Z` for a
+    /// value in microseconds and `-001-…` before year 0: neither parses as
+    /// RFC 3339.
+    #[test]
+    fn out_of_range_instants_clamp_to_four_digit_years() {
+        assert_eq!(
+            rfc3339_ms(1_000_000_000_000_000),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(rfc3339_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_ms(i64::MIN), "0000-01-01T00:00:00.000Z");
+        assert_eq!(date(LAST_MS), "9999-12-31");
+        assert_eq!(sql_datetime(FIRST_MS), "0000-01-01 00:00:00");
+        assert!(in_range(0) && in_range(LAST_MS) && in_range(FIRST_MS));
+        assert!(!in_range(LAST_MS + 1) && !in_range(FIRST_MS - 1));
+    }
+
+    #[test]
+    fn now_is_after_this_code_was_written() {
+        assert!(now_ms() > 1_795_000_000_000);
     }
 }

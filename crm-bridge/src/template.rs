@@ -242,8 +242,9 @@ fn ms_or_null(v: &Value, f: impl Fn(i64) -> String) -> Value {
         .as_i64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     {
-        Some(ms) => Value::String(f(ms)),
-        None => Value::Null,
+        // An instant with no four-digit year is a wrong field, not a date.
+        Some(ms) if datetime::in_range(ms) => Value::String(f(ms)),
+        _ => Value::Null,
     }
 }
 
@@ -365,6 +366,25 @@ mod tests {
         assert_eq!(
             t("/customers/{{phone}}").render(&ctx, &m, Escape::PathSegment),
             "/customers/%2B86%20138%2Fx"
+        );
+    }
+
+    /// Microseconds or garbage in a date field used to print a five-digit
+    /// year; now the field is left out like any other missing value.
+    #[test]
+    fn instants_without_a_four_digit_year_render_as_null() {
+        let m = maps();
+        let t = |s: &str| Template::parse(s).expect("parse");
+        let ctx = json!({ "us": 1_795_253_400_250_000i64, "ok": 0, "text": "1795253400250" });
+        assert_eq!(t("{{us | datetime}}").render_value(&ctx, &m), Value::Null);
+        assert_eq!(t("{{us | date}}").render_value(&ctx, &m), Value::Null);
+        assert_eq!(
+            t("{{ok | sql_datetime}}").render_value(&ctx, &m),
+            json!("1970-01-01 00:00:00")
+        );
+        assert_eq!(
+            t("{{text | date}}").render_value(&ctx, &m),
+            json!("2026-11-21")
         );
     }
 

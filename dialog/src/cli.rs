@@ -288,11 +288,11 @@ pub fn chat_with(
 
 /// Today's date in UTC from the system clock (the CLI's only clock).
 fn today_utc() -> Option<Date> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Date::from_days(i64::try_from(secs / 86_400).ok()?)
+    Date::from_jiff(
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date(),
+    )
 }
 
 /// Counts of `test_dialog`.

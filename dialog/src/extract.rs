@@ -440,10 +440,10 @@ pub fn date(text: &str, today: Option<Date>) -> Option<Date> {
     }
     // Month and day.
     let (month, day) = month_day(&norm, &words)?;
-    let this_year = Date::new(today.year, month, day);
+    let this_year = Date::new(today.year(), month, day);
     match this_year {
         Some(d) if d >= today => Some(d),
-        _ => Date::new(today.year + 1, month, day),
+        _ => Date::new(today.year() + 1, month, day),
     }
 }
 

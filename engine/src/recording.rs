@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
@@ -27,18 +27,32 @@ const MAX_CALLER_LAG: usize = 480;
 /// one, so it is sized for a write every few frames, not for throughput.
 const WRITE_BUFFER: usize = 2048;
 
-/// A PCM WAV file whose header is kept current while it grows.
+/// A PCM WAV file whose header is kept current while it grows: hound's
+/// writer, whose `flush` rewrites the header for the data so far.
 pub struct WavFile {
-    out: BufWriter<File>,
+    out: hound::WavWriter<BufWriter<File>>,
     channels: u16,
     frames: u64,
     since_patch: u64,
 }
 
+fn io_error(e: hound::Error) -> std::io::Error {
+    match e {
+        hound::Error::IoError(e) => e,
+        other => std::io::Error::other(other),
+    }
+}
+
 impl WavFile {
     pub fn create(path: &Path, channels: u16) -> std::io::Result<WavFile> {
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, File::create(path)?);
-        write_header(&mut out, channels, 0)?;
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let file = BufWriter::with_capacity(WRITE_BUFFER, File::create(path)?);
+        let out = hound::WavWriter::new(file, spec).map_err(io_error)?;
         Ok(WavFile {
             out,
             channels,
@@ -49,14 +63,14 @@ impl WavFile {
 
     /// Append interleaved samples (`channels` per frame).
     pub fn write(&mut self, samples: &[i16]) -> std::io::Result<()> {
-        // One copy into the buffer per frame, not one call per sample.
-        let mut bytes = [0u8; 512];
-        for chunk in samples.chunks(bytes.len() / 2) {
-            for (b, s) in bytes.chunks_exact_mut(2).zip(chunk) {
-                b.copy_from_slice(&s.to_le_bytes());
-            }
-            self.out.write_all(&bytes[..chunk.len() * 2])?;
+        // hound's i16 writer copies a whole block at once, not one call per
+        // sample through the generic path.
+        let n = u32::try_from(samples.len()).map_err(std::io::Error::other)?;
+        let mut block = self.out.get_i16_writer(n);
+        for &s in samples {
+            block.write_sample(s);
         }
+        block.flush().map_err(io_error)?;
         let frames = (samples.len() / self.channels as usize) as u64;
         self.frames += frames;
         self.since_patch += frames;
@@ -66,37 +80,15 @@ impl WavFile {
         Ok(())
     }
 
-    /// Make the header match the data written so far.
+    /// Make the header match the data written so far (and flush it).
     pub fn patch(&mut self) -> std::io::Result<()> {
         self.since_patch = 0;
-        self.out.flush()?;
-        let end = self.out.stream_position()?;
-        self.out.seek(SeekFrom::Start(0))?;
-        write_header(&mut self.out, self.channels, self.frames)?;
-        self.out.seek(SeekFrom::Start(end))?;
-        self.out.flush()
+        self.out.flush().map_err(io_error)
     }
 
     pub fn frames(&self) -> u64 {
         self.frames
     }
-}
-
-fn write_header(out: &mut impl Write, channels: u16, frames: u64) -> std::io::Result<()> {
-    let block_align = channels as u32 * 2;
-    let data_len = (frames * block_align as u64).min(u32::MAX as u64 - 36) as u32;
-    out.write_all(b"RIFF")?;
-    out.write_all(&(36 + data_len).to_le_bytes())?;
-    out.write_all(b"WAVEfmt ")?;
-    out.write_all(&16u32.to_le_bytes())?;
-    out.write_all(&1u16.to_le_bytes())?; // PCM
-    out.write_all(&channels.to_le_bytes())?;
-    out.write_all(&RATE.to_le_bytes())?;
-    out.write_all(&(RATE * block_align).to_le_bytes())?;
-    out.write_all(&(block_align as u16).to_le_bytes())?;
-    out.write_all(&16u16.to_le_bytes())?;
-    out.write_all(b"data")?;
-    out.write_all(&data_len.to_le_bytes())
 }
 
 /// The media session's sink that writes one call's recording.
@@ -270,6 +262,28 @@ mod tests {
             "at least the first second is readable"
         );
         std::mem::forget(rec);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Killed mid-call: nothing finalises the file, the buffered tail is
+    /// lost, and what is on disk is a valid WAV of every whole second so far,
+    /// sample for sample.
+    #[test]
+    fn a_recording_killed_mid_call_is_a_valid_wav_of_the_audio_so_far() {
+        let path = temp("killed");
+        let mut wav = WavFile::create(&path, 1).unwrap();
+        let audio: Vec<i16> = (0..20_000).map(|i| (i % 2000) as i16 - 1000).collect();
+        for frame in audio.chunks(160) {
+            wav.write(frame).unwrap();
+        }
+        assert_eq!(wav.frames(), 20_000);
+        // As `kill -9` would: no drop, no finalize, no last flush.
+        std::mem::forget(wav);
+        let (spec, samples) = read(&path);
+        assert_eq!((spec.channels, spec.sample_rate), (1, 8000));
+        // The header was last rewritten after the second whole second.
+        assert_eq!(samples.len(), 16_000);
+        assert_eq!(samples[..], audio[..16_000]);
         let _ = std::fs::remove_file(&path);
     }
 

@@ -12,11 +12,10 @@
 //! repeated prompts. WAV prompts (`hound`, the media crate's prompt player)
 //! remain the alternative for recorded audio.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use crate::{audio, Language, ModelError};
 #[cfg(feature = "espeak")]
@@ -209,45 +208,26 @@ fn synthesize(text: &str, voice: &str, rate: u32) -> Result<Vec<i16>, ModelError
 
 type Key = (String, u32, String);
 
-struct Cache {
-    map: HashMap<Key, (Arc<[i16]>, u64)>,
-    bytes: usize,
-    tick: u64,
-}
+/// The cache: moka, weighed by the bytes of audio (and of the key), least
+/// recently used out first. Its `try_get_with` runs one synthesis per key at
+/// a time and hands the result to every caller that asked meanwhile: a
+/// burst of calls on a cold cache otherwise has the one espeak-ng thread
+/// speak the same prompt once per call, and every call waits for all of
+/// them.
+type Cache = moka::sync::Cache<Key, Arc<[i16]>>;
 
-/// A synthesis in progress that later requests for the same text wait for,
-/// rather than queue the same text again behind it: a burst of calls on a
-/// cold cache otherwise has the one espeak-ng thread speak the same prompt
-/// once per call, and every call waits for all of them.
-#[derive(Default)]
-struct Flight {
-    done: Mutex<Option<Result<Arc<[i16]>, String>>>,
-    ready: Condvar,
-}
-
-/// Finishes a [`Flight`] even if its leader unwinds, so no follower waits
-/// forever.
-struct FlightGuard<'a> {
-    tts: &'a Tts,
-    key: &'a Key,
-    flight: Arc<Flight>,
-    result: Option<Result<Arc<[i16]>, String>>,
-}
-
-impl Drop for FlightGuard<'_> {
-    fn drop(&mut self) {
-        let result = self
-            .result
-            .take()
-            .unwrap_or_else(|| Err("synthesis abandoned".to_string()));
-        self.tts
-            .flights
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(self.key);
-        *self.flight.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-        self.flight.ready.notify_all();
-    }
+fn cache(budget_bytes: usize) -> Cache {
+    moka::sync::Cache::builder()
+        .max_capacity(u64::try_from(budget_bytes).unwrap_or(u64::MAX))
+        .weigher(|k: &Key, v: &Arc<[i16]>| {
+            let bytes = v.len() * 2 + k.0.len() + k.2.len();
+            u32::try_from(bytes).unwrap_or(u32::MAX)
+        })
+        // LRU, not moka's default TinyLFU admission, which may refuse a new
+        // prompt in favour of older ones: the prompt just spoken is the one
+        // most likely to be spoken again in this call.
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .build()
 }
 
 /// The TTS front end: cache plus the espeak-ng thread. Cheap to share
@@ -256,9 +236,8 @@ pub struct Tts {
     config: TtsConfig,
     native_rate: u32,
     tx: Mutex<Sender<Request>>,
-    cache: Mutex<Cache>,
-    flights: Mutex<HashMap<Key, Arc<Flight>>>,
-    hits: AtomicU64,
+    cache: Cache,
+    requests: AtomicU64,
     misses: AtomicU64,
 }
 
@@ -279,13 +258,8 @@ impl Tts {
         let tts = Tts {
             native_rate,
             tx: Mutex::new(tx),
-            cache: Mutex::new(Cache {
-                map: HashMap::new(),
-                bytes: 0,
-                tick: 0,
-            }),
-            flights: Mutex::new(HashMap::new()),
-            hits: AtomicU64::new(0),
+            cache: cache(config.cache_bytes),
+            requests: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             config,
         };
@@ -331,93 +305,37 @@ impl Tts {
             self.config.rate_wpm,
             text.trim().to_string(),
         );
-        {
-            let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            c.tick += 1;
-            let tick = c.tick;
-            if let Some((audio, used)) = c.map.get_mut(&key) {
-                *used = tick;
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(audio.clone());
-            }
-        }
-        let (flight, leader) = {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            match flights.get(&key) {
-                Some(f) => (f.clone(), false),
-                None => {
-                    let f = Arc::new(Flight::default());
-                    flights.insert(key.clone(), f.clone());
-                    (f, true)
-                }
-            }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let synthesise = || -> Result<Arc<[i16]>, ModelError> {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            let native = self.raw(&key.2, voice)?;
+            Ok(audio::resample(&native, self.native_rate, OUTPUT_RATE).into())
         };
-        if !leader {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            let mut done = flight.done.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if let Some(result) = done.as_ref() {
-                    return result.clone().map_err(|reason| ModelError::Inference {
-                        engine: "tts",
-                        reason,
-                    });
-                }
-                done = flight.ready.wait(done).unwrap_or_else(|e| e.into_inner());
-            }
-        }
-        let mut guard = FlightGuard {
-            tts: self,
-            key: &key,
-            flight,
-            result: None,
-        };
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let native = match self.raw(&key.2, voice) {
-            Ok(n) => n,
-            Err(e) => {
-                guard.result = Some(Err(e.to_string()));
-                return Err(e);
-            }
-        };
-        let audio: Arc<[i16]> = audio::resample(&native, self.native_rate, OUTPUT_RATE).into();
-        guard.result = Some(Ok(audio.clone()));
-        let size = audio.len() * 2;
-        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if size <= self.config.cache_bytes {
-            while c.bytes + size > self.config.cache_bytes {
-                let Some(oldest) = c
-                    .map
-                    .iter()
-                    .min_by_key(|(_, (_, used))| *used)
-                    .map(|(k, _)| k.clone())
-                else {
-                    break;
-                };
-                if let Some((a, _)) = c.map.remove(&oldest) {
-                    c.bytes -= a.len() * 2;
-                }
-            }
-            c.tick += 1;
-            let tick = c.tick;
-            if c.map.insert(key.clone(), (audio.clone(), tick)).is_none() {
-                c.bytes += size;
-            }
-        }
-        // Cached first, then the waiting requests are let go: no request in
-        // between finds neither and speaks the text again.
-        drop(c);
-        drop(guard);
-        Ok(audio)
+        self.cache
+            .try_get_with_by_ref(&key, synthesise)
+            .map_err(|shared| match Arc::try_unwrap(shared) {
+                Ok(e) => e,
+                // Callers that waited on the same synthesis share its error.
+                Err(shared) => ModelError::Inference {
+                    engine: "tts",
+                    reason: shared.to_string(),
+                },
+            })
     }
 
     /// Cache counters.
     pub fn stats(&self) -> TtsStats {
-        let c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // moka applies evictions in batches: settle them so the counts
+        // are exact.
+        self.cache.run_pending_tasks();
+        let misses = self.misses.load(Ordering::Relaxed);
         TtsStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            entries: c.map.len(),
-            bytes: c.bytes,
+            // A caller that waited on another's synthesis is a hit: it
+            // caused none.
+            hits: self.requests.load(Ordering::Relaxed).saturating_sub(misses),
+            misses,
+            entries: usize::try_from(self.cache.entry_count()).unwrap_or(usize::MAX),
+            bytes: usize::try_from(self.cache.weighted_size()).unwrap_or(usize::MAX),
         }
     }
 }

@@ -362,3 +362,22 @@ mod never_panics {
         }
     }
 }
+
+/// The hand-written calendar had no upper end: "tomorrow" on the last day
+/// it accepts was `10000-01-01`, a date `Date::new` itself refuses.
+#[test]
+fn relative_dates_stop_at_the_ends_of_the_calendar() {
+    let last = Date::new(9999, 12, 31).unwrap();
+    let first = Date::new(1, 1, 1).unwrap();
+    assert_eq!(entities::date("tomorrow", last), None);
+    assert_eq!(entities::date("明天", last), None);
+    assert_eq!(entities::date("next week", last), None);
+    assert_eq!(entities::date("yesterday", first), None);
+    assert_eq!(entities::date("today", last), Some(last));
+    // Digits the recogniser wrote as a date must be the ISO form exactly.
+    assert_eq!(entities::date("on 2026-2-3", today()), None);
+    assert_eq!(
+        entities::date("on 2026-12-03.", today()).map(|d| d.to_string()),
+        Some("2026-12-03".into())
+    );
+}

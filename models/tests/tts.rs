@@ -179,3 +179,32 @@ fn tts_speech_through_g711_is_understood_by_the_grammar_engine() {
         assert_eq!(tr.text, phrase);
     }
 }
+
+#[test]
+fn the_cache_weighs_audio_bytes_and_drops_the_least_recently_used() {
+    // About 1.5 s of 8 kHz audio fits (24 KB); a long prompt does not.
+    let t = Tts::start(TtsConfig {
+        cache_bytes: 40_000,
+        ..TtsConfig::default()
+    })
+    .unwrap();
+    let long = "This prompt is far too long to fit in a cache of forty kilobytes of audio.";
+    let a = t.speak(long, Language::En).unwrap();
+    assert!(a.len() * 2 > 40_000, "{} bytes", a.len() * 2);
+    let s = t.stats();
+    assert_eq!((s.entries, s.bytes, s.misses), (0, 0, 1), "{s:?}");
+    // Spoken again, since it was not kept.
+    t.speak(long, Language::En).unwrap();
+    assert_eq!(t.stats().misses, 2);
+    // Two short prompts: the bytes counted are the audio's (2 per sample).
+    let yes = t.speak("yes", Language::En).unwrap();
+    let s = t.stats();
+    assert_eq!(s.entries, 1);
+    assert!(
+        s.bytes >= yes.len() * 2 && s.bytes < yes.len() * 2 + 64,
+        "{s:?}"
+    );
+    t.speak("no", Language::En).unwrap();
+    t.speak("yes", Language::En).unwrap();
+    assert_eq!(t.stats().misses, 4, "both short prompts fit and stay");
+}

@@ -204,8 +204,10 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Serde for durations in configuration: a number of milliseconds, or a
-/// string with a unit (`250ms`, `2s`, `5m`, `1h`).
+/// Serde for durations in configuration: a string with its unit (`250ms`,
+/// `2s`, `5m`, `1h`, `1m 30s`), parsed by jiff. A bare number is refused
+/// (it meant milliseconds here, seconds in `voxbridge call` and nothing in
+/// scripts); only `0`, the same in every unit, may go without one.
 pub mod millis {
     use std::time::Duration;
 
@@ -215,11 +217,11 @@ pub mod millis {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Ms(u64),
+            Number(u64),
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Ms(ms) => bounded(Duration::from_millis(ms)),
+            Raw::Number(n) => from_number(n),
             Raw::Text(t) => parse(&t),
         }
         .map_err(serde::de::Error::custom)
@@ -238,25 +240,33 @@ pub mod millis {
         }
     }
 
-    /// `250ms`, `2s`, `1.5s`, `5m`, `1h`, or a bare number of milliseconds.
+    /// A YAML number where a duration goes: only `0` is one.
+    pub fn from_number(n: u64) -> Result<Duration, String> {
+        if n == 0 {
+            Ok(Duration::ZERO)
+        } else {
+            Err(unit_missing(&n.to_string()))
+        }
+    }
+
+    fn unit_missing(n: &str) -> String {
+        format!("`{n}` needs a unit: write `{n}ms` or `{n}s`")
+    }
+
+    /// `250ms`, `2s`, `1.5s`, `5m`, `1h`, `1m 30s`, or `0`.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let t = text.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration (use e.g. 250ms, 2s, 5m, 1h)"))?;
-        let scale = match unit.trim() {
-            "" | "ms" => 0.001,
-            "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
-        };
-        Duration::try_from_secs_f64(value * scale)
-            .map_err(|_| format!("`{text}` is not a duration"))
+        if t == "0" {
+            return Ok(Duration::ZERO);
+        }
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(unit_missing(t));
+        }
+        let not_a_duration = || format!("`{text}` is not a duration (use e.g. 250ms, 2s, 5m, 1h)");
+        let signed: jiff::SignedDuration = t.parse().map_err(|_| not_a_duration())?;
+        // Negative durations ("-1s", "1s ago") do not convert.
+        Duration::try_from(signed)
+            .map_err(|_| not_a_duration())
             .and_then(bounded)
     }
 
@@ -267,13 +277,51 @@ pub mod millis {
         #[test]
         fn units() {
             assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
-            assert_eq!(parse("250"), Ok(Duration::from_millis(250)));
             assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
             assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
             assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
             assert!(parse("soon").is_err());
             assert!(parse("5 days").is_err());
             assert!(parse("400000h").is_err());
+            assert_eq!(parse("1m 30s"), Ok(Duration::from_secs(90)));
+            assert_eq!(parse(" 2min "), Ok(Duration::from_secs(120)));
+        }
+
+        /// A bare number was milliseconds here, seconds in `voxbridge call`
+        /// and an error in scripts: now it is an error everywhere but 0.
+        #[test]
+        fn a_bare_number_needs_a_unit() {
+            let e = parse("250").unwrap_err();
+            assert!(e.contains("`250ms`") && e.contains("`250s`"), "{e}");
+            assert!(parse("1.5").is_err());
+            assert_eq!(parse("0"), Ok(Duration::ZERO));
+            assert_eq!(from_number(0), Ok(Duration::ZERO));
+            assert!(from_number(250).is_err());
+        }
+
+        #[test]
+        fn negative_and_malformed_durations_are_refused() {
+            for t in ["-1s", "1s ago", "", "ms", "1..2s", "5S", "1e3ms", "5 days"] {
+                assert!(parse(t).is_err(), "{t}");
+            }
+        }
+
+        #[test]
+        fn yaml_numbers() {
+            #[derive(serde::Deserialize)]
+            struct T {
+                #[serde(with = "super")]
+                d: Duration,
+            }
+            let t: T = serde_saphyr::from_str("d: 0").unwrap();
+            assert_eq!(t.d, Duration::ZERO);
+            let t: T = serde_saphyr::from_str("d: 2s").unwrap();
+            assert_eq!(t.d, Duration::from_secs(2));
+            let e = serde_saphyr::from_str::<T>("d: 250")
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("needs a unit"), "{e}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Durations as people write them in scripts: `5s`, `800ms`, `1.5s`, `2m`.
+//! Durations as people write them in scripts: `5s`, `800ms`, `1.5s`, `2m`,
+//! parsed by jiff, and the one rule for a bare number (refused, but `0`).
 
 use std::fmt;
 use std::time::Duration;
@@ -6,36 +7,37 @@ use std::time::Duration;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-/// A duration written with its unit (`ms`, `s` or `m`).
+/// A duration written with its unit (`ms`, `s`, `m`, `h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Span(pub Duration);
 
+/// Longest duration a script may write: longer is a typo (a timeout of
+/// hours on a phone call).
+const MAX: Duration = Duration::from_secs(3600);
+
 impl Span {
+    /// `5s`, `800ms`, `1.5s`, `2m`, `1m 30s` (jiff's duration syntax), or
+    /// `0`. A bare number is refused: it has meant milliseconds in the CRM
+    /// configuration and seconds in `voxbridge call`, so reading it either
+    /// way here would surprise someone.
     pub fn parse(s: &str) -> Result<Span, String> {
         let s = s.trim();
-        let (num, unit_ms) = if let Some(n) = s.strip_suffix("ms") {
-            (n, 1.0)
-        } else if let Some(n) = s.strip_suffix('s') {
-            (n, 1000.0)
-        } else if let Some(n) = s.strip_suffix('m') {
-            (n, 60_000.0)
-        } else {
-            return Err(format!(
-                "`{s}` needs a unit: write e.g. `5s`, `800ms` or `2m`"
-            ));
-        };
-        let n: f64 = num
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration (e.g. `5s`, `800ms`)"))?;
-        if !n.is_finite() || n < 0.0 {
-            return Err(format!("`{s}` is not a duration (e.g. `5s`, `800ms`)"));
+        if s == "0" {
+            return Ok(Span(Duration::ZERO));
         }
-        let ms = n * unit_ms;
-        if ms > 3_600_000.0 {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(format!(
+                "`{s}` needs a unit: write e.g. `{s}s`, `{s}ms` or `{s}m`"
+            ));
+        }
+        let not_a_duration = || format!("`{s}` is not a duration (e.g. `5s`, `800ms`)");
+        let signed: jiff::SignedDuration = s.parse().map_err(|_| not_a_duration())?;
+        // Negative durations ("-1s", "1s ago") do not convert.
+        let d = Duration::try_from(signed).map_err(|_| not_a_duration())?;
+        if d > MAX {
             return Err(format!("`{s}` is longer than an hour"));
         }
-        Ok(Span(Duration::from_micros((ms * 1000.0).round() as u64)))
+        Ok(Span(d))
     }
 }
 
@@ -62,6 +64,9 @@ impl<'de> Deserialize<'de> for Span {
                 Span::parse(s).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, n: u64) -> Result<Span, E> {
+                if n == 0 {
+                    return Ok(Span(Duration::ZERO));
+                }
                 Err(E::custom(format!(
                     "`{n}` needs a unit: write `{n}s` or `{n}ms`"
                 )))
@@ -86,8 +91,8 @@ impl JsonSchema for Span {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m)$",
-            "description": "A duration with its unit: `5s`, `800ms`, `1.5s`, `2m`.",
+            "pattern": "^(0|([0-9]+(\\.[0-9]+)? ?(ms|s|m|h) ?)+)$",
+            "description": "A duration with its unit: `5s`, `800ms`, `1.5s`, `2m`, `1m 30s`; or 0.",
             "examples": ["5s", "800ms"]
         })
     }
@@ -107,6 +112,20 @@ mod tests {
         assert!(Span::parse("-1s").is_err());
         assert!(Span::parse("fast").is_err());
         assert!(Span::parse("2h").is_err());
+        assert_eq!(Span::parse("1m 30s").unwrap().0, Duration::from_secs(90));
+        assert_eq!(Span::parse("1h").unwrap().0, Duration::from_secs(3600));
+        assert_eq!(Span::parse("0").unwrap().0, Duration::ZERO);
+        for bad in ["1s ago", "5S", "1..2s", "", "s", "5 days"] {
+            assert!(Span::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn zero_needs_no_unit() {
+        assert_eq!(
+            serde_saphyr::from_str::<Span>("0").unwrap().0,
+            Duration::ZERO
+        );
     }
 
     #[test]

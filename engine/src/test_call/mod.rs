@@ -221,9 +221,19 @@ pub fn parse_admin(text: &str) -> Result<String, String> {
     }
 }
 
-/// `--timeout`: whole seconds, or a duration like `90s`, `2m`.
+/// `--timeout`: a duration like `90s`, `2m`, or whole seconds: the flag
+/// is documented as `--timeout SECS`, so its name carries the unit the way
+/// a `_secs` key does (every other duration needs one in the text).
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let d = steps::parse_duration(text)?;
+    let text = text.trim();
+    let d = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => steps::parse_duration(text)?,
+    };
+    // The same hour as `wait:`: a typo should not hang a test run.
+    if d > Duration::from_secs(3600) {
+        return Err(format!("`{text}` is longer than an hour"));
+    }
     if d.is_zero() {
         return Err("the timeout must be more than 0".to_string());
     }

@@ -11,10 +11,6 @@ use thiserror::Error;
 /// How long `quiet` waits for the bot to speak and fall silent when no limit is given.
 pub const DEFAULT_QUIET_MAX: Duration = Duration::from_secs(30);
 
-/// Longest `wait:` or `quiet:` we take: a typo like `wait:500` (seconds)
-/// should not hang a test run for hours.
-const MAX_DURATION: Duration = Duration::from_secs(3600);
-
 /// One thing the caller does, in order, once the call is answered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -89,26 +85,11 @@ pub fn parse_steps<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Step>, StepError> {
     texts.iter().map(|t| parse_step(t.as_ref())).collect()
 }
 
-/// `1.5s`, `500ms`, `2m`, or a bare number of seconds.
+/// `1.5s`, `500ms`, `2m`: the scripts' duration syntax and limit (at most
+/// an hour), so `wait:2` is refused with a hint rather than read as seconds
+/// here and as milliseconds in the CRM configuration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 1.5s, 500ms)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        other => return Err(format!("unknown unit `{other}` (use ms, s or m)")),
-    };
-    if !seconds.is_finite() || seconds > MAX_DURATION.as_secs_f64() {
-        return Err(format!("`{text}` is longer than an hour"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    voxbridge_dialog::format::Span::parse(text).map(|s| s.0)
 }
 
 /// DTMF keys, upper-cased; anything a keypad cannot send is refused.
@@ -146,7 +127,7 @@ mod tests {
         let steps = parse_steps(&[
             "wait:1.5s",
             "wait:500ms",
-            "wait:2",
+            "wait:2s",
             "quiet",
             "quiet:10s",
             "wav:fixtures/speech/yes.wav",
@@ -194,9 +175,10 @@ mod tests {
             ("dial:5", "unknown step"),
             ("wait", "give a duration"),
             ("wait:soon", "not a duration"),
-            ("wait:3h", "unknown unit `h`"),
+            ("wait:3h", "longer than an hour"),
             ("wait:-1s", "not a duration"),
-            ("wait:5000", "longer than an hour"),
+            ("wait:5000", "needs a unit"),
+            ("wait:5000s", "longer than an hour"),
             ("keys:12x", "`X` is not a key"),
             ("keys:", "give the keys"),
             ("wav:", "give a WAV file"),
@@ -224,6 +206,26 @@ mod tests {
         assert_eq!(parse_duration(" 750ms "), Ok(Duration::from_millis(750)));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("1..2s").is_err());
+        assert!(parse_duration("2h").is_err());
+    }
+
+    /// The three parsers used to read `250` as 250 s (here), 250 ms (CRM
+    /// configuration) and an error (scripts); now they agree on every text.
+    #[test]
+    fn the_duration_parsers_agree() {
+        use voxbridge_crm::resilience::millis;
+        for text in [
+            "250", "2", "1.5", "0", "250ms", "1.5s", "2m", "1m 30s", "1h", "-1s", "soon",
+        ] {
+            let here = parse_duration(text);
+            let crm = millis::parse(text);
+            assert_eq!(here.is_ok(), crm.is_ok(), "{text}: {here:?} / {crm:?}");
+            if let (Ok(a), Ok(b)) = (here, crm) {
+                assert_eq!(a, b, "{text}");
+            }
+        }
+        let e = parse_duration("250").unwrap_err();
+        assert!(e.contains("`250s`") && e.contains("`250ms`"), "{e}");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
     }
 }

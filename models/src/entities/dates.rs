@@ -121,21 +121,21 @@ fn upcoming(today: Date, month: u32, day: u32, year: Option<i32>) -> Option<Date
     if let Some(y) = year {
         return Date::new(y, month, day);
     }
-    match Date::new(today.year, month, day) {
+    match Date::new(today.year(), month, day) {
         Some(d) if d >= today => Some(d),
-        _ => Date::new(today.year + 1, month, day),
+        _ => Date::new(today.year() + 1, month, day),
     }
 }
 
 /// This month's `day`, or next month's when it has passed.
 fn upcoming_day(today: Date, day: u32) -> Option<Date> {
-    match Date::new(today.year, today.month, day) {
+    match Date::new(today.year(), today.month(), day) {
         Some(d) if d >= today => Some(d),
         _ => {
-            let (y, m) = if today.month == 12 {
-                (today.year + 1, 1)
+            let (y, m) = if today.month() == 12 {
+                (today.year() + 1, 1)
             } else {
-                (today.year, today.month + 1)
+                (today.year(), today.month() + 1)
             };
             Date::new(y, m, day)
         }
@@ -152,7 +152,7 @@ fn year_at(words: &[&str], i: usize) -> Option<i32> {
 /// Days from `today` to weekday `wd`: `next_week` = in the week after this
 /// one (weeks start on Monday), `this_week` = in this week, else the next
 /// such day after today.
-fn to_weekday(today: Date, wd: u32, next_week: bool, this_week: bool) -> Date {
+fn to_weekday(today: Date, wd: u32, next_week: bool, this_week: bool) -> Option<Date> {
     let t = i64::from(today.weekday());
     let wd = i64::from(wd);
     let days = if next_week {
@@ -172,16 +172,16 @@ fn english(words: &[&str], today: Date) -> Option<Date> {
     let has = |w: &str| words.contains(&w);
     let has_seq = |seq: &[&str]| words.windows(seq.len()).any(|w| w == seq);
     if has_seq(&["day", "after", "tomorrow"]) {
-        return Some(today.add_days(2));
+        return today.add_days(2);
     }
     if has_seq(&["day", "before", "yesterday"]) {
-        return Some(today.add_days(-2));
+        return today.add_days(-2);
     }
     if has("tomorrow") {
-        return Some(today.add_days(1));
+        return today.add_days(1);
     }
     if has("yesterday") {
-        return Some(today.add_days(-1));
+        return today.add_days(-1);
     }
     if has("today") || has("tonight") {
         return Some(today);
@@ -208,7 +208,7 @@ fn english(words: &[&str], today: Date) -> Option<Date> {
         let later = (start > 0 && words[start - 1] == "in")
             || matches!(words.get(i + 1), Some(&"from" | &"later"));
         if let (Some(n @ 0..=1000), true) = (n, later) {
-            return Some(today.add_days(n as i64 * unit));
+            return today.add_days(n as i64 * unit);
         }
     }
     for (i, w) in words.iter().enumerate() {
@@ -216,11 +216,11 @@ fn english(words: &[&str], today: Date) -> Option<Date> {
             let prev = if i > 0 { words[i - 1] } else { "" };
             let next_week = prev == "next" || (prev == "week" && i >= 2 && words[i - 2] == "next");
             let this_week = prev == "this";
-            return Some(to_weekday(today, wd, next_week, this_week));
+            return to_weekday(today, wd, next_week, this_week);
         }
     }
     if has_seq(&["next", "week"]) {
-        return Some(today.add_days(7));
+        return today.add_days(7);
     }
     // "march 5th [2027]", "5th of march", "twenty first march".
     for (i, w) in words.iter().enumerate() {
@@ -316,7 +316,7 @@ fn chinese(s: &str, today: Date) -> Option<Date> {
         ("昨天", -1),
     ] {
         if s.contains(w) {
-            return Some(today.add_days(d));
+            return today.add_days(d);
         }
     }
     // "三天后", "3天以后", "两周后", "一个星期后".
@@ -335,7 +335,7 @@ fn chinese(s: &str, today: Date) -> Option<Date> {
             if after.starts_with('后') || after.starts_with("以后") || after.starts_with("之后")
             {
                 if let Some(n @ 0..=1000) = trailing_number(s, at) {
-                    return Some(today.add_days(n as i64 * days));
+                    return today.add_days(n as i64 * days);
                 }
             }
             from = at + unit.len();
@@ -353,14 +353,14 @@ fn chinese(s: &str, today: Date) -> Option<Date> {
                 let this_week =
                     head.ends_with('这') || head.ends_with('本') || head.ends_with("这个");
                 let two_weeks = head.ends_with("下下") || head.ends_with("下下个");
-                let d = to_weekday(today, wd, next_week || two_weeks, this_week);
-                return Some(if two_weeks { d.add_days(7) } else { d });
+                let d = to_weekday(today, wd, next_week || two_weeks, this_week)?;
+                return if two_weeks { d.add_days(7) } else { Some(d) };
             }
             from = at + prefix.len();
         }
     }
     if s.contains("下周") || s.contains("下个星期") || s.contains("下星期") {
-        return Some(today.add_days(7));
+        return today.add_days(7);
     }
     // "2027年3月5日", "3月5号", "三月五日".
     if let Some(p) = s.find('月') {
