@@ -1,7 +1,8 @@
 //! The admin HTTP endpoint: `/health` (the process answers), `/ready` (it
 //! takes calls: 503 while draining or while a part calls depend on is down,
 //! see [`crate::health`]), `/metrics` (Prometheus text) and
-//! `/calls/{call_id}` (a call's transcript so far, JSON).
+//! `/calls/{call_id}` (a call's transcript so far, JSON); `POST /calls`
+//! places a call (see [`crate::outbound::api`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     admission: Arc<Admission>,
     live: Arc<LiveCalls>,
+    dialer: crate::outbound::api::DialerCell,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -44,7 +46,9 @@ pub async fn serve(
             metrics,
             admission,
             live,
-        });
+        })
+        // POST /calls: place one call (engine/src/outbound/api.rs).
+        .merge(crate::outbound::api::routes(dialer));
     tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -53,7 +57,7 @@ pub async fn serve(
             warn!(error = %e, "admin HTTP server stopped");
         }
     });
-    info!(address = %local, "admin HTTP listening (/health, /ready, /metrics, /calls/{{call_id}})");
+    info!(address = %local, "admin HTTP listening (/health, /ready, /metrics, /calls/{{call_id}}, POST /calls)");
     Ok(local)
 }
 

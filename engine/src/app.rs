@@ -56,6 +56,7 @@ pub struct Engine {
     crm: Option<Arc<crate::crm::CrmLink>>,
     hangup_all: CancellationToken,
     stop_admin: CancellationToken,
+    dialer: crate::outbound::api::DialerCell,
 }
 
 impl Engine {
@@ -86,6 +87,7 @@ impl Engine {
         let cdr = Arc::new(CdrWriter::start(&config.cdr.path, metrics.clone())?);
 
         let stop_admin = CancellationToken::new();
+        let dialer: crate::outbound::api::DialerCell = Default::default();
         let live = Arc::new(crate::live_calls::LiveCalls::default());
         let admin_addr = match config.admin.listen {
             Some(addr) => Some(
@@ -94,6 +96,7 @@ impl Engine {
                     metrics.clone(),
                     admission.clone(),
                     live.clone(),
+                    dialer.clone(),
                     stop_admin.clone(),
                 )
                 .await
@@ -193,6 +196,15 @@ impl Engine {
             panic_on_key: CallContext::panic_on_key_from_env(),
             prompt_files: CallContext::prompt_files(),
         });
+        let local_host = match (config.advertised_ip(), sip.local_addr().port()) {
+            (std::net::IpAddr::V6(ip), port) => format!("[{ip}]:{port}"),
+            (ip, port) => format!("{ip}:{port}"),
+        };
+        let _ = dialer.set(Arc::new(crate::outbound::SipDialer::new(
+            ctx.clone(),
+            admission.clone(),
+            local_host,
+        )));
         tokio::spawn(async move {
             while let Some(leg) = calls.recv().await {
                 tokio::spawn(call::run(leg, ctx.clone()));
@@ -208,7 +220,13 @@ impl Engine {
             crm,
             hangup_all,
             stop_admin,
+            dialer,
         })
+    }
+
+    /// The outbound dialler (what a campaign calls through).
+    pub fn dialer(&self) -> Option<Arc<dyn crate::dialing::Dialer>> {
+        self.dialer.get().cloned()
     }
 
     /// Stop taking calls (503 + Retry-After), let active calls finish for up
