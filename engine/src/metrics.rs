@@ -533,7 +533,10 @@ pub struct OutboundMetrics {
 impl OutboundMetrics {
     /// Count one finished attempt.
     pub fn ended(&self, d: crate::dialing::Disposition) {
-        if let Some(i) = crate::dialing::Disposition::ALL.iter().position(|x| *x == d) {
+        if let Some(i) = crate::dialing::Disposition::ALL
+            .iter()
+            .position(|x| *x == d)
+        {
             self.ended[i].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -557,12 +560,36 @@ impl OutboundMetrics {
             );
         }
         for (name, help, kind, c) in [
-            ("voxbridge_outbound_active", "Placed calls answered and running.", "gauge", &self.active),
-            ("voxbridge_outbound_waiting", "Placed calls waiting for a free call slot.", "gauge", &self.waiting),
-            ("voxbridge_outbound_early_media_total", "Placed calls whose callee sent SDP in a provisional response.", "counter", &self.early_media),
-            ("voxbridge_outbound_cancelled_total", "Placed calls cancelled at the ring timeout.", "counter", &self.cancelled),
+            (
+                "voxbridge_outbound_active",
+                "Placed calls answered and running.",
+                "gauge",
+                &self.active,
+            ),
+            (
+                "voxbridge_outbound_waiting",
+                "Placed calls waiting for a free call slot.",
+                "gauge",
+                &self.waiting,
+            ),
+            (
+                "voxbridge_outbound_early_media_total",
+                "Placed calls whose callee sent SDP in a provisional response.",
+                "counter",
+                &self.early_media,
+            ),
+            (
+                "voxbridge_outbound_cancelled_total",
+                "Placed calls cancelled at the ring timeout.",
+                "counter",
+                &self.cancelled,
+            ),
         ] {
-            let _ = write!(body, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n", get(c));
+            let _ = write!(
+                body,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                get(c)
+            );
         }
     }
 }

@@ -144,11 +144,7 @@ pub async fn run(
         reason: None,
     };
     let ears = ctx.speech.as_ref().map(|s| s.ears());
-    let mut core = CallCore::new(
-        settings(&ctx, ears),
-        start,
-        rand::random(),
-    );
+    let mut core = CallCore::new(settings(&ctx, ears), start, rand::random());
     core.begin(Instant::now());
     shell.drive(&mut core).await;
     if let Some(s) = shell.signalling.take() {

@@ -12,8 +12,8 @@ use tracing::{error, info, Instrument};
 use voxbridge_dialog::interp::CallRecord as ScriptRecord;
 
 use super::leg::Leg;
-use super::shell::{self, ShellEnd};
 pub use super::shell::Party;
+use super::shell::{self, ShellEnd};
 use super::{CallContext, EndReason};
 use crate::call_log::call_log;
 use crate::cdr::CallRecord;
@@ -55,7 +55,8 @@ pub async fn run_leg(
     } else {
         info!(parent: &span, call_id = %info.call_id, from = %mask_uri(&info.from), to = %mask_uri(&info.to), "incoming call");
     }
-    let task = tokio::spawn(shell::run(leg, info.clone(), party, ctx.clone()).instrument(span.clone()));
+    let task =
+        tokio::spawn(shell::run(leg, info.clone(), party, ctx.clone()).instrument(span.clone()));
     let end = match task.await {
         Ok(end) => end,
         Err(e) => {

@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use tracing::Instrument;
 
 use crate::admission::CallSlot;
-use crate::call::leg::{Leg, LegControl, LegError, LegEvent};
+use crate::call::leg::{Leg, LegControl, LegEnd, LegError, LegEvent, LegInput};
 use crate::sip::CallLeg;
 
 pub struct OutboundLeg {
@@ -50,8 +51,32 @@ impl Leg for OutboundLeg {
         Ok(())
     }
 
+    /// The SIP leg names a dialog's end by who sent BYE, the UAC or the
+    /// UAS; on a call we placed we are the UAC, so its "remote" and "local"
+    /// BYE are the other way round.
     fn events(&mut self) -> UnboundedReceiver<LegEvent> {
-        self.sip.events()
+        let mut inner = self.sip.events();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(
+            async move {
+                while let Some(event) = inner.recv().await {
+                    let event = match event {
+                        LegEvent::Input(LegInput::Ended(LegEnd::RemoteBye)) => {
+                            LegEvent::Input(LegInput::Ended(LegEnd::LocalBye))
+                        }
+                        LegEvent::Input(LegInput::Ended(LegEnd::LocalBye)) => {
+                            LegEvent::Input(LegInput::Ended(LegEnd::RemoteBye))
+                        }
+                        other => other,
+                    };
+                    if tx.send(event).is_err() {
+                        return;
+                    }
+                }
+            }
+            .in_current_span(),
+        );
+        rx
     }
 
     fn control(&self) -> Arc<dyn LegControl> {

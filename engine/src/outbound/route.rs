@@ -41,10 +41,7 @@ fn host_of(uri: &str) -> &str {
 /// The user part for a number: digits, `+` and the visual separators
 /// dropped (`+1 (555) 010-0` → `+15550100`).
 fn user_part(number: &str) -> Result<String, RouteError> {
-    let user: String = number
-        .chars()
-        .filter(|c| !" -().".contains(*c))
-        .collect();
+    let user: String = number.chars().filter(|c| !" -().".contains(*c)).collect();
     let ok = !user.is_empty()
         && user
             .chars()
@@ -107,7 +104,11 @@ pub fn route(
         target,
         asserted: Some(from.clone()),
         from,
-        proxy: account.map(|a| a.outbound_proxy.clone().unwrap_or_else(|| a.registrar.clone())),
+        proxy: account.map(|a| {
+            a.outbound_proxy
+                .clone()
+                .unwrap_or_else(|| a.registrar.clone())
+        }),
         credential,
     })
 }
@@ -147,7 +148,10 @@ mod tests {
         assert_eq!(r.asserted.as_deref(), Some(r.from.as_str()));
         assert_eq!(r.proxy.as_deref(), Some("sip:127.0.0.1:5099"));
         let cred = r.credential.unwrap();
-        assert_eq!((cred.username.as_str(), cred.password.as_str()), ("bot", "s3cret"));
+        assert_eq!(
+            (cred.username.as_str(), cred.password.as_str()),
+            ("bot", "s3cret")
+        );
     }
 
     #[test]
@@ -165,8 +169,14 @@ mod tests {
             route(&c, "call me; rm -rf", "+1", Some("trunk-1"), "h"),
             Err(RouteError::BadNumber(_)) | Err(RouteError::Password(..))
         ));
-        let direct = route(&c, "sip:callee@127.0.0.1:5091", "+15550100", None, "10.0.0.1:5060")
-            .unwrap();
+        let direct = route(
+            &c,
+            "sip:callee@127.0.0.1:5091",
+            "+15550100",
+            None,
+            "10.0.0.1:5060",
+        )
+        .unwrap();
         assert_eq!(direct.target, "sip:callee@127.0.0.1:5091");
         assert_eq!(direct.from, "sip:+15550100@10.0.0.1:5060");
         assert!(direct.proxy.is_none() && direct.credential.is_none());

@@ -112,7 +112,9 @@ mod tests {
             &fields,
         )
         .unwrap();
-        let Value::Map(m) = alone else { panic!("a map") };
+        let Value::Map(m) = alone else {
+            panic!("a map")
+        };
         assert_eq!(m["interest"], Value::from("solar panels"));
 
         let customer = Customer {

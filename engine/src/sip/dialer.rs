@@ -177,14 +177,14 @@ impl Dialer {
             contact: self.contact.clone(),
             content_type: Some("application/sdp".to_string()),
             offer: Some(call.offer.into_bytes()),
-            credential: call.credential.map(|c| {
-                rsipstack::dialog::authenticate::Credential {
+            credential: call
+                .credential
+                .map(|c| rsipstack::dialog::authenticate::Credential {
                     username: c.username,
                     password: c.password,
                     realm: None,
                     auth_username: c.auth_username,
-                }
-            }),
+                }),
             headers: Some(headers),
             ..Default::default()
         };
