@@ -217,7 +217,7 @@ fn a_callee_who_hangs_up_mid_prompt_ends_an_answered_call() {
 /// dialler, and the CRM call log is written through the outbox.
 #[test]
 fn an_answered_call_runs_the_script_and_reports_its_result() {
-    let dir = scratch_dir("out_speak").unwrap();
+    let dir = scratch_dir("out_speak_crm").unwrap();
     let crm_config = voxbridge_e2e::embedded_crm(&dir).expect("writing the CRM config");
     let bot = bot_with(
         "out_speak",
@@ -252,13 +252,15 @@ fn an_answered_call_runs_the_script_and_reports_its_result() {
         tail(&bot.log(), 30)
     );
     let result = &outcome["script"];
+    // A yes/no answer fills its slot; it is no intent.
     assert_eq!(
-        result["intents"],
+        result["transcript"],
         serde_json::json!(["no"]),
         "{outcome}\n{}",
         tail(&bot.log(), 40)
     );
-    assert_eq!(result["slots"]["right_person"], "no", "{outcome}");
+    assert_eq!(result["slots"]["right_person"], "false", "{outcome}");
+    assert_eq!(result["intents"], serde_json::json!([]), "{outcome}");
     assert_eq!(result["slots"]["result"], "wrong_person", "{outcome}");
     assert_eq!(result["stop_calling"], false);
     assert_eq!(wait_child(&mut sipp, Duration::from_secs(10)), Some(0));
