@@ -200,7 +200,7 @@ impl SipDialer {
                 };
                 metrics.active.fetch_add(1, Ordering::Relaxed);
                 let end = run_leg(
-                    Box::new(OutboundLeg::new(leg, slot)),
+                    Box::new(OutboundLeg::new(*leg, slot)),
                     info.clone(),
                     party,
                     ctx.clone(),

@@ -129,7 +129,8 @@ pub enum Placed {
     /// 2xx: the answered leg and the SDP answer (the 200's, else the one an
     /// early 183 carried).
     Answered {
-        leg: CallLeg,
+        /// Boxed: a leg is far larger than the other outcomes.
+        leg: Box<CallLeg>,
         answer: Vec<u8>,
         early_media: bool,
     },
@@ -270,14 +271,14 @@ impl Dialer {
             received_at: std::time::SystemTime::now(),
         };
         Placed::Answered {
-            leg: CallLeg::new(
+            leg: Box::new(CallLeg::new(
                 None,
                 dialog,
                 states_rx,
                 self.layer.clone(),
                 info,
                 self.sent.clone(),
-            ),
+            )),
             answer,
             early_media,
         }
