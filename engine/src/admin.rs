@@ -1,8 +1,9 @@
 //! The admin HTTP endpoint: `/health` (the process answers), `/ready` (it
 //! takes calls: 503 while draining or while a part calls depend on is down,
 //! see [`crate::health`]), `/metrics` (Prometheus text) and
-//! `/calls/{call_id}` (a call's transcript so far, JSON), and the campaign
-//! routes (`/campaigns…`, see [`crate::campaign::admin_routes`]).
+//! `/calls/{call_id}` (a call's transcript so far, JSON); `POST /calls`
+//! places a call (see [`crate::outbound::api`]), and the campaign routes
+//! (`/campaigns…`, see [`crate::campaign::admin_routes`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub async fn serve(
     admission: Arc<Admission>,
     live: Arc<LiveCalls>,
     campaigns: Option<Arc<crate::campaign::manager::Manager>>,
+    dialer: crate::outbound::api::DialerCell,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -46,7 +48,9 @@ pub async fn serve(
             metrics,
             admission,
             live,
-        });
+        })
+        // POST /calls: place one call (engine/src/outbound/api.rs).
+        .merge(crate::outbound::api::routes(dialer));
     // `/campaigns…` (campaign/admin_routes.rs).
     let app = match campaigns {
         Some(m) => app.merge(crate::campaign::admin_routes::router(m)),
@@ -60,7 +64,7 @@ pub async fn serve(
             warn!(error = %e, "admin HTTP server stopped");
         }
     });
-    info!(address = %local, "admin HTTP listening (/health, /ready, /metrics, /calls/{{call_id}})");
+    info!(address = %local, "admin HTTP listening (/health, /ready, /metrics, /calls/{{call_id}}, POST /calls)");
     Ok(local)
 }
 

@@ -117,6 +117,17 @@ impl Admission {
         } else if !self.allow.is_open() {
             return Err(Refusal::NotAllowed);
         }
+        self.reserve(now)
+    }
+
+    /// Admit a call the engine places (a campaign's, `POST /calls`): the
+    /// same limit, load and drain rules as an INVITE, without the trunk
+    /// allowlist, so inbound and outbound calls share `calls.max_calls`.
+    pub fn admit_outbound(self: &Arc<Self>, now: Instant) -> Result<CallSlot, Refusal> {
+        self.reserve(now)
+    }
+
+    fn reserve(self: &Arc<Self>, now: Instant) -> Result<CallSlot, Refusal> {
         if self.draining.load(Ordering::Acquire) {
             return Err(Refusal::Draining);
         }

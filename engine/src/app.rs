@@ -47,18 +47,16 @@ pub enum StartError {
     Campaigns(#[from] crate::campaign::store::StoreError),
 }
 
-/// What campaign runners need from this engine. Until the outbound SIP
-/// dialler is built in, attempts go to [`NotBuilt`], which places no call
-/// and says so.
-///
-/// [`NotBuilt`]: crate::campaign::refusing::NotBuilt
+/// What campaign runners need from this engine. Attempts go to the
+/// outbound SIP dialler in `dialer`, set once SIP listens.
 fn campaign_deps(
     config: &Config,
     admission: &Arc<Admission>,
     metrics: &Arc<Metrics>,
     crm: Option<&Arc<crate::crm::CrmLink>>,
+    dialer: crate::outbound::api::DialerCell,
 ) -> Result<crate::campaign::runner::Deps, StartError> {
-    use crate::campaign::{dnc::Dnc, refusing::NotBuilt, runner, store::Store};
+    use crate::campaign::{dnc::Dnc, engine_dialer::EngineDialer, runner, store::Store};
     let store = Arc::new(Store::open(&config.campaigns.store)?);
     let dnc = Arc::new(Dnc::load(store.clone())?);
     let max_calls = config.calls.max_calls;
@@ -67,7 +65,7 @@ fn campaign_deps(
     Ok(runner::Deps {
         store,
         dnc,
-        dialer: Arc::new(NotBuilt),
+        dialer: Arc::new(EngineDialer(dialer)),
         outbox: crm.map(|c| c.outbox()),
         // Inbound calls come first: campaign calls take only what is left
         // of `calls.max_calls`, and nothing while draining. The calls in
@@ -97,6 +95,7 @@ pub struct Engine {
     crm: Option<Arc<crate::crm::CrmLink>>,
     hangup_all: CancellationToken,
     stop_admin: CancellationToken,
+    dialer: crate::outbound::api::DialerCell,
 }
 
 impl Engine {
@@ -126,6 +125,7 @@ impl Engine {
         let admission = Admission::new(config.calls.max_calls, allow);
         let cdr = Arc::new(CdrWriter::start(&config.cdr.path, metrics.clone())?);
 
+        let dialer: crate::outbound::api::DialerCell = Default::default();
         let crm = match &config.crm.config {
             Some(path) => Some(Arc::new(
                 crate::crm::CrmLink::start(
@@ -138,7 +138,7 @@ impl Engine {
             None => None,
         };
         let campaigns = Arc::new(crate::campaign::manager::Manager::new(
-            campaign_deps(&config, &admission, &metrics, crm.as_ref())?,
+            campaign_deps(&config, &admission, &metrics, crm.as_ref(), dialer.clone())?,
             crm.clone()
                 .map(|c| c as Arc<dyn crate::campaign::manager::CustomerSource>),
         ));
@@ -152,6 +152,7 @@ impl Engine {
                     admission.clone(),
                     live.clone(),
                     Some(campaigns.clone()),
+                    dialer.clone(),
                     stop_admin.clone(),
                 )
                 .await
@@ -240,8 +241,18 @@ impl Engine {
             panic_on_key: CallContext::panic_on_key_from_env(),
             prompt_files: CallContext::prompt_files(),
         });
+        let local_host = match (config.advertised_ip(), sip.local_addr().port()) {
+            (std::net::IpAddr::V6(ip), port) => format!("[{ip}]:{port}"),
+            (ip, port) => format!("{ip}:{port}"),
+        };
+        let _ = dialer.set(Arc::new(crate::outbound::SipDialer::new(
+            ctx.clone(),
+            admission.clone(),
+            local_host,
+        )));
         // Campaigns a previous process was running go on (after a crash
-        // too: attempts it left open are closed as failed first).
+        // too: attempts it left open are closed as failed first), now that
+        // the dialler exists.
         match campaigns.resume_stored() {
             Ok(0) => {}
             Ok(n) => info!(campaigns = n, "campaigns resumed"),
@@ -262,7 +273,13 @@ impl Engine {
             crm,
             hangup_all,
             stop_admin,
+            dialer,
         })
+    }
+
+    /// The outbound dialler (what a campaign calls through).
+    pub fn dialer(&self) -> Option<Arc<dyn crate::dialing::Dialer>> {
+        self.dialer.get().cloned()
     }
 
     /// Stop taking calls (503 + Retry-After), let active calls finish for up

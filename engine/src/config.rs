@@ -122,6 +122,12 @@ pub struct AccountConfig {
     /// Registration lifetime asked for, in seconds; refreshed at 75 %.
     #[serde(default = "default_expires")]
     pub expires_secs: u32,
+    /// The name outbound calls give as `via` (defaults to the username).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Send outbound INVITEs here rather than to the registrar (a SIP URI).
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
 }
 
 fn default_expires() -> u32 {
@@ -129,6 +135,11 @@ fn default_expires() -> u32 {
 }
 
 impl AccountConfig {
+    /// The name `via` picks this account by.
+    pub fn via_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.username)
+    }
+
     /// The password, read now from the environment or the file. Never logged.
     pub fn password(&self) -> Result<String, String> {
         if let Some(var) = &self.password_env {
@@ -752,6 +763,14 @@ impl Config {
                         account.username
                     ),
                 ));
+            }
+            if let Some(proxy) = &account.outbound_proxy {
+                if !proxy.starts_with("sip:") && !proxy.starts_with("sips:") {
+                    return Err(invalid(
+                        "registration.accounts.outbound_proxy",
+                        format!("`{proxy}` is not a sip: URI"),
+                    ));
+                }
             }
             if account.expires_secs < 10 {
                 return Err(invalid(

@@ -136,6 +136,26 @@ impl CrmLink {
             .map_err(|e| e.to_string())
     }
 
+    /// The customer with this CRM id (a campaign contact's), within the
+    /// same budget as [`lookup`](Self::lookup); failures read as unknown.
+    pub async fn lookup_id(&self, id: &str, since: Instant) -> Option<Customer> {
+        let left = self.lookup_budget.saturating_sub(since.elapsed());
+        match tokio::time::timeout(left, self.bridge.customer(id)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                warn!(error = %e, "customer lookup by id failed");
+                None
+            }
+            Err(_) => {
+                warn!(
+                    budget_ms = self.lookup_budget.as_millis() as u64,
+                    "customer lookup by id over budget"
+                );
+                None
+            }
+        }
+    }
+
     /// Queue the post-call record durably; returns once it is committed.
     pub async fn record(&self, log: CallLog) {
         let call_id = log.call_id.clone();

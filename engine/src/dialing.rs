@@ -76,6 +76,18 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// Every disposition, in label order of the metrics.
+    pub const ALL: [Disposition; 8] = [
+        Disposition::Answered,
+        Disposition::Busy,
+        Disposition::NoAnswer,
+        Disposition::Rejected,
+        Disposition::NotFound,
+        Disposition::Failed,
+        Disposition::Machine,
+        Disposition::DoNotCall,
+    ];
+
     /// The label in the store, the metrics and `campaign status`.
     pub fn label(self) -> &'static str {
         match self {

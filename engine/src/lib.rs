@@ -23,6 +23,7 @@ pub mod health;
 pub mod live_calls;
 pub mod load;
 pub mod metrics;
+pub mod outbound;
 pub mod pii;
 pub mod prewarm;
 pub mod recording;

@@ -123,6 +123,32 @@ enum Command {
         #[arg(long, value_name = "rfc4733|info", default_value = "rfc4733", value_parser = voxbridge_engine::test_call::parse_dtmf_mode)]
         dtmf: voxbridge_engine::test_call::DtmfMode,
     },
+    /// Place one call through a running engine (its admin `POST /calls`) and print how it ended.
+    Dial {
+        /// E.164 number (with --via) or a SIP URI (dialled directly).
+        number: String,
+        /// The script the answered call runs (a path the engine can read).
+        #[arg(long)]
+        script: PathBuf,
+        /// A registration account's name to call through.
+        #[arg(long)]
+        via: Option<String>,
+        /// From / P-Asserted-Identity number.
+        #[arg(long)]
+        caller_id: Option<String>,
+        /// The contact's CRM customer id.
+        #[arg(long)]
+        customer: Option<String>,
+        /// An extra field for the script, NAME=VALUE (repeatable).
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+        /// CANCEL after this many seconds without an answer.
+        #[arg(long, default_value_t = 25)]
+        ring_timeout: u64,
+        /// The engine's admin HTTP address.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9060")]
+        admin: String,
+    },
     /// Transcribe WAV recordings with the on-box recognisers, optionally through a phone line first.
     Transcribe {
         #[arg(required = true, value_name = "FILE.wav")]
@@ -491,6 +517,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(test_call::run(&options, printer))?;
+            Ok(())
+        }
+        Command::Dial {
+            number,
+            script,
+            via,
+            caller_id,
+            customer,
+            fields,
+            ring_timeout,
+            admin,
+        } => {
+            let mut extra = std::collections::BTreeMap::new();
+            for f in fields {
+                let (k, v) = f
+                    .split_once('=')
+                    .with_context(|| format!("--field {f}: use NAME=VALUE"))?;
+                extra.insert(k.to_string(), v.to_string());
+            }
+            let body = serde_json::json!({
+                "number": number,
+                "script": script,
+                "via": via,
+                "caller_id": caller_id,
+                "customer_id": customer,
+                "fields": extra,
+                "ring_timeout_secs": ring_timeout,
+            });
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let (status, text) = runtime.block_on(async {
+                let response = reqwest::Client::new()
+                    .post(format!("http://{admin}/calls"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .with_context(|| format!("the engine's admin endpoint {admin}"))?;
+                let status = response.status();
+                anyhow::Ok((status, response.text().await?))
+            })?;
+            if !status.is_success() {
+                anyhow::bail!("POST /calls answered {status}: {}", text.trim());
+            }
+            println!("{}", text.trim());
             Ok(())
         }
         Command::Run { config } => {

@@ -151,6 +151,8 @@ pub struct Metrics {
     pub health: Health,
     /// Outbound campaigns: attempts, outcomes, concurrency, progress.
     pub campaigns: crate::campaign::metrics::CampaignMetrics,
+    /// Calls the engine placed (see [`OutboundMetrics`]).
+    pub outbound: OutboundMetrics,
 }
 
 impl Default for Metrics {
@@ -186,6 +188,7 @@ impl Default for Metrics {
             call_panics: AtomicU64::new(0),
             registration_failures: AtomicU64::new(0),
             registrations_ok: AtomicU64::new(0),
+            outbound: OutboundMetrics::default(),
             transfers_ok: AtomicU64::new(0),
             transfers_failed: AtomicU64::new(0),
             cdr_write_errors: AtomicU64::new(0),
@@ -525,8 +528,89 @@ impl Metrics {
         }
         self.health.render_prometheus(&mut body);
         self.campaigns.render(&mut body);
+        self.outbound.render(&mut body);
         out.push_str(&body);
         out
+    }
+}
+
+/// Calls the engine placed: attempts, how they ended, the ones running
+/// and the attempts still waiting for a free slot.
+#[derive(Debug, Default)]
+pub struct OutboundMetrics {
+    pub attempts: AtomicU64,
+    /// Attempts waiting for a slot under `calls.max_calls`.
+    pub waiting: AtomicU64,
+    /// Outbound calls answered and running their script.
+    pub active: AtomicU64,
+    /// Answers that came with early media (SDP in a 183) first.
+    pub early_media: AtomicU64,
+    /// Attempts that ended with a CANCEL at the ring timeout.
+    pub cancelled: AtomicU64,
+    ended: [AtomicU64; crate::dialing::Disposition::ALL.len()],
+}
+
+impl OutboundMetrics {
+    /// Count one finished attempt.
+    pub fn ended(&self, d: crate::dialing::Disposition) {
+        if let Some(i) = crate::dialing::Disposition::ALL
+            .iter()
+            .position(|x| *x == d)
+        {
+            self.ended[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn render(&self, body: &mut String) {
+        let _ = write!(
+            body,
+            "# HELP voxbridge_outbound_attempts_total Calls the engine placed (campaigns, POST /calls).\n# TYPE voxbridge_outbound_attempts_total counter\nvoxbridge_outbound_attempts_total {}\n",
+            get(&self.attempts)
+        );
+        let _ = write!(
+            body,
+            "# HELP voxbridge_outbound_dispositions_total Placed calls by how they ended.\n# TYPE voxbridge_outbound_dispositions_total counter\n"
+        );
+        for (d, c) in crate::dialing::Disposition::ALL.iter().zip(&self.ended) {
+            let _ = writeln!(
+                body,
+                "voxbridge_outbound_dispositions_total{{disposition=\"{}\"}} {}",
+                d.label(),
+                get(c)
+            );
+        }
+        for (name, help, kind, c) in [
+            (
+                "voxbridge_outbound_active",
+                "Placed calls answered and running.",
+                "gauge",
+                &self.active,
+            ),
+            (
+                "voxbridge_outbound_waiting",
+                "Placed calls waiting for a free call slot.",
+                "gauge",
+                &self.waiting,
+            ),
+            (
+                "voxbridge_outbound_early_media_total",
+                "Placed calls whose callee sent SDP in a provisional response.",
+                "counter",
+                &self.early_media,
+            ),
+            (
+                "voxbridge_outbound_cancelled_total",
+                "Placed calls cancelled at the ring timeout.",
+                "counter",
+                &self.cancelled,
+            ),
+        ] {
+            let _ = write!(
+                body,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                get(c)
+            );
+        }
     }
 }
 

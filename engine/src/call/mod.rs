@@ -22,4 +22,4 @@ mod work;
 
 pub use context::{CallContext, FlowFactory, FlowStart};
 pub use end::EndReason;
-pub use task::run;
+pub use task::{run, run_leg, CallEnd, Party};

@@ -51,9 +51,37 @@ pub struct ShellEnd {
     pub recording: Option<PathBuf>,
 }
 
+/// Who the other party is and how the call came to be, for the caller
+/// lookup and the script: the From of an inbound call, the callee of one we
+/// placed.
+#[derive(Debug)]
+pub struct Party {
+    /// The other party's URI (looked up in the CRM, `caller` in the script).
+    pub uri: String,
+    /// Look the profile up by this CRM id rather than by number.
+    pub customer_id: Option<String>,
+    /// The RTP socket our offer already named (a call we placed).
+    pub socket: Option<UdpSocket>,
+    /// We placed the call.
+    pub outbound: bool,
+}
+
+impl Party {
+    /// The caller of an inbound call.
+    pub fn caller(info: &CallInfo) -> Party {
+        Party {
+            uri: info.from.clone(),
+            customer_id: None,
+            socket: None,
+            outbound: false,
+        }
+    }
+}
+
 struct Shell {
     ctx: Arc<CallContext>,
     info: CallInfo,
+    party: Party,
     leg: Box<dyn Leg>,
     control: Arc<dyn LegControl>,
     leg_events: UnboundedReceiver<LegEvent>,
@@ -78,20 +106,28 @@ struct Shell {
     reason: Option<EndReason>,
 }
 
-/// Run one call to its end.
-pub async fn run(mut leg: CallLeg, ctx: Arc<CallContext>) -> ShellEnd {
-    let info = leg.info().clone();
+/// Run one call to its end: any kind of leg, `info` its facts, `party` the
+/// other side.
+pub async fn run(
+    mut leg: Box<dyn Leg>,
+    info: CallInfo,
+    mut party: Party,
+    ctx: Arc<CallContext>,
+) -> ShellEnd {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let socket = party.socket.take();
+    let start = call_start(&info, &party);
     let leg_events = leg.events();
     let control = leg.control();
     let mut shell = Shell {
         signalling: Some(Signalling::start(done_tx.clone())),
         ctx: ctx.clone(),
         info: info.clone(),
-        leg: Box::new(leg),
+        party,
+        leg,
         control,
         leg_events,
-        socket: None,
+        socket,
         media: None,
         speech_events: None,
         listening: Arc::new(AtomicBool::new(false)),
@@ -110,7 +146,7 @@ pub async fn run(mut leg: CallLeg, ctx: Arc<CallContext>) -> ShellEnd {
         reason: None,
     };
     let ears = ctx.speech.as_ref().map(|s| s.ears());
-    let mut core = CallCore::new(settings(&ctx, ears), call_start(&info), rand::random());
+    let mut core = CallCore::new(settings(&ctx, ears), start, rand::random());
     core.begin(Instant::now());
     shell.drive(&mut core).await;
     if let Some(s) = shell.signalling.take() {
@@ -138,10 +174,10 @@ fn settings(ctx: &CallContext, ears: Option<Ears>) -> CoreSettings {
     }
 }
 
-fn call_start(info: &CallInfo) -> CallStart {
+fn call_start(info: &CallInfo, party: &Party) -> CallStart {
     CallStart {
         call_id: info.call_id.clone(),
-        from: info.from.clone(),
+        from: party.uri.clone(),
         offer: info.body.clone(),
         received: info.received,
     }

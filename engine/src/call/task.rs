@@ -9,29 +9,54 @@ use std::time::SystemTime;
 
 use tracing::{error, info, Instrument};
 
+use voxbridge_dialog::interp::CallRecord as ScriptRecord;
+
+use super::leg::Leg;
+pub use super::shell::Party;
 use super::shell::{self, ShellEnd};
 use super::{CallContext, EndReason};
 use crate::call_log::call_log;
 use crate::cdr::CallRecord;
 use crate::pii::mask_uri;
-use crate::sip::CallLeg;
+use crate::sip::{CallInfo, CallLeg};
 
-/// Run one call to its end and write its record.
+/// Run one inbound call to its end and write its record.
 pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
+    let info = leg.info().clone();
+    let party = Party::caller(&info);
+    run_leg(Box::new(leg), info, party, ctx).await.reason
+}
+
+/// How a call ended, for whoever placed it.
+#[derive(Debug)]
+pub struct CallEnd {
+    pub reason: EndReason,
+    /// The script's record, when a script ran.
+    pub script: Option<Box<ScriptRecord>>,
+    pub answered: bool,
+}
+
+/// Run a call on any kind of leg to its end and write its record; `party`
+/// is the other side (the caller inbound, the callee of a call we placed).
+pub async fn run_leg(
+    leg: Box<dyn Leg>,
+    info: CallInfo,
+    party: Party,
+    ctx: Arc<CallContext>,
+) -> CallEnd {
+    let outbound = party.outbound;
     ctx.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
     ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
-    let info = leg.info().clone();
     // Every line of the call, and of the tasks it starts, carries its id.
     let span = tracing::info_span!("call", call_id = %info.call_id, caller = %mask_uri(&info.from));
     ctx.live.start(&info.call_id);
-    info!(
-        parent: &span,
-        call_id = %info.call_id,
-        from = %mask_uri(&info.from),
-        to = %mask_uri(&info.to),
-        "incoming call"
-    );
-    let task = tokio::spawn(shell::run(leg, ctx.clone()).instrument(span.clone()));
+    if outbound {
+        info!(parent: &span, call_id = %info.call_id, from = %mask_uri(&info.from), to = %mask_uri(&info.to), "outgoing call answered");
+    } else {
+        info!(parent: &span, call_id = %info.call_id, from = %mask_uri(&info.from), to = %mask_uri(&info.to), "incoming call");
+    }
+    let task =
+        tokio::spawn(shell::run(leg, info.clone(), party, ctx.clone()).instrument(span.clone()));
     let end = match task.await {
         Ok(end) => end,
         Err(e) => {
@@ -84,8 +109,13 @@ pub async fn run(leg: CallLeg, ctx: Arc<CallContext>) -> EndReason {
         .await;
     }
     ctx.live.end(&info.call_id);
+    let record_answered = record.answered.is_some();
     ctx.cdr.write(record);
     ctx.metrics.calls_active.fetch_sub(1, Ordering::Relaxed);
     ctx.metrics.call_ended(end.reason);
-    end.reason
+    CallEnd {
+        reason: end.reason,
+        answered: record_answered,
+        script: outcome.script_record,
+    }
 }

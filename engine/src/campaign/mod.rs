@@ -8,8 +8,8 @@
 //! writes of an attempt; `runner` drives one campaign with the clock and a
 //! [`crate::dialing::Dialer`]; `manager` holds the engine's campaigns;
 //! `admin_routes` and `client` are the admin API and the CLI's side of it;
-//! `metrics` the Prometheus families; `refusing` the dialler of a build
-//! without outbound SIP.
+//! `metrics` the Prometheus families; `engine_dialer` hands attempts to
+//! the engine's outbound SIP dialler once SIP listens.
 
 pub mod admin_routes;
 pub mod client;
@@ -19,7 +19,7 @@ pub mod hours;
 pub mod list;
 pub mod manager;
 pub mod metrics;
-pub mod refusing;
+pub mod engine_dialer;
 pub mod results;
 pub mod runner;
 pub mod schedule;

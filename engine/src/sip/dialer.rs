@@ -88,3 +88,199 @@ impl Dialer {
         ))
     }
 }
+
+/// One outbound call to place (a campaign's or `POST /calls`'), as plain
+/// strings: the stack's types stay in this module.
+#[derive(Debug, Clone)]
+pub struct OutboundCall {
+    /// Request-URI (`sip:+4930…@trunk.example.com`).
+    pub target: String,
+    /// From URI (`sip:+15550100@trunk.example.com`); the caller id.
+    pub from: String,
+    /// P-Asserted-Identity, when the caller id should be asserted too.
+    pub asserted: Option<String>,
+    /// Send the INVITE here (an outbound proxy or the registrar) instead of
+    /// the Request-URI's host.
+    pub proxy: Option<String>,
+    /// Digest credentials for 401/407 challenges.
+    pub credential: Option<DialCredential>,
+    /// Our SDP offer.
+    pub offer: String,
+    /// CANCEL when no final answer came by then.
+    pub ring_timeout: std::time::Duration,
+}
+
+/// The account's digest credentials (never logged).
+#[derive(Clone)]
+pub struct DialCredential {
+    pub username: String,
+    pub password: String,
+    pub auth_username: Option<String>,
+}
+
+impl std::fmt::Debug for DialCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DialCredential({})", self.username)
+    }
+}
+
+/// How an outbound INVITE ended.
+pub enum Placed {
+    /// 2xx: the answered leg and the SDP answer (the 200's, else the one an
+    /// early 183 carried).
+    Answered {
+        /// Boxed: a leg is far larger than the other outcomes.
+        leg: Box<CallLeg>,
+        answer: Vec<u8>,
+        early_media: bool,
+    },
+    /// A final non-2xx status (after any challenge was answered).
+    Refused { code: u16, early_media: bool },
+    /// No final answer by the ring timeout: we sent CANCEL.
+    Cancelled { early_media: bool },
+    /// A transport error, a bad URI, or no response at all.
+    Failed(String),
+}
+
+/// How long we wait for the final response once CANCEL is sent.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
+
+impl Dialer {
+    /// Place `call`: challenges (401/407) are answered by the stack with the
+    /// credential, provisional responses with SDP (183) are noted as early
+    /// media, and CANCEL goes out when `ring_timeout` passes.
+    pub async fn place(&self, call: OutboundCall) -> Placed {
+        let uri = |text: &str| {
+            rsipstack::sip::Uri::try_from(text).map_err(|e| format!("bad URI {text}: {e}"))
+        };
+        let (callee, caller) = match (uri(&call.target), uri(&call.from)) {
+            (Ok(t), Ok(f)) => (t, f),
+            (Err(e), _) | (_, Err(e)) => return Placed::Failed(e),
+        };
+        let destination = match call.proxy.as_deref().map(uri) {
+            Some(Ok(p)) => match rsipstack::transport::SipAddr::try_from(&p) {
+                Ok(a) => Some(a),
+                Err(e) => return Placed::Failed(format!("proxy {p}: {e}")),
+            },
+            Some(Err(e)) => return Placed::Failed(e),
+            None => None,
+        };
+        let mut headers = Vec::new();
+        if let Some(pai) = &call.asserted {
+            headers.push(rsipstack::sip::Header::PAssertedIdentity(
+                format!("<{pai}>").into(),
+            ));
+        }
+        let option = InviteOption {
+            caller,
+            callee,
+            destination,
+            contact: self.contact.clone(),
+            content_type: Some("application/sdp".to_string()),
+            offer: Some(call.offer.into_bytes()),
+            credential: call
+                .credential
+                .map(|c| rsipstack::dialog::authenticate::Credential {
+                    username: c.username,
+                    password: c.password,
+                    realm: None,
+                    auth_username: c.auth_username,
+                }),
+            headers: Some(headers),
+            ..Default::default()
+        };
+        let (states_tx, mut states_rx) = self.layer.new_dialog_state_channel();
+        let (dialog, mut handle) = match self.layer.do_invite_async(option, states_tx) {
+            Ok(started) => started,
+            Err(e) => return Placed::Failed(SipError::from(e).to_string()),
+        };
+        let mut early_sdp: Option<Vec<u8>> = None;
+        let ring_until = tokio::time::Instant::now() + call.ring_timeout;
+        let mut cancelled = false;
+        let result = loop {
+            let deadline = if cancelled {
+                ring_until + CANCEL_GRACE
+            } else {
+                ring_until
+            };
+            tokio::select! {
+                r = &mut handle => break r,
+                Some(state) = states_rx.recv() => {
+                    if let rsipstack::dialog::dialog::DialogState::Early(_, resp) = state {
+                        if !resp.body.is_empty() {
+                            early_sdp = Some(resp.body.clone());
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if cancelled {
+                        // No 487 after our CANCEL: the attempt is over anyway.
+                        handle.abort();
+                        return Placed::Cancelled { early_media: early_sdp.is_some() };
+                    }
+                    cancelled = true;
+                    if let Err(e) = dialog.cancel().await {
+                        tracing::warn!(error = %e, "CANCEL failed");
+                    }
+                }
+            }
+        };
+        let early_media = early_sdp.is_some();
+        let response = match result {
+            Ok(Ok((_, Some(response)))) => response,
+            Ok(Ok((_, None))) => {
+                return if cancelled {
+                    Placed::Cancelled { early_media }
+                } else {
+                    Placed::Failed("no final response".to_string())
+                }
+            }
+            Ok(Err(e)) => {
+                return if cancelled {
+                    Placed::Cancelled { early_media }
+                } else {
+                    Placed::Failed(SipError::from(e).to_string())
+                }
+            }
+            Err(e) => return Placed::Failed(format!("INVITE task: {e}")),
+        };
+        let code = response.status_code.code();
+        if response.status_code.kind() != StatusCodeKind::Successful {
+            return if cancelled && code == 487 {
+                Placed::Cancelled { early_media }
+            } else {
+                Placed::Refused { code, early_media }
+            };
+        }
+        if cancelled {
+            // The 2xx crossed our CANCEL: the stack ends it with a BYE.
+            return Placed::Cancelled { early_media };
+        }
+        let answer = if response.body.is_empty() {
+            early_sdp.unwrap_or_default()
+        } else {
+            response.body.clone()
+        };
+        let info = CallInfo {
+            call_id: dialog.id().call_id.clone(),
+            from: call.from.clone(),
+            to: call.target.clone(),
+            source: None,
+            body: answer.clone(),
+            received: std::time::Instant::now(),
+            received_at: std::time::SystemTime::now(),
+        };
+        Placed::Answered {
+            leg: Box::new(CallLeg::new(
+                None,
+                dialog,
+                states_rx,
+                self.layer.clone(),
+                info,
+                self.sent.clone(),
+            )),
+            answer,
+            early_media,
+        }
+    }
+}

@@ -12,7 +12,7 @@ mod sent;
 mod server;
 mod user_agent;
 
-pub use dialer::{DialError, Dialer};
+pub use dialer::{DialCredential, DialError, Dialer, OutboundCall, Placed};
 pub use leg::{CallInfo, CallLeg};
 pub use registration::Registrations;
 pub use sent::SentWatch;

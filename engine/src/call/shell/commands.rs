@@ -44,6 +44,12 @@ impl Shell {
                 }
             }
             Command::AllocatePort => {
+                // A call we placed named its port in our offer already.
+                if let Some(s) = &self.socket {
+                    let port = s.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
+                    self.ready.push(Input::Done(Done::Port(port)));
+                    return;
+                }
                 let port = self
                     .ctx
                     .ports
@@ -58,12 +64,17 @@ impl Shell {
             }
             Command::LookUpCaller => {
                 if let Some(crm) = self.ctx.crm.clone() {
-                    let from = self.info.from.clone();
+                    let from = self.party.uri.clone();
+                    let id = self.party.customer_id.clone();
                     let since = self.info.received;
                     self.spawn(Done::Customer(None), move |r| {
-                        Box::pin(
-                            async move { r.send(Done::Customer(crm.lookup(&from, since).await)) },
-                        )
+                        Box::pin(async move {
+                            let found = match id {
+                                Some(id) => crm.lookup_id(&id, since).await,
+                                None => crm.lookup(&from, since).await,
+                            };
+                            r.send(Done::Customer(found))
+                        })
                     });
                 }
             }
