@@ -34,25 +34,36 @@ pub struct Negotiated {
 }
 
 /// Pick the first usable audio stream and our most preferred codec in it.
+/// When none is usable, the error names what stopped the best candidate: a
+/// stream with a codec but no address, then one with no codec of ours, then
+/// one over another transport (SRTP, DTLS), then no audio at all.
 pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, SdpError> {
-    let mut saw_audio = false;
+    let (mut no_address, mut no_codec, mut no_transport) = (false, false, false);
     for (index, m) in offer.media.iter().enumerate() {
-        if m.kind != "audio" || m.port == 0 {
+        if m.kind != "audio" {
             continue;
         }
-        saw_audio = true;
+        if !m.usable {
+            no_address = true;
+            continue;
+        }
+        if m.port == 0 {
+            continue;
+        }
         if !m.protocol.eq_ignore_ascii_case("RTP/AVP")
             && !m.protocol.eq_ignore_ascii_case("RTP/AVPF")
         {
+            no_transport = true;
             continue;
         }
         let Some((codec, payload_type)) = pick_codec(m, preferences) else {
+            no_codec = true;
             continue;
         };
-        let address = m
-            .connection
-            .or(offer.session_connection)
-            .ok_or(SdpError::NoConnection)?;
+        let Some(address) = m.connection.or(offer.session_connection) else {
+            no_address = true;
+            continue;
+        };
         let offered = m
             .direction
             .or(offer.session_direction)
@@ -91,11 +102,15 @@ pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, Sdp
                 .collect(),
         });
     }
-    if saw_audio {
-        Err(SdpError::NoCommonCodec)
+    Err(if no_address {
+        SdpError::NoConnection
+    } else if no_codec {
+        SdpError::NoCommonCodec
+    } else if no_transport {
+        SdpError::NoTransport
     } else {
-        Err(SdpError::NoAudio)
-    }
+        SdpError::NoAudio
+    })
 }
 
 /// Our first preference the stream offers, with the payload type it uses.
@@ -206,7 +221,7 @@ mod tests {
         );
         assert_eq!(
             neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/SAVP 0\n"),
-            Err(SdpError::NoCommonCodec)
+            Err(SdpError::NoTransport)
         );
         assert_eq!(
             neg("v=0\nm=audio 7000 RTP/AVP 0\n"),
