@@ -12,7 +12,7 @@
 
 mod head;
 
-use head::{is_token_char, split_outside, trim, Field, Head};
+use head::{is_token_char, split_outside, tighten_params, trim, Field, Head};
 
 /// What to do with one datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum Verdict {
     Pass,
     /// Well-formed, but only its first `n` bytes are the message.
     Trim(usize),
+    /// Well-formed, but written in a way the stack misreads (folded lines,
+    /// whitespace around `;` and `=`): hand it on as these equivalent bytes.
+    Rewrite(Vec<u8>),
     /// Answer it ourselves with this response and do not pass it on.
     Reply(Vec<u8>, Rejection),
     /// Not answerable (no Via to answer to, a broken response, garbage): drop it.
@@ -247,11 +250,71 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
             }
         }
     }
+    if method == "INVITE" && !dialog_ready(&head) {
+        return reply(
+            &head,
+            400,
+            "Missing From Tag or Contact",
+            Rejection::BadRequest,
+            server,
+            &[],
+        );
+    }
+    if let Some(rewritten) = canonical(&head, &datagram[body_at..message_len]) {
+        return Verdict::Rewrite(rewritten);
+    }
     if message_len < datagram.len() {
         Verdict::Trim(message_len)
     } else {
         Verdict::Pass
     }
+}
+
+/// Header fields whose parameters the stack reads.
+const PARAMETRISED: &[&str] = &["via", "from", "to", "contact", "route", "record-route"];
+
+/// The same message with folds unfolded and parameter whitespace taken
+/// out, when either was there; `None` when the bytes are fine as they are.
+fn canonical(head: &Head, body: &[u8]) -> Option<Vec<u8>> {
+    let tightened: Vec<Option<Vec<u8>>> = head
+        .fields
+        .iter()
+        .map(|f| {
+            PARAMETRISED
+                .contains(&f.canonical().as_str())
+                .then(|| tighten_params(&f.value))
+                .filter(|t| *t != f.value)
+        })
+        .collect();
+    if !head.folded && tightened.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(head.start.len() + body.len() + 64 * head.fields.len());
+    out.extend_from_slice(&head.start);
+    out.extend_from_slice(b"\r\n");
+    for (f, t) in head.fields.iter().zip(&tightened) {
+        out.extend_from_slice(&f.name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(t.as_deref().unwrap_or(&f.value));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Some(out)
+}
+
+/// An INVITE opens a dialog: RFC 3261 §8.1.1.3 and §8.1.1.8 make a From
+/// tag and a Contact compulsory, and without them the stack can neither
+/// key the dialog nor reach the caller with a BYE. RFC 2543 callers
+/// (RFC 4475 §3.4.1) sent neither; they are refused out loud.
+fn dialog_ready(head: &Head) -> bool {
+    let from_tag = head.first("from").is_some_and(|f| {
+        split_outside(&tighten_params(&f.value), b';')
+            .iter()
+            .skip(1)
+            .any(|p| p.len() > 4 && p[..4].eq_ignore_ascii_case(b"tag="))
+    });
+    from_tag && head.first("contact").is_some()
 }
 
 /// A datagram the stack's receive buffer could not hold whole: answer 513

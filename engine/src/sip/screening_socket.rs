@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rsipstack::platform::net::UdpSocket as StackUdpSocket;
 use tracing::warn;
 
-use super::screen::{screen, too_large, Verdict};
+use super::screen::{screen, too_large, Rejection, Verdict};
 use super::sent::SentWatch;
 use crate::metrics::Metrics;
 
@@ -74,6 +74,14 @@ impl ScreeningSocket {
                 Verdict::Pass => {
                     buf[..len].copy_from_slice(datagram);
                     return Ok((len, from));
+                }
+                Verdict::Rewrite(bytes) if bytes.len() <= buf.len() => {
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    return Ok((bytes.len(), from));
+                }
+                Verdict::Rewrite(_) => {
+                    // Unfolding only shortens a message; never reached.
+                    self.metrics.screened(Rejection::TooLarge);
                 }
                 Verdict::Trim(n) => {
                     // RFC 3261 §18.3: octets past Content-Length are discarded.

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{screen, too_large, Verdict};
+use super::{screen, split_outside, too_large, Verdict};
 
 /// Statuses screening itself sends.
 const SCREEN_CODES: &[u16] = &[400, 406, 415, 416, 420, 501, 505, 513];
@@ -86,6 +86,16 @@ fn passed_as_expected(message: &[u8], code: &str, header: Option<&(String, Strin
     }
     let head = super::head::read(message);
     let body = head.body_at.map(|at| &message[at..]).unwrap_or_default();
+    let in_dialog = head.first("to").is_some_and(|f| {
+        split_outside(&f.value, b';')
+            .iter()
+            .skip(1)
+            .any(|p| p.len() > 4 && p[..4].eq_ignore_ascii_case(b"tag="))
+    });
+    if in_dialog {
+        // No dialog exists in a fresh bot (RFC 3261 §12.2.2).
+        return code == 481;
+    }
     if !head.start.starts_with(b"INVITE ") || body.is_empty() {
         return code != 400;
     }
@@ -141,12 +151,13 @@ fn check(dir: &Path, minimum: usize) {
                 });
                 status_ok && header_ok
             }
-            (code, Verdict::Pass | Verdict::Trim(_)) => {
-                let end = match v {
-                    Verdict::Trim(n) => n,
-                    _ => bytes.len(),
+            (code, Verdict::Pass | Verdict::Trim(_) | Verdict::Rewrite(_)) => {
+                let handed_on = match &v {
+                    Verdict::Trim(n) => bytes[..*n].to_vec(),
+                    Verdict::Rewrite(b) => b.clone(),
+                    _ => bytes.clone(),
                 };
-                passed_as_expected(&bytes[..end], code, case.header.as_ref())
+                passed_as_expected(&handed_on, code, case.header.as_ref())
             }
             _ => false,
         };
@@ -204,4 +215,24 @@ fn dblreq_hands_on_only_the_register() {
 #[test]
 fn local_corpus_gets_its_verdicts() {
     check(&corpus(""), 30);
+}
+
+#[test]
+fn wsinv_is_handed_on_so_the_stack_reads_its_tags() {
+    use rsipstack::sip::{HeadersExt, SipMessage};
+    let raw = std::fs::read(corpus("rfc4475").join("wsinv.dat")).expect("wsinv");
+    let Verdict::Rewrite(bytes) = screen(&raw, "vb") else {
+        panic!("wsinv not rewritten")
+    };
+    let Ok(SipMessage::Request(req)) = SipMessage::try_from(&bytes[..]) else {
+        panic!("rewritten wsinv does not parse")
+    };
+    let to_tag = req.to_header().ok().and_then(|t| t.tag().ok().flatten());
+    assert_eq!(
+        to_tag.map(|t| t.to_string()).as_deref(),
+        Some("1918181833n")
+    );
+    let from_tag = req.from_header().ok().and_then(|t| t.tag().ok().flatten());
+    assert_eq!(from_tag.map(|t| t.to_string()).as_deref(), Some("98asjd8"));
+    assert_eq!(req.body.len(), 150);
 }

@@ -56,6 +56,8 @@ pub struct Head {
     /// A line that is neither a header field nor a continuation (no colon,
     /// or a name that is not a token), if any.
     pub bad_line: bool,
+    /// Some value spanned continuation lines.
+    pub folded: bool,
 }
 
 impl Head {
@@ -97,9 +99,11 @@ pub fn read(datagram: &[u8]) -> Head {
     let start = iter.next().unwrap_or_default().to_vec();
     let mut fields: Vec<Field> = Vec::new();
     let mut bad_line = false;
+    let mut folded = false;
     for line in iter {
         if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
             // A continuation: part of the previous value (§7.3.1).
+            folded = true;
             match fields.last_mut() {
                 Some(f) => {
                     let more = trim(line);
@@ -133,7 +137,47 @@ pub fn read(datagram: &[u8]) -> Head {
         fields,
         body_at,
         bad_line,
+        folded,
     }
+}
+
+/// A parameter list with the optional whitespace around `;` and `=` taken
+/// out where it is outside quotes and `<…>` (`tag  = 1` is `tag=1`: §25.1
+/// SEMI and EQUAL allow it; the stack would keep the spaces in the name).
+pub fn tighten_params(value: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(value.len());
+    let (mut quoted, mut angle, mut escaped) = (false, false, false);
+    let mut i = 0;
+    while i < value.len() {
+        let b = value[i];
+        if escaped {
+            escaped = false;
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match b {
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => angle = true,
+            b'>' if !quoted => angle = false,
+            b';' | b'=' if !quoted && !angle => {
+                while out.last().is_some_and(|&c| c == b' ' || c == b'\t') {
+                    out.pop();
+                }
+                out.push(b);
+                i += 1;
+                while i < value.len() && (value[i] == b' ' || value[i] == b'\t') {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
 }
 
 /// RFC 3261 §25.1 `token` characters.
@@ -201,6 +245,14 @@ mod tests {
         let h = read(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\nno colon here\r\n");
         assert_eq!(h.body_at, None);
         assert!(h.bad_line);
+    }
+
+    #[test]
+    fn tightens_parameters_outside_quotes() {
+        assert_eq!(
+            tighten_params(b"\"a ; b\" <sip:x;y> ;  tag = 1 ; q= 0.3"),
+            b"\"a ; b\" <sip:x;y>;tag=1;q=0.3"
+        );
     }
 
     #[test]
