@@ -121,14 +121,18 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
         return screen_response(&head);
     }
     let Some((method, uri, version)) = request_line(&head.start) else {
-        return reply(
+        // No request line and no Via to answer: not SIP at all.
+        return match reply(
             &head,
             400,
             "Bad Request",
             Rejection::BadRequest,
             server,
             &[],
-        );
+        ) {
+            Verdict::Drop(_) => Verdict::Drop(Rejection::Garbage),
+            answered => answered,
+        };
     };
     if !version.eq_ignore_ascii_case("SIP/2.0") {
         return if version.len() > 4 && version[..4].eq_ignore_ascii_case("SIP/") {
