@@ -258,7 +258,12 @@ mod tests {
         assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
         assert_eq!(n.dtmf_payload_type, Some(101));
         assert_eq!(n.remote, "192.168.1.50:2222".parse().unwrap());
-        let text = super::super::answer(&n, "192.0.2.9".parse().unwrap(), 20000, super::super::SessionOrigin::new(1));
+        let text = super::super::answer(
+            &n,
+            "192.0.2.9".parse().unwrap(),
+            20000,
+            super::super::SessionOrigin::new(1),
+        );
         assert!(text.contains("m=video 0 RTP/AVP 109\r\n"), "{text}");
     }
 
@@ -276,7 +281,10 @@ mod tests {
         let err = negotiate(&parse(browser.as_bytes()).unwrap(), PREFS).unwrap_err();
         assert_eq!(err, SdpError::NoTransport);
         assert_eq!(err.refusal(), (488, Some(302)));
-        assert!(err.warning("voxbridge").unwrap().starts_with("302 voxbridge \""));
+        assert!(err
+            .warning("voxbridge")
+            .unwrap()
+            .starts_with("302 voxbridge \""));
     }
 
     #[test]
@@ -285,7 +293,10 @@ mod tests {
             ("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/AVP 18 9\n", 305),
             ("v=0\nc=IN IP4 10.0.0.1\nm=video 7000 RTP/AVP 96\n", 304),
             ("v=0\nc=IN IP4 300.1.2.3\nm=audio 7000 RTP/AVP 0\n", 301),
-            ("v=0\nc=IN IP4 host.example.com\nm=audio 7000 RTP/AVP 0\n", 301),
+            (
+                "v=0\nc=IN IP4 host.example.com\nm=audio 7000 RTP/AVP 0\n",
+                301,
+            ),
             ("v=0\nc=IN IP4 10.0.0.1\nm=audio 99999 RTP/AVP 0\n", 301),
             ("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/SAVP 0\n", 302),
         ];
