@@ -400,7 +400,7 @@ fn uri_is_well_formed(uri: &str) -> bool {
         && !uri
             .bytes()
             .any(|b| b.is_ascii_control() || b == b'<' || b == b'>')
-        && !(sip && rest.contains('?'))
+        && (!sip || !rest.contains('?'))
 }
 
 /// The message length the Content-Length gives (§18.3): one value only
