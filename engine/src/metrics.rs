@@ -14,11 +14,7 @@ use crate::health::Health;
 use crate::sip::screen::Rejection;
 use crate::turn_latency::{Stage, TurnKind, TurnLatency};
 
-const REJECTIONS: [Rejection; 3] = [
-    Rejection::UnknownMethod,
-    Rejection::BadRequest,
-    Rejection::Garbage,
-];
+const REJECTIONS: [Rejection; 9] = Rejection::ALL;
 const REFUSALS: [Refusal; 4] = [
     Refusal::NotAllowed,
     Refusal::Busy,
@@ -112,7 +108,7 @@ pub struct Metrics {
     pub calls_rejected_busy: AtomicU64,
     ended: [AtomicU64; EndReason::COUNT],
     refused: [AtomicU64; REFUSALS.len()],
-    screened: [AtomicU64; 3],
+    screened: [AtomicU64; 9],
     /// Responses we sent, indexed by status code (100..=699).
     responses: Box<[AtomicU64]>,
     pub dtmf_digits: AtomicU64,

@@ -1,6 +1,7 @@
 //! Broken SIP and SDP thrown at a running voxbridge (the corpus in
-//! `tests/corpus/sip/`): each datagram gets the answer `EXPECT` allows or
-//! is dropped, the process never panics, and a normal call right after works.
+//! `tests/corpus/sip/`): each datagram gets exactly the answer its `EXPECT`
+//! line names (status and header) or none where it says `drop`, the
+//! process never panics, and a normal call right after works.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -10,18 +11,20 @@ use std::time::{Duration, Instant};
 
 use voxbridge_e2e::{free_port, run_sipp, scratch_dir, summary_metric, tail, Bot, BotConfig};
 
-/// Final status codes for Call-ID `malformed-<n>@test` received within
-/// `wait` (provisional 1xx ignored; answers to earlier cases, such as
-/// retransmitted 488s we never ACK, are not this case's).
-fn finals(sock: &UdpSocket, n: usize, wait: Duration) -> Vec<u16> {
+/// Final responses (≥ 200) to case `n` received within `wait`: those
+/// naming its Call-ID `malformed-<n>@test`, or its Via branch for requests
+/// that have no Call-ID (provisional 1xx ignored; answers to earlier cases,
+/// such as retransmitted 488s we never ACK, are not this case's).
+fn finals(sock: &UdpSocket, n: usize, wait: Duration) -> Vec<String> {
     let call_id = format!("malformed-{n}@test");
+    let branch = format!("branch=z9hG4bK-{n};");
     let mut out = Vec::new();
     let mut buf = [0u8; 9000];
     let end = Instant::now() + wait;
     while Instant::now() < end {
         if let Ok((len, _)) = sock.recv_from(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..len]);
-            if !text.contains(&call_id) {
+            if !text.contains(&call_id) && !text.contains(&branch) {
                 continue;
             }
             if let Some(code) = text
@@ -30,7 +33,7 @@ fn finals(sock: &UdpSocket, n: usize, wait: Duration) -> Vec<u16> {
                 .and_then(|c| c.parse::<u16>().ok())
             {
                 if code >= 200 {
-                    out.push(code);
+                    out.push(text.into_owned());
                 }
             }
         }
@@ -38,23 +41,44 @@ fn finals(sock: &UdpSocket, n: usize, wait: Duration) -> Vec<u16> {
     out
 }
 
-fn expectations(dir: &Path) -> HashMap<String, Vec<String>> {
+/// One exact outcome per file: `drop`, or a status with an optional
+/// `Name: value-prefix` header the answer must carry.
+struct Expected {
+    outcome: String,
+    header: Option<(String, String)>,
+}
+
+fn expectations(dir: &Path) -> HashMap<String, Expected> {
     std::fs::read_to_string(dir.join("EXPECT"))
         .expect("corpus EXPECT file")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
-            let (file, allowed) = l.split_once(' ')?;
-            Some((
-                file.to_string(),
-                allowed.trim().split('|').map(str::to_string).collect(),
-            ))
+            let mut parts = l.splitn(3, ' ');
+            let file = parts.next()?.to_string();
+            let outcome = parts.next()?.trim().to_string();
+            let header = parts.next().and_then(|h| {
+                let (n, v) = h.split_once(':')?;
+                Some((n.trim().to_string(), v.trim().to_string()))
+            });
+            Some((file, Expected { outcome, header }))
         })
         .collect()
 }
 
+fn has_header(response: &str, name: &str, prefix: &str) -> bool {
+    response
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .any(|(n, v)| n.trim().eq_ignore_ascii_case(name) && v.trim().starts_with(prefix))
+}
+
 #[test]
-fn corpus_gets_400_488_501_or_is_dropped_and_calls_still_work() {
+fn corpus_gets_its_exact_answers_and_calls_still_work() {
     let mut bot = Bot::start("malformed", &BotConfig::default()).unwrap();
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/sip");
     let expect = expectations(&corpus);
@@ -74,13 +98,26 @@ fn corpus_gets_400_488_501_or_is_dropped_and_calls_still_work() {
         let bytes = substitute(&raw, &local, &target, n);
         sock.send_to(&bytes, bot.addr).unwrap();
         let got = finals(&sock, n, Duration::from_millis(400));
-        let allowed = &expect[name];
-        let ok = match got.first() {
-            None => allowed.iter().any(|a| a == "drop"),
-            Some(code) => allowed.iter().any(|a| a == &code.to_string()),
+        let want = &expect[name];
+        let codes: Vec<&str> = got.iter().filter_map(|r| r.get(8..11)).collect();
+        let ok = match (want.outcome.as_str(), got.first()) {
+            ("drop", None) => true,
+            (code, Some(first)) => {
+                // One answer, retransmissions of it aside.
+                codes.iter().all(|c| *c == code)
+                    && first.get(8..11) == Some(code)
+                    && want
+                        .header
+                        .as_ref()
+                        .is_none_or(|(h, v)| has_header(first, h, v))
+            }
+            _ => false,
         };
         if !ok {
-            failures.push(format!("{name}: got {got:?}, allowed {allowed:?}"));
+            failures.push(format!(
+                "{name}: got {codes:?}, expected {} {:?}",
+                want.outcome, want.header
+            ));
         }
         assert!(
             bot.is_running(),

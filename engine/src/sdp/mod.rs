@@ -1,4 +1,7 @@
 //! SDP offer/answer for G.711 audio with RFC 4733 telephone events.
+//! Offers are read tolerantly: what we do not use (video, ICE and DTLS
+//! attributes, `b=` lines, rtpmaps of other codecs, broken attributes) is
+//! skipped, and only what stops a call is refused.
 
 mod answer;
 mod negotiate;
@@ -10,8 +13,9 @@ pub use parse::{parse, MediaDescription, Offer, RtpMap};
 
 use thiserror::Error;
 
-/// Why an offer could not be used. Every variant maps to a SIP response:
-/// parse errors to 400, the rest to 488 Not Acceptable Here.
+/// Why an offer could not be used. A body that is not SDP at all is a
+/// 400; an offer we read but cannot take is a 488 with a `Warning` code
+/// (RFC 3261 §20.43) saying which part stops the call, see [`SdpError::refusal`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SdpError {
     #[error("SDP body is {0} bytes, over the limit")]
@@ -22,18 +26,34 @@ pub enum SdpError {
     BadLine { line: usize },
     #[error("SDP has no `v=0` line")]
     BadVersion,
-    #[error("SDP line {line}: bad connection address")]
-    BadConnection { line: usize },
-    #[error("SDP line {line}: bad media description")]
-    BadMedia { line: usize },
-    #[error("SDP line {line}: bad rtpmap")]
-    BadRtpmap { line: usize },
-    #[error("SDP line {line}: bad ptime")]
-    BadPtime { line: usize },
     #[error("SDP offers no audio stream")]
     NoAudio,
-    #[error("SDP offers no codec we support (PCMU, PCMA over RTP/AVP)")]
+    #[error("SDP offers no codec we support (PCMU, PCMA)")]
     NoCommonCodec,
-    #[error("SDP audio stream has no connection address")]
+    #[error("SDP offers audio only over a transport we do not speak (we take RTP/AVP, RTP/AVPF)")]
+    NoTransport,
+    #[error("SDP audio stream has no usable connection address or port")]
     NoConnection,
+}
+
+impl SdpError {
+    /// The SIP status for this error, and for a 488 the Warning code.
+    pub fn refusal(&self) -> (u16, Option<u16>) {
+        match self {
+            SdpError::NoAudio => (488, Some(304)),
+            SdpError::NoCommonCodec => (488, Some(305)),
+            SdpError::NoTransport => (488, Some(302)),
+            SdpError::NoConnection => (488, Some(301)),
+            SdpError::TooLong(_)
+            | SdpError::NotUtf8
+            | SdpError::BadLine { .. }
+            | SdpError::BadVersion => (400, None),
+        }
+    }
+
+    /// `Warning:` value for a 488: `code agent "text"` (RFC 3261 §20.43).
+    pub fn warning(&self, agent: &str) -> Option<String> {
+        let (_, code) = self.refusal();
+        code.map(|c| format!("{c} {agent} \"{self}\""))
+    }
 }

@@ -34,25 +34,36 @@ pub struct Negotiated {
 }
 
 /// Pick the first usable audio stream and our most preferred codec in it.
+/// When none is usable, the error names what stopped the best candidate: a
+/// stream with a codec but no address, then one with no codec of ours, then
+/// one over another transport (SRTP, DTLS), then no audio at all.
 pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, SdpError> {
-    let mut saw_audio = false;
+    let (mut no_address, mut no_codec, mut no_transport) = (false, false, false);
     for (index, m) in offer.media.iter().enumerate() {
-        if m.kind != "audio" || m.port == 0 {
+        if m.kind != "audio" {
             continue;
         }
-        saw_audio = true;
+        if !m.usable {
+            no_address = true;
+            continue;
+        }
+        if m.port == 0 {
+            continue;
+        }
         if !m.protocol.eq_ignore_ascii_case("RTP/AVP")
             && !m.protocol.eq_ignore_ascii_case("RTP/AVPF")
         {
+            no_transport = true;
             continue;
         }
         let Some((codec, payload_type)) = pick_codec(m, preferences) else {
+            no_codec = true;
             continue;
         };
-        let address = m
-            .connection
-            .or(offer.session_connection)
-            .ok_or(SdpError::NoConnection)?;
+        let Some(address) = m.connection.or(offer.session_connection) else {
+            no_address = true;
+            continue;
+        };
         let offered = m
             .direction
             .or(offer.session_direction)
@@ -91,11 +102,15 @@ pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, Sdp
                 .collect(),
         });
     }
-    if saw_audio {
-        Err(SdpError::NoCommonCodec)
+    Err(if no_address {
+        SdpError::NoConnection
+    } else if no_codec {
+        SdpError::NoCommonCodec
+    } else if no_transport {
+        SdpError::NoTransport
     } else {
-        Err(SdpError::NoAudio)
-    }
+        SdpError::NoAudio
+    })
 }
 
 /// Our first preference the stream offers, with the payload type it uses.
@@ -206,7 +221,7 @@ mod tests {
         );
         assert_eq!(
             neg("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/SAVP 0\n"),
-            Err(SdpError::NoCommonCodec)
+            Err(SdpError::NoTransport)
         );
         assert_eq!(
             neg("v=0\nm=audio 7000 RTP/AVP 0\n"),
@@ -225,5 +240,70 @@ mod tests {
             .unwrap();
         assert_eq!(n.audio_index, 1);
         assert_eq!(n.offered_lines.len(), 2);
+    }
+
+    /// A desk phone offer in the shape Polycom and Yealink document: G.722
+    /// first, then G.711, G.729, telephone-event, `b=`, `a=rtcp-fb`.
+    const DESK_PHONE: &str = "v=0\r\no=- 1714032 1714032 IN IP4 192.168.1.50\r\ns=Polycom IP Phone\r\nc=IN IP4 192.168.1.50\r\nb=AS:512\r\nt=0 0\r\nm=audio 2222 RTP/AVP 9 0 8 18 101\r\nb=TIAS:64000\r\na=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp-fb:* nack\r\na=sendrecv\r\nm=video 2224 RTP/AVP 109 34\r\nb=TIAS:448000\r\na=rtpmap:109 H264/90000\r\na=fmtp:109 profile-level-id=42800d\r\na=rtpmap:34 H263/90000\r\n";
+
+    /// A WebRTC-gateway style audio offer over RTP/AVPF: BUNDLE group,
+    /// ICE candidates and credentials, DTLS fingerprint and setup, rtcp-mux,
+    /// Opus and extmap lines, an SSRC, and a malformed attribute.
+    const WEBRTC_STYLE: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\na=msid-semantic: WMS stream\r\nm=audio 9 RTP/AVPF 111 0 8 13 110 126\r\nc=IN IP4 203.0.113.7\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=candidate:1 1 udp 2122260223 203.0.113.7 50000 typ host generation 0\r\na=ice-ufrag:F7gI\r\na=ice-pwd:x9cml/YzichV2+XlhiMu8g\r\na=ice-options:trickle\r\na=fingerprint:sha-256 49:66:12:17:0D:1C:91:AE:57:4C:C6:36:DD:D5:97:D2:7D:62:C9:9A:7F:B9:A3:F4:70:03:E7:43:91:73:23:5A\r\na=setup:actpass\r\na=mid:0\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:13 CN/8000\r\na=rtpmap:110 telephone-event/48000\r\na=rtpmap:126 telephone-event/8000\r\na=rtpmap:127 broken\r\na=ssrc:1001 cname:abc\r\na=ptime:\r\n";
+
+    #[test]
+    fn desk_phone_with_g722_first_gets_pcmu_and_video_refused() {
+        let offer = parse(DESK_PHONE.as_bytes()).unwrap();
+        let n = negotiate(&offer, PREFS).unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
+        assert_eq!(n.dtmf_payload_type, Some(101));
+        assert_eq!(n.remote, "192.168.1.50:2222".parse().unwrap());
+        let text = super::super::answer(
+            &n,
+            "192.0.2.9".parse().unwrap(),
+            20000,
+            super::super::SessionOrigin::new(1),
+        );
+        assert!(text.contains("m=video 0 RTP/AVP 109\r\n"), "{text}");
+    }
+
+    #[test]
+    fn webrtc_style_audio_offer_is_taken_and_dtls_only_is_refused() {
+        let offer = parse(WEBRTC_STYLE.as_bytes()).unwrap();
+        let n = negotiate(&offer, PREFS).unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
+        // telephone-event/48000 is Opus's; ours is the 8 kHz one.
+        assert_eq!(n.dtmf_payload_type, Some(126));
+        assert_eq!(n.remote, "203.0.113.7:9".parse().unwrap());
+        assert_eq!(n.ptime_ms, 20);
+        // A browser's own offer is DTLS-SRTP: refused, transport named.
+        let browser = WEBRTC_STYLE.replace("RTP/AVPF", "UDP/TLS/RTP/SAVPF");
+        let err = negotiate(&parse(browser.as_bytes()).unwrap(), PREFS).unwrap_err();
+        assert_eq!(err, SdpError::NoTransport);
+        assert_eq!(err.refusal(), (488, Some(302)));
+        assert!(err
+            .warning("voxbridge")
+            .unwrap()
+            .starts_with("302 voxbridge \""));
+    }
+
+    #[test]
+    fn refusals_name_what_stopped_the_call() {
+        let cases = [
+            ("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/AVP 18 9\n", 305),
+            ("v=0\nc=IN IP4 10.0.0.1\nm=video 7000 RTP/AVP 96\n", 304),
+            ("v=0\nc=IN IP4 300.1.2.3\nm=audio 7000 RTP/AVP 0\n", 301),
+            (
+                "v=0\nc=IN IP4 host.example.com\nm=audio 7000 RTP/AVP 0\n",
+                301,
+            ),
+            ("v=0\nc=IN IP4 10.0.0.1\nm=audio 99999 RTP/AVP 0\n", 301),
+            ("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/SAVP 0\n", 302),
+        ];
+        for (sdp, warning) in cases {
+            let err = neg(sdp).unwrap_err();
+            assert_eq!(err.refusal(), (488, Some(warning)), "{sdp}");
+        }
+        assert_eq!(SdpError::NotUtf8.refusal(), (400, None));
     }
 }

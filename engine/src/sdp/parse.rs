@@ -37,6 +37,9 @@ pub struct MediaDescription {
     pub ptime: Option<u32>,
     /// Media-level direction attribute, if any.
     pub direction: Option<Direction>,
+    /// False when the m= line itself could not be read (a port over 65535,
+    /// no formats): refused in the answer, never used.
+    pub usable: bool,
 }
 
 /// `a=rtpmap:<pt> <name>/<rate>[/<channels>]`.
@@ -80,16 +83,15 @@ pub fn parse(body: &[u8]) -> Result<Offer, SdpError> {
                 saw_version = true;
             }
             b'c' => {
-                let addr =
-                    parse_connection(value).ok_or(SdpError::BadConnection { line: line_no })?;
+                // An address we cannot use (a name, a bad number) counts as
+                // none: fatal only if the audio stream needs it.
+                let addr = parse_connection(value);
                 match offer.media.last_mut() {
-                    Some(m) => m.connection = Some(addr),
-                    None => offer.session_connection = Some(addr),
+                    Some(m) => m.connection = addr,
+                    None => offer.session_connection = addr,
                 }
             }
-            b'm' => offer
-                .media
-                .push(parse_media(value).ok_or(SdpError::BadMedia { line: line_no })?),
+            b'm' => offer.media.push(parse_media(value)),
             b'a' => {
                 let (name, arg) = match value.split_once(':') {
                     Some((n, a)) => (n, Some(a)),
@@ -105,17 +107,18 @@ pub fn parse(body: &[u8]) -> Result<Offer, SdpError> {
                 let Some(m) = offer.media.last_mut() else {
                     continue;
                 };
+                // A broken rtpmap or ptime is skipped: it matters only for
+                // a payload we use, and then the static table or 20 ms apply.
                 match (name, arg) {
                     ("rtpmap", Some(arg)) => {
-                        m.rtpmaps
-                            .push(parse_rtpmap(arg).ok_or(SdpError::BadRtpmap { line: line_no })?);
+                        if let Some(map) = parse_rtpmap(arg) {
+                            m.rtpmaps.push(map);
+                        }
                     }
                     ("ptime", Some(arg)) => {
-                        let ptime: u32 = arg
-                            .trim()
-                            .parse()
-                            .map_err(|_| SdpError::BadPtime { line: line_no })?;
-                        m.ptime = Some(ptime);
+                        if let Ok(ptime) = arg.trim().parse::<u32>() {
+                            m.ptime = Some(ptime);
+                        }
                     }
                     _ => {}
                 }
@@ -144,26 +147,30 @@ fn parse_connection(value: &str) -> Option<IpAddr> {
     }
 }
 
-/// `audio 49170 RTP/AVP 0 8 101` (a `/count` port suffix is accepted).
-fn parse_media(value: &str) -> Option<MediaDescription> {
+/// `audio 49170 RTP/AVP 0 8 101` (a `/count` port suffix is accepted). A
+/// line we cannot read is kept, unusable, so the answer still refuses it in
+/// its place (RFC 3264 §6 keeps the count of m= lines).
+fn parse_media(value: &str) -> MediaDescription {
     let mut parts = value.split_whitespace();
-    let kind = parts.next()?.to_string();
-    let port: u16 = parts.next()?.split('/').next()?.parse().ok()?;
-    let protocol = parts.next()?.to_string();
+    let kind = parts.next().unwrap_or("unknown").to_string();
+    let port = parts
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse::<u16>().ok());
+    let protocol = parts.next().unwrap_or("RTP/AVP").to_string();
     let formats: Vec<String> = parts.map(str::to_string).collect();
-    if formats.is_empty() {
-        return None;
-    }
-    Some(MediaDescription {
+    let usable = port.is_some() && !formats.is_empty();
+    MediaDescription {
         kind,
-        port,
+        port: port.unwrap_or(0),
         protocol,
         formats,
         connection: None,
         rtpmaps: Vec::new(),
         ptime: None,
         direction: None,
-    })
+        usable,
+    }
 }
 
 /// `101 telephone-event/8000` → (101, telephone-event, 8000).
@@ -215,30 +222,27 @@ mod tests {
     }
 
     #[test]
-    fn rejects_broken_bodies() {
+    fn rejects_what_is_not_sdp() {
         assert!(matches!(
             parse(b"garbage"),
             Err(SdpError::BadLine { line: 1 })
         ));
         assert!(matches!(parse(b"v=1\n"), Err(SdpError::BadVersion)));
         assert!(matches!(parse(b"s=-\n"), Err(SdpError::BadVersion)));
-        assert!(matches!(
-            parse(b"v=0\nc=IN IP4 999.1.1.1\n"),
-            Err(SdpError::BadConnection { line: 2 })
-        ));
-        assert!(matches!(
-            parse(b"v=0\nm=audio notaport RTP/AVP 0\n"),
-            Err(SdpError::BadMedia { line: 2 })
-        ));
-        assert!(matches!(
-            parse(b"v=0\nm=audio 1 RTP/AVP 0\na=rtpmap:300 X/8000\n"),
-            Err(SdpError::BadRtpmap { line: 3 })
-        ));
-        assert!(matches!(
-            parse(b"v=0\nm=audio 1 RTP/AVP 0\na=ptime:fast\n"),
-            Err(SdpError::BadPtime { line: 3 })
-        ));
         assert!(matches!(parse(&[0xff, 0xfe]), Err(SdpError::NotUtf8)));
+    }
+
+    #[test]
+    fn tolerates_what_we_do_not_use() {
+        // RFC 4475's offers carry `a=rtpmap:31 LPC` (no clock rate).
+        let o = parse(b"v=0\nc=IN IP4 999.1.1.1\nm=audio 1 RTP/AVP 0\na=rtpmap:300 X/8000\na=rtpmap:31 LPC\na=ptime:fast\nm=video 99999 RTP/AVP 31\n").unwrap();
+        assert_eq!(o.session_connection, None);
+        let audio = &o.media[0];
+        assert!(audio.usable);
+        assert!(audio.rtpmaps.is_empty());
+        assert_eq!(audio.ptime, None);
+        assert!(!o.media[1].usable);
+        assert_eq!(o.media[1].kind, "video");
     }
 
     proptest::proptest! {

@@ -1,5 +1,6 @@
 //! The UDP socket the SIP stack reads through. It runs [`screen`] on every
-//! datagram so malformed requests are answered (400/501) or dropped with a
+//! datagram so malformed or unsupported requests are answered (400, 416,
+//! 420, 501, 505, 513…) or dropped with a
 //! log line and a metric, instead of vanishing inside the stack, and it
 //! translates digest algorithm names (see `digest_compat`).
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use rsipstack::platform::net::UdpSocket as StackUdpSocket;
 use tracing::warn;
 
-use super::screen::{screen, Verdict};
+use super::screen::{screen, too_large, Rejection, Verdict};
 use super::sent::SentWatch;
 use crate::metrics::Metrics;
 
@@ -18,6 +19,7 @@ pub struct ScreeningSocket {
     server: String,
     metrics: Arc<Metrics>,
     sent: Arc<SentWatch>,
+    spare: std::sync::Mutex<Vec<u8>>,
 }
 
 impl ScreeningSocket {
@@ -32,28 +34,60 @@ impl ScreeningSocket {
             server,
             metrics,
             sent,
+            spare: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
 
-#[async_trait::async_trait]
-impl StackUdpSocket for ScreeningSocket {
-    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+/// Largest UDP datagram (64 KB less the IP and UDP headers): what we read,
+/// so one larger than the stack's buffer is seen whole and answered 513.
+const MAX_DATAGRAM: usize = 65_507;
+
+impl ScreeningSocket {
+    /// Read datagrams into `whole` until one is for the stack.
+    async fn receive(
+        &self,
+        buf: &mut [u8],
+        whole: &mut [u8],
+    ) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (mut len, from) = self.socket.recv_from(buf).await?;
-            if let Some(fixed) = super::digest_compat::inbound(&buf[..len]) {
-                if fixed.len() <= buf.len() {
-                    buf[..fixed.len()].copy_from_slice(&fixed);
+            let (mut len, from) = self.socket.recv_from(whole).await?;
+            if let Some(fixed) = super::digest_compat::inbound(&whole[..len]) {
+                if fixed.len() <= whole.len() {
+                    whole[..fixed.len()].copy_from_slice(&fixed);
                     len = fixed.len();
                 }
             }
-            let datagram = &buf[..len];
+            let datagram = &whole[..len];
             // Keepalives (CRLF) and empty datagrams are the stack's business.
             if datagram.iter().all(u8::is_ascii_whitespace) {
-                return Ok((len, from));
+                let n = len.min(buf.len());
+                buf[..n].copy_from_slice(&datagram[..n]);
+                return Ok((n, from));
             }
-            match screen(datagram, &self.server) {
-                Verdict::Pass => return Ok((len, from)),
+            let verdict = if len > buf.len() {
+                too_large(&datagram[..buf.len()], &self.server)
+            } else {
+                screen(datagram, &self.server)
+            };
+            match verdict {
+                Verdict::Pass => {
+                    buf[..len].copy_from_slice(datagram);
+                    return Ok((len, from));
+                }
+                Verdict::Rewrite(bytes) if bytes.len() <= buf.len() => {
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    return Ok((bytes.len(), from));
+                }
+                Verdict::Rewrite(_) => {
+                    // Unfolding only shortens a message; never reached.
+                    self.metrics.screened(Rejection::TooLarge);
+                }
+                Verdict::Trim(n) => {
+                    // RFC 3261 §18.3: octets past Content-Length are discarded.
+                    buf[..n].copy_from_slice(&datagram[..n]);
+                    return Ok((n, from));
+                }
                 Verdict::Reply(response, why) => {
                     self.metrics.screened(why);
                     if let Some(code) = response
@@ -63,9 +97,9 @@ impl StackUdpSocket for ScreeningSocket {
                     {
                         self.metrics.response_sent(code);
                     }
-                    warn!(source = %from, reason = why.label(), bytes = len, "malformed SIP request answered");
+                    warn!(source = %from, reason = why.label(), bytes = len, "SIP request refused by screening");
                     if let Err(e) = self.socket.send_to(&response, from).await {
-                        warn!(source = %from, error = %e, "could not answer malformed SIP request");
+                        warn!(source = %from, error = %e, "could not answer a screened SIP request");
                     }
                 }
                 Verdict::Drop(why) => {
@@ -74,6 +108,21 @@ impl StackUdpSocket for ScreeningSocket {
                 }
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl StackUdpSocket for ScreeningSocket {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        // The stack reads from one task: reuse one buffer rather than zero
+        // 64 KB per datagram (a second reader, if ever, gets its own).
+        let mut whole = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
+        if whole.len() < MAX_DATAGRAM {
+            whole = vec![0u8; MAX_DATAGRAM];
+        }
+        let result = self.receive(buf, &mut whole).await;
+        *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = whole;
+        result
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {

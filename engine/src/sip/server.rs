@@ -30,6 +30,7 @@ use crate::config::{Config, Transport};
 use crate::health::{Component, DownOnDrop};
 use crate::metrics::Metrics;
 use crate::pii::mask_uri;
+use crate::sdp;
 
 /// A running SIP endpoint. New calls arrive on the receiver returned by
 /// [`SipServer::start`]; dropping the server does not stop it, [`SipServer::shutdown`] does.
@@ -168,6 +169,7 @@ impl SipServer {
             admission,
             retry_after: config.calls.retry_after_secs,
             sent,
+            codecs: config.sip.codecs.iter().map(|c| c.codec()).collect(),
         };
         let stop = cancel.clone();
         let health_metrics = dispatcher.metrics.clone();
@@ -222,6 +224,8 @@ struct Dispatcher {
     admission: Arc<Admission>,
     retry_after: u32,
     sent: Arc<SentWatch>,
+    /// Our codecs in preference order, to judge offers before ringing.
+    codecs: Vec<voxbridge_media::Codec>,
 }
 
 /// Counts every response the stack sends, by status code.
@@ -316,6 +320,26 @@ impl Dispatcher {
             .and_then(|c| c.get_remote_addr())
             .and_then(|a| a.get_socketaddr().ok());
         let info = call_info(&tx.original, source);
+        // RFC 3264 §6: refuse only an offer we cannot take, before ringing,
+        // and say in a Warning (RFC 3261 §20.43) what stopped it. An INVITE
+        // without an offer goes on to the call, which refuses it.
+        if !tx.original.body.is_empty() {
+            if let Err(e) =
+                sdp::parse(&tx.original.body).and_then(|o| sdp::negotiate(&o, &self.codecs))
+            {
+                self.metrics
+                    .calls_rejected_sdp
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (code, _) = e.refusal();
+                warn!(call_id = %info.call_id, source = ?source, code, reason = %e, "INVITE offer refused");
+                let headers = e
+                    .warning("voxbridge")
+                    .map(|w| vec![Header::Warning(w.into())])
+                    .unwrap_or_default();
+                reply(&mut tx, StatusCode::from(code), headers).await;
+                return;
+            }
+        }
         let slot = match self.admission.admit(source.map(|s| s.ip())) {
             Ok(slot) => slot,
             Err(refusal) => {

@@ -12,7 +12,7 @@ use super::{CallCore, Command, Phase};
 use crate::call::{EndReason, FlowStart};
 use crate::config::Config;
 use crate::flow::FlowEvent;
-use crate::sdp::{self, Negotiated, SdpError};
+use crate::sdp::{self, Negotiated};
 
 impl CallCore {
     pub(super) fn setup_begin(&mut self, now: Instant) {
@@ -29,10 +29,12 @@ impl CallCore {
                     .metrics
                     .calls_rejected_sdp
                     .fetch_add(1, Ordering::Relaxed);
-                let code = match e {
-                    SdpError::NoAudio | SdpError::NoCommonCodec | SdpError::NoConnection => 488,
-                    _ if self.start.offer.is_empty() => 488,
-                    _ => 400,
+                // The dispatcher already answered bad offers (with their
+                // Warning); what reaches here is chiefly a missing offer.
+                let code = if self.start.offer.is_empty() {
+                    488
+                } else {
+                    e.refusal().0
                 };
                 self.reject(code, &e.to_string());
             }
