@@ -14,12 +14,12 @@
 pub mod admin_routes;
 pub mod client;
 pub mod dnc;
+pub mod engine_dialer;
 pub mod format;
 pub mod hours;
 pub mod list;
 pub mod manager;
 pub mod metrics;
-pub mod engine_dialer;
 pub mod results;
 pub mod runner;
 pub mod schedule;
