@@ -195,8 +195,8 @@ impl TryFrom<String> for E164 {
         if let Some(bad) = digits.chars().find(|c| !c.is_ascii_digit()) {
             return Err(PhoneError::InvalidCharacter(bad));
         }
-        let e = international(digits)?;
-        if e.0 != s {
+        let e = international_once(digits)?;
+        if e.0 != s || digits.len() > MAX_E164_DIGITS {
             // Canonical E.164 has no trunk prefix after the calling code.
             return Err(PhoneError::InvalidCharacter('0'));
         }
@@ -268,8 +268,34 @@ fn normalise(input: &str, country: &Country) -> Result<E164, PhoneError> {
     }
 }
 
-/// A number written with its calling code (`digits` without the `+`).
+/// E.164 allows at most 15 digits after the `+`.
+const MAX_E164_DIGITS: usize = 15;
+
+/// A number written with its calling code (`digits` without the `+`), in
+/// the form that reads back as itself. libphonenumber drops one trunk zero
+/// after the calling code per reading ("+62 00 34…" → "+62 0 34…"), so the
+/// reading is repeated until it holds, and a number longer than E.164
+/// allows is refused.
 fn international(digits: &str) -> Result<E164, PhoneError> {
+    let mut e = international_once(digits)?;
+    for _ in 0..3 {
+        let again = international_once(e.digits())?;
+        if again == e {
+            break;
+        }
+        e = again;
+    }
+    let len = e.digits().len();
+    if len > MAX_E164_DIGITS {
+        return Err(PhoneError::TooLong {
+            digits: len,
+            country: "E.164".to_string(),
+        });
+    }
+    Ok(e)
+}
+
+fn international_once(digits: &str) -> Result<E164, PhoneError> {
     if digits.starts_with('0') {
         return Err(PhoneError::BadCountryCode);
     }
@@ -596,6 +622,20 @@ mod tests {
         assert_eq!(fictitious.national(us), Some("5551234567"));
         let cn = Country::by_iso("CN").expect("CN");
         assert!(E164::parse("138 0013 8000", cn).expect("mobile").is_valid());
+    }
+
+    #[test]
+    fn a_number_reads_back_as_itself_and_is_at_most_15_digits() {
+        let cn = Country::by_iso("CN").expect("CN");
+        // libphonenumber dropped one zero per reading: parse gave
+        // +620342978709445635, which storage then refused.
+        assert!(matches!(
+            E164::parse("+62000342978709445635", cn),
+            Err(PhoneError::TooLong { digits: 17, .. })
+        ));
+        let e = E164::parse("+62 0 21 5790 0000", cn).expect("Jakarta, trunk zero typed");
+        assert_eq!(E164::try_from(e.to_string()).as_ref(), Ok(&e));
+        assert!(E164::try_from("+1234567890123456".to_string()).is_err());
     }
 
     #[test]
