@@ -47,6 +47,24 @@ fn ears() -> Ears {
 }
 
 impl Sim {
+    /// The prompt the core asked for next is made (0.1 s of silence):
+    /// takes the pending commands, so `what` names the prompt expected.
+    fn prompt_made(&mut self, what: &str) {
+        let id = self
+            .take()
+            .into_iter()
+            .find_map(|c| match c {
+                Command::PreparePrompt { id, .. } => Some(id),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{what}: no prompt asked for"));
+        self.input(Input::Done(Done::Prompt {
+            id,
+            prompt: Some(Prompt::from_samples(vec![0; 800])),
+            took: Duration::ZERO,
+        }));
+    }
+
     fn new(config: Config, crm: bool, new_flow: NewFlow) -> Sim {
         let now = Instant::now();
         let settings = CoreSettings {
@@ -522,19 +540,7 @@ fn the_lookup_starts_while_its_filler_plays() {
         result: Ok(order),
     }));
     // "Please key your order number": the caller keys it.
-    let id = sim
-        .take()
-        .into_iter()
-        .find_map(|c| match c {
-            Command::PreparePrompt { id, .. } => Some(id),
-            _ => None,
-        })
-        .expect("the order-number prompt");
-    sim.input(Input::Done(Done::Prompt {
-        id,
-        prompt: Some(Prompt::from_samples(vec![0; 800])),
-        took: Duration::ZERO,
-    }));
+    sim.prompt_made("the order-number prompt");
     sim.input(Input::Media(MediaInput::PlaybackDone));
     for d in "1001#".chars() {
         sim.input(Input::Media(MediaInput::Dtmf(d)));

@@ -10,19 +10,7 @@ use super::*;
 /// menu prompt), with nothing else pending.
 fn menu_open() -> Sim {
     let mut sim = Sim::new(ring_config(0), false, customer_service());
-    let id = sim
-        .take()
-        .into_iter()
-        .find_map(|c| match c {
-            Command::PreparePrompt { id, .. } => Some(id),
-            _ => None,
-        })
-        .expect("the greeting is made");
-    sim.input(Input::Done(Done::Prompt {
-        id,
-        prompt: Some(Prompt::from_samples(vec![0; 800])),
-        took: Duration::ZERO,
-    }));
+    sim.prompt_made("the greeting is made");
     sim.input(Input::Media(MediaInput::PlaybackStarted));
     sim.input(Input::Media(MediaInput::BargeIn));
     sim.input(Input::Media(MediaInput::SpeechStarted));
@@ -171,19 +159,7 @@ fn whisper_uses_the_result_of_its_pause_when_nothing_follows() {
         },
         ..ears()
     });
-    let id = sim
-        .take()
-        .into_iter()
-        .find_map(|c| match c {
-            Command::PreparePrompt { id, .. } => Some(id),
-            _ => None,
-        })
-        .expect("the prompt is made");
-    sim.input(Input::Done(Done::Prompt {
-        id,
-        prompt: Some(Prompt::from_samples(vec![0; 800])),
-        took: Duration::ZERO,
-    }));
+    sim.prompt_made("the prompt is made");
     sim.input(Input::Media(MediaInput::PlaybackStarted));
     sim.input(Input::Media(MediaInput::PlaybackDone));
     sim.input(Input::Media(MediaInput::SpeechStarted));
