@@ -331,6 +331,11 @@ pub struct SpeechConfig {
     /// A pause this long within free speech starts recognising it; when
     /// the caller says no more, the turn uses that result. 0: off.
     pub whisper_speculate_ms: u32,
+    /// A result at such a pause that means one of the question's intents
+    /// with at least this confidence ends the turn there, without waiting
+    /// for the rest of `end_silence_ms` (questions with intents and no
+    /// number or digits slot only: those may still grow). 0: off.
+    pub whisper_early_end_confidence: f32,
     /// Voiced speech over a prompt needed to stop it (when the script
     /// allows; a script's `barge_in: {min_speech: …}` overrides it). Noise,
     /// coughs, in-band tones and the prompt's echo do not count.
@@ -360,6 +365,7 @@ impl Default for SpeechConfig {
             grammar_end_silence_ms: 250,
             grammar_early_end_ms: 128,
             whisper_speculate_ms: 200,
+            whisper_early_end_confidence: 0.9,
             barge_in_ms: 200,
             max_utterance_ms: 15_000,
             tts_rate_wpm: 160,
@@ -824,6 +830,15 @@ impl Config {
                     format!("{ctx} is not within 64..=1500 (50 per second of audio)"),
                 ));
             }
+        }
+        if !(0.0..=1.0).contains(&sp.whisper_early_end_confidence) {
+            return Err(invalid(
+                "speech.whisper_early_end_confidence",
+                format!(
+                    "{} is not within 0..=1 (0: off)",
+                    sp.whisper_early_end_confidence
+                ),
+            ));
         }
         if sp.end_silence_ms < 100
             || sp.grammar_end_silence_ms < 100

@@ -13,9 +13,11 @@
 //!   the turn at once if the caller has not gone on; anything else is
 //!   dropped and the full silence rule applies, so "one" of "one two
 //!   three" never answers a digits question;
-//! - whisper: the result is kept, and used when the utterance ends with no
-//!   more speech (the turn ends sooner by the decode time); speech after
-//!   the pause discards it.
+//! - whisper: a result that means one of the question's intents with
+//!   `speech.whisper_early_end_confidence` ends the turn at once if the
+//!   caller has not gone on ([`understood`]); any other result is kept,
+//!   and used when the utterance ends with no more speech (the turn ends
+//!   sooner by the decode time); speech after the pause discards it.
 //!
 //! At most one speculative recognition is in flight per question (a pause
 //! while one runs starts nothing), and the shell runs none while the
@@ -23,7 +25,7 @@
 //! call core feeds it and the tests drive it directly.
 
 use voxbridge_dialog::format::SlotType;
-use voxbridge_dialog::interp::Listen;
+use voxbridge_dialog::interp::{Heard, Listen};
 use voxbridge_models::asr::grammar::normalize_phrase;
 
 use super::{SpeechError, Understood};
@@ -33,7 +35,8 @@ use super::{SpeechError, Understood};
 pub enum Mode {
     /// A complete grammar answer ends the turn when it arrives.
     EndOnComplete,
-    /// The result waits for the end of the utterance.
+    /// The result waits for the end of the utterance, unless it is
+    /// understood: then the turn ends when it arrives.
     KeepForEnd,
 }
 
@@ -149,6 +152,7 @@ impl Speculation {
             // A busy or failed speculation is no reason to fail the turn:
             // the utterance is recognised as usual when it ends.
             (Mode::KeepForEnd, Err(_)) => OnResult::Dropped,
+            (Mode::KeepForEnd, Ok(_)) if complete => OnResult::EndTurn(result),
             (Mode::KeepForEnd, Ok(_)) => {
                 self.kept = Some(result);
                 OnResult::Kept
@@ -195,12 +199,29 @@ pub fn complete_answer(listen: &Listen, text: &str, tag: Option<&str>) -> bool {
     }
 }
 
+/// Whether a free-speech result understands `listen` well enough to end
+/// the turn at a pause: the question expects intents, the result means one
+/// of them with at least `min_confidence` (0: never), and no slot is open
+/// that more words could change (digits, an order number, a number, a
+/// date). Free text ("describe the problem") always waits for the full
+/// silence: people pause in the middle of a complaint.
+pub fn understood(listen: &Listen, heard: &Heard, min_confidence: f32) -> bool {
+    let settled = matches!(listen.slot, None | Some(SlotType::YesNo | SlotType::Enum));
+    min_confidence > 0.0
+        && settled
+        && !listen.intents.is_empty()
+        && heard
+            .intent
+            .as_ref()
+            .is_some_and(|i| listen.intents.contains(i))
+        && heard.confidence >= min_confidence
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
     use voxbridge_dialog::format::Lang;
-    use voxbridge_dialog::interp::Heard;
 
     fn understood(text: &str) -> Result<Understood, SpeechError> {
         Ok(Understood {
@@ -299,7 +320,7 @@ mod tests {
         assert!(s.on_pause());
         s.started(1);
         assert!(matches!(
-            s.on_result(1, understood("my kettle arrived broken"), true),
+            s.on_result(1, understood("my kettle arrived broken"), false),
             OnResult::Kept
         ));
         match s.on_utterance() {
@@ -310,9 +331,73 @@ mod tests {
         let mut s = Speculation::new(Mode::KeepForEnd);
         s.on_pause();
         s.started(1);
-        s.on_result(1, understood("my kettle"), true);
+        s.on_result(1, understood("my kettle"), false);
         s.on_resume();
         assert!(matches!(s.on_utterance(), OnUtterance::Recognise));
+    }
+
+    #[test]
+    fn understood_free_speech_at_a_pause_ends_the_turn() {
+        let mut s = Speculation::new(Mode::KeepForEnd);
+        assert!(s.on_pause());
+        s.started(1);
+        match s.on_result(1, understood("where is my order"), true) {
+            OnResult::EndTurn(r) => assert_eq!(text(&r), "where is my order"),
+            other => panic!("{other:?}"),
+        }
+        // Understood, but the caller went on meanwhile: the silence rule.
+        let mut s = Speculation::new(Mode::KeepForEnd);
+        s.on_pause();
+        s.started(2);
+        s.on_resume();
+        assert!(matches!(
+            s.on_result(2, understood("where is my order"), true),
+            OnResult::Dropped
+        ));
+    }
+
+    #[test]
+    fn only_a_confident_expected_intent_is_understood() {
+        let mut menu = listen(None, 0, &[]);
+        menu.intents = vec!["order_status".into(), "agent".into()];
+        let heard = |intent: Option<&str>, confidence: f32| Heard {
+            text: "where is my order".into(),
+            intent: intent.map(str::to_string),
+            confidence,
+            ..Heard::default()
+        };
+        assert!(super::understood(
+            &menu,
+            &heard(Some("order_status"), 0.95),
+            0.9
+        ));
+        assert!(!super::understood(
+            &menu,
+            &heard(Some("order_status"), 0.6),
+            0.9
+        ));
+        assert!(!super::understood(&menu, &heard(Some("cancel"), 0.99), 0.9));
+        assert!(!super::understood(&menu, &heard(None, 0.0), 0.9));
+        // 0 turns it off.
+        assert!(!super::understood(
+            &menu,
+            &heard(Some("order_status"), 1.0),
+            0.0
+        ));
+        // Free text, or a slot more words could change, waits.
+        let free = listen(Some(SlotType::Text), 0, &[]);
+        assert!(!super::understood(
+            &free,
+            &heard(Some("order_status"), 1.0),
+            0.9
+        ));
+        let mut order = listen(Some(SlotType::OrderId), 0, &[]);
+        order.intents = menu.intents.clone();
+        assert!(!super::understood(
+            &order,
+            &heard(Some("order_status"), 1.0),
+            0.9
+        ));
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub struct Speech {
     grammar_end_silence_ms: u32,
     grammar_early_end_ms: u32,
     whisper_speculate_ms: u32,
+    whisper_early_end_confidence: f32,
     timeout: Duration,
 }
 
@@ -134,6 +135,7 @@ impl Speech {
             grammar_end_silence_ms: cfg.grammar_end_silence_ms,
             grammar_early_end_ms: cfg.grammar_early_end_ms,
             whisper_speculate_ms: cfg.whisper_speculate_ms,
+            whisper_early_end_confidence: cfg.whisper_early_end_confidence,
             timeout: Duration::from_millis(cfg.asr_timeout_ms),
         })
     }
@@ -233,7 +235,8 @@ impl Speech {
     /// utterance is complete wait) or the speech is already too long for
     /// the question's grammar.
     /// With the result comes whether it is a complete answer
-    /// ([`early::complete_answer`]; any whisper transcript is).
+    /// ([`early::complete_answer`] for grammar, [`early::understood`] for
+    /// whisper).
     pub async fn speculate(
         &self,
         listen: &Listen,
@@ -253,8 +256,11 @@ impl Speech {
             }));
         }
         let (understood, tag) = self.recognise(listen, audio).await?;
-        let complete = understood.engine == "whisper"
-            || early::complete_answer(listen, &understood.heard.text, tag.as_deref());
+        let complete = if understood.engine == "whisper" {
+            early::understood(listen, &understood.heard, self.whisper_early_end_confidence)
+        } else {
+            early::complete_answer(listen, &understood.heard.text, tag.as_deref())
+        };
         Ok((understood, complete))
     }
 

@@ -169,7 +169,7 @@ fn whisper_uses_the_result_of_its_pause_when_nothing_follows() {
     sim.input(Input::Done(Done::Speculated {
         id,
         result: Ok(heard("my kettle arrived broken", "complaint")),
-        complete: true,
+        complete: false,
     }));
     // Kept, not used yet: the caller may still go on.
     assert!(!has(&sim.take(), |c| matches!(
@@ -194,4 +194,47 @@ fn whisper_uses_the_result_of_its_pause_when_nothing_follows() {
         ),
         "{c:?}"
     );
+}
+
+#[test]
+fn understood_free_speech_ends_the_turn_when_its_pause_result_arrives() {
+    let program = Arc::new(Program::parse("early.yaml", WHISPER_QUESTION).expect("parses"));
+    let flow: NewFlow = Arc::new(move |start: &FlowStart| {
+        Box::new(ScriptFlow::new(program.clone(), start.caller.clone(), None)) as Box<dyn CallFlow>
+    });
+    let mut config = ring_config(0);
+    config.speech.whisper_speculate_ms = 200;
+    let mut sim = Sim::new(config, false, flow);
+    sim.core.settings.ears = Some(Ears {
+        available: Available {
+            whisper: true,
+            whisper_zh: false,
+            grammar: true,
+        },
+        ..ears()
+    });
+    sim.prompt_made("the prompt is made");
+    sim.input(Input::Media(MediaInput::PlaybackStarted));
+    sim.input(Input::Media(MediaInput::PlaybackDone));
+    sim.input(Input::Media(MediaInput::SpeechStarted));
+    sim.take();
+    let id = pause(&mut sim).expect("speculated at the pause");
+    sim.advance(Duration::from_millis(150));
+    // The shell found it understood (`speech::early::understood`): no
+    // waiting for the rest of the 500 ms silence.
+    sim.input(Input::Done(Done::Speculated {
+        id,
+        result: Ok(heard("my kettle arrived broken", "complaint")),
+        complete: true,
+    }));
+    let c = sim.take();
+    assert!(has(&c, |c| matches!(c, Command::CutUtterance)), "{c:?}");
+    assert!(
+        has(
+            &c,
+            |c| matches!(c, Command::Transcript { speaker: "caller", text } if text == "my kettle arrived broken")
+        ),
+        "{c:?}"
+    );
+    assert!(!recognises(&c), "nothing else is recognised: {c:?}");
 }
