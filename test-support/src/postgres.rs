@@ -122,7 +122,7 @@ impl PostgresServer {
             run(Command::new("chown").arg(user).arg(&pwfile), "chown pwfile")?;
         }
         run(
-            &mut server
+            server
                 .tool("initdb")
                 .arg("-D")
                 .arg(server.data())
