@@ -283,6 +283,11 @@ impl PostgresServer {
         )
     }
 
+    /// A file holding the password (for `storage.password: { file: … }`).
+    pub fn password_file(&self) -> PathBuf {
+        self.dir.join("pwfile")
+    }
+
     /// Where the cluster lives.
     pub fn dir(&self) -> &Path {
         &self.dir
