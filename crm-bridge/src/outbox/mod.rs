@@ -235,7 +235,16 @@ pub fn open_store(
 ) -> Result<Box<dyn Store>, OutboxError> {
     Ok(match backend {
         Backend::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path, durability)?),
-        Backend::Postgres(target) => Box::new(postgres::PgStore::open(target, durability)?),
+        Backend::Postgres(target) => {
+            // The blocking client cannot run on a thread that drives async
+            // tasks, and this may be called from one: open it on a plain
+            // thread.
+            let target = target.clone();
+            let opened = std::thread::spawn(move || postgres::PgStore::open(&target, durability))
+                .join()
+                .map_err(|_| OutboxError::Task("opening the PostgreSQL outbox failed".into()))??;
+            Box::new(opened)
+        }
     })
 }
 
