@@ -29,6 +29,7 @@ use crate::phone::Country;
 use crate::resilience::breaker::BreakerConfig;
 use crate::resilience::cache::CacheConfig;
 use crate::resilience::retry::RetryPolicy;
+use crate::storage::StorageConfig;
 
 /// What is wrong with a CRM configuration.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -103,6 +104,9 @@ pub struct CrmConfig {
     pub breaker: BreakerConfig,
     pub cache: CacheConfig,
     pub outbox: OutboxConfig,
+    /// Where the outbox lives: its SQLite file (default) or a shared
+    /// PostgreSQL (`storage.url`).
+    pub storage: StorageConfig,
 }
 
 impl Default for CrmConfig {
@@ -127,6 +131,7 @@ impl Default for CrmConfig {
             breaker: BreakerConfig::default(),
             cache: CacheConfig::default(),
             outbox: OutboxConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -245,9 +250,9 @@ impl CrmConfig {
         })
     }
 
-    /// Open the outbox.
+    /// Open the outbox (in PostgreSQL when `storage.url` names one).
     pub fn open_outbox(&self) -> Result<Outbox, ConfigError> {
-        Ok(Outbox::open(self.outbox.clone())?)
+        Ok(Outbox::open_with(self.outbox.clone(), &self.storage)?)
     }
 }
 

@@ -71,6 +71,7 @@ pub mod outbox;
 pub mod phone;
 pub mod resilience;
 pub mod secret;
+pub mod storage;
 pub mod template;
 
 pub use bridge::{Bridge, LookupFailed};

@@ -116,8 +116,16 @@ fn the_key_table_lists_every_accepted_key_and_no_other() {
         .into_iter()
         .map(|k| format!("outbox.{k}"))
         .collect();
-    let mut code: BTreeSet<String> = top.into_iter().filter(|k| k != "outbox").collect();
+    let storage: BTreeSet<String> = accepted(&format!("storage:\n  {PROBE}: 1\n"))
+        .into_iter()
+        .map(|k| format!("storage.{k}"))
+        .collect();
+    let mut code: BTreeSet<String> = top
+        .into_iter()
+        .filter(|k| k != "outbox" && k != "storage")
+        .collect();
     code.extend(outbox);
+    code.extend(storage);
     let documented = documented_keys();
     let undocumented: Vec<_> = code.difference(&documented).collect();
     let unknown: Vec<_> = documented.difference(&code).collect();

@@ -24,7 +24,7 @@ const CUSTOMERS: usize = 20;
 fn config_text(server: &Server, env: &str, outbox: &std::path::Path, concurrency: usize) -> String {
     format!(
         "{}breaker: {{ failure_threshold: 5, open_for: 300ms }}\n\
-         outbox:\n  path: {}\n  backoff_base: 50ms\n  backoff_max: 500ms\n  poll_interval: 100ms\n  concurrency: {concurrency}\n",
+         outbox:\n  path: {}\n  backoff_base: 50ms\n  backoff_max: 500ms\n  poll_interval: 100ms\n  concurrency: {concurrency}\n  lease: 2s\n",
         config_yaml(&server.base_url(), env),
         outbox.display()
     )

@@ -1,10 +1,12 @@
 //! What the test suites share, so there is one copy of each: the real
 //! ticket and ERP servers the CRM connectors and the whole-call tests talk
 //! to ([`tryton`], [`rt`]), started on 127.0.0.1 with the same seed data,
+//! a throwaway PostgreSQL for the storage tests ([`postgres`]),
 //! the process handling around them ([`process`]), and a blocking HTTP
 //! client for checking what the bot wrote ([`http`]).
 
 pub mod http;
+pub mod postgres;
 pub mod process;
 pub mod rt;
 pub mod tryton;

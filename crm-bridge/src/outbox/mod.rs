@@ -13,8 +13,14 @@
 //!   process killed at any moment redelivers on restart; and records wait
 //!   out a CRM outage of hours (the default schedule spans more than three
 //!   even with the shortest jitter before a record is dead).
+//! - Any number of workers, in any number of processes and on any number of
+//!   nodes, deliver from one outbox: claims are rows in the database with a
+//!   lease ([`store`]), on SQLite ([`sqlite`], one file) or a shared
+//!   PostgreSQL ([`postgres`], `storage.url`).
 
 pub mod admin;
+pub mod postgres;
+pub mod sqlite;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::Connection;
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::sync::Notify;
@@ -35,7 +40,8 @@ use crate::datetime::now_ms;
 use crate::error::CrmError;
 use crate::model::{Write, WriteRef};
 use crate::resilience::retry::{exponential, jitter_upper_half};
-use store::{Claimed, NewRecord, Outcome};
+use crate::storage::{Backend, StorageConfig, StorageError};
+use store::{Claimed, NewRecord, Outcome, Store};
 
 /// Outbox failures (storage, not delivery: delivery failures are retried).
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -53,6 +59,21 @@ pub enum OutboxError {
 impl From<rusqlite::Error> for OutboxError {
     fn from(e: rusqlite::Error) -> Self {
         OutboxError::Sql(e.to_string())
+    }
+}
+
+impl From<::postgres::Error> for OutboxError {
+    fn from(e: ::postgres::Error) -> Self {
+        OutboxError::Sql(crate::storage::pg::describe(&e))
+    }
+}
+
+impl From<StorageError> for OutboxError {
+    fn from(e: StorageError) -> Self {
+        OutboxError::Open {
+            path: "storage".into(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -89,6 +110,11 @@ pub struct OutboxConfig {
     /// Disk sync of enqueues (`full` or `normal`). Delivery marks always use
     /// `normal`: losing one only causes a redelivery the key absorbs.
     pub durability: Durability,
+    /// How long a worker's claim on a record holds: a worker that dies
+    /// mid-delivery delays its records by this much, and a delivery is cut
+    /// off (and retried) after half of it, so it never outlives its claim.
+    #[serde(with = "crate::resilience::millis")]
+    pub lease: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -101,6 +127,7 @@ impl Default for OutboxConfig {
             concurrency: 32,
             poll_interval: Duration::from_millis(500),
             durability: Durability::Full,
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -151,6 +178,19 @@ pub struct Counts {
     pub dead: u64,
 }
 
+impl Counts {
+    /// Add `n` records of state `state` (as the table spells it).
+    pub(crate) fn add(&mut self, state: &str, n: i64) {
+        let n = u64::try_from(n).unwrap_or(0);
+        match RecordState::parse(state) {
+            Some(RecordState::Pending) => self.pending += n,
+            Some(RecordState::Delivered) => self.delivered += n,
+            Some(RecordState::Dead) => self.dead += n,
+            None => {}
+        }
+    }
+}
+
 /// A record accepted into the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueued {
@@ -182,23 +222,65 @@ impl DeliveryTarget for Bridge {
 #[derive(Clone)]
 pub struct Outbox {
     config: OutboxConfig,
-    writer: Arc<Mutex<Connection>>,
+    backend: Backend,
+    writer: Arc<Mutex<Box<dyn Store>>>,
     wake: Arc<Notify>,
 }
 
+/// Open a connection to the outbox in `backend`, creating its table or
+/// bringing its schema up to date.
+pub fn open_store(
+    backend: &Backend,
+    durability: Durability,
+) -> Result<Box<dyn Store>, OutboxError> {
+    Ok(match backend {
+        Backend::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path, durability)?),
+        Backend::Postgres(target) => {
+            // The blocking client cannot run on a thread that drives async
+            // tasks, and this may be called from one: open it on a plain
+            // thread.
+            let target = target.clone();
+            let opened = std::thread::spawn(move || postgres::PgStore::open(&target, durability))
+                .join()
+                .map_err(|_| OutboxError::Task("opening the PostgreSQL outbox failed".into()))??;
+            Box::new(opened)
+        }
+    })
+}
+
 impl Outbox {
-    /// Open (creating if needed) the outbox at `config.path`.
+    /// Open (creating if needed) the SQLite outbox at `config.path`.
     pub fn open(config: OutboxConfig) -> Result<Outbox, OutboxError> {
-        let conn = store::open(&config.path, config.durability)?;
+        let backend = Backend::Sqlite(config.path.clone());
+        Outbox::open_in(config, backend)
+    }
+
+    /// Open the outbox where `storage` says (SQLite at `config.path` unless
+    /// `storage.url` names a PostgreSQL database).
+    pub fn open_with(config: OutboxConfig, storage: &StorageConfig) -> Result<Outbox, OutboxError> {
+        let backend = storage.backend(config.path.clone())?;
+        Outbox::open_in(config, backend)
+    }
+
+    /// Open the outbox in `backend`.
+    pub fn open_in(config: OutboxConfig, backend: Backend) -> Result<Outbox, OutboxError> {
+        let store = open_store(&backend, config.durability)?;
         Ok(Outbox {
             config,
-            writer: Arc::new(Mutex::new(conn)),
+            backend,
+            writer: Arc::new(Mutex::new(store)),
             wake: Arc::new(Notify::new()),
         })
     }
 
+    /// The SQLite file (meaningless when the backend is PostgreSQL).
     pub fn path(&self) -> &Path {
         &self.config.path
+    }
+
+    /// Where the records are.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     pub fn config(&self) -> &OutboxConfig {
@@ -231,39 +313,45 @@ impl Outbox {
         &self,
         writes: Vec<(String, Write)>,
     ) -> Result<Vec<Enqueued>, OutboxError> {
-        let conn = Arc::clone(&self.writer);
         let now = now_ms();
-        let ids = tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            let records: Vec<NewRecord<'_>> = writes
-                .iter()
-                .map(|(key, write)| NewRecord { key, write })
-                .collect();
-            store::insert(&conn, &records, now).map(|ids| {
-                ids.into_iter()
-                    .zip(writes.iter())
-                    .map(|(id, (key, _))| Enqueued {
-                        id,
-                        key: key.clone(),
-                    })
-                    .collect::<Vec<_>>()
+        let ids = self
+            .with_writer(move |store| {
+                let records: Vec<NewRecord<'_>> = writes
+                    .iter()
+                    .map(|(key, write)| NewRecord { key, write })
+                    .collect();
+                store.insert(&records, now).map(|ids| {
+                    ids.into_iter()
+                        .zip(writes.iter())
+                        .map(|(id, (key, _))| Enqueued {
+                            id,
+                            key: key.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                })
             })
-        })
-        .await
-        .map_err(|e| OutboxError::Task(e.to_string()))??;
+            .await?;
         self.wake.notify_one();
         Ok(ids)
     }
 
-    /// Records per state.
-    pub async fn counts(&self) -> Result<Counts, OutboxError> {
-        let conn = Arc::clone(&self.writer);
+    /// Run `f` on this process's writing connection, off the async threads.
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, OutboxError> + Send + 'static,
+    ) -> Result<T, OutboxError> {
+        let store = Arc::clone(&self.writer);
         tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            store::counts(&conn)
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(store.as_mut())
         })
         .await
         .map_err(|e| OutboxError::Task(e.to_string()))?
+    }
+
+    /// Records per state.
+    pub async fn counts(&self) -> Result<Counts, OutboxError> {
+        self.with_writer(|store| store.counts()).await
     }
 
     /// Deliver until `shutdown` completes, then wait up to `grace` for
@@ -275,10 +363,16 @@ impl Outbox {
         shutdown: impl Future<Output = ()>,
         grace: Duration,
     ) -> Result<(), OutboxError> {
-        let conn = store::open(&self.config.path, Durability::Normal)?;
+        let store = {
+            let backend = self.backend.clone();
+            tokio::task::spawn_blocking(move || open_store(&backend, Durability::Normal))
+                .await
+                .map_err(|e| OutboxError::Task(e.to_string()))??
+        };
         let mut worker = Worker {
             config: self.config.clone(),
-            conn: Arc::new(Mutex::new(conn)),
+            store: Arc::new(Mutex::new(store)),
+            id: worker_id(),
             target,
             in_flight: HashMap::new(),
             tasks: JoinSet::new(),
@@ -314,15 +408,35 @@ impl Outbox {
             }
         }
         worker.tasks.abort_all();
+        // Deliveries cut off here go out on the next claim, by any worker,
+        // without waiting for their lease to end.
+        worker.db(|store, id| store.release(id)).await?;
         Ok(())
     }
+}
+
+/// A name no other worker has: the host, this process, and a random part
+/// (a restarted process is a new worker; its old claims simply expire).
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!(
+        "{host}/{}/{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 type DeliveryResult = (i64, Result<WriteRef, CrmError>, Option<String>);
 
 struct Worker {
     config: OutboxConfig,
-    conn: Arc<Mutex<Connection>>,
+    store: Arc<Mutex<Box<dyn Store>>>,
+    /// The name written into this worker's claims.
+    id: String,
     target: Arc<dyn DeliveryTarget>,
     /// id → (order key, attempts so far)
     in_flight: HashMap<i64, (String, u32)>,
@@ -332,12 +446,13 @@ struct Worker {
 impl Worker {
     async fn db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, OutboxError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Store, &str) -> Result<T, OutboxError> + Send + 'static,
     ) -> Result<T, OutboxError> {
-        let conn = Arc::clone(&self.conn);
+        let store = Arc::clone(&self.store);
+        let id = self.id.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(store.as_mut(), &id)
         })
         .await
         .map_err(|e| OutboxError::Task(e.to_string()))?
@@ -353,12 +468,14 @@ impl Worker {
         if room == 0 {
             return Ok(());
         }
-        let in_flight: HashSet<i64> = self.in_flight.keys().copied().collect();
-        let busy: HashSet<String> = self.in_flight.values().map(|(o, _)| o.clone()).collect();
         let now = now_ms();
+        let lease = self.config.lease;
         let claimed = self
-            .db(move |c| store::claim(c, now, room, &in_flight, &busy))
+            .db(move |store, id| store.claim(id, now, lease, room))
             .await?;
+        // A delivery still running when its claim ends could run twice (the
+        // record is free for another worker): cut it off well before.
+        let budget = (lease / 2).max(Duration::from_millis(1));
         let mut unreadable = Vec::new();
         for Claimed {
             id,
@@ -390,18 +507,24 @@ impl Worker {
                 // delivery runs in its own task and a panic is a failed
                 // attempt like any other.
                 let delivery = tokio::spawn(async move { target.deliver(&write, &key).await });
-                let result = delivery.await.unwrap_or_else(|e| {
-                    Err(CrmError::Protocol {
+                let result = match tokio::time::timeout(budget, delivery).await {
+                    Ok(joined) => joined.unwrap_or_else(|e| {
+                        Err(CrmError::Protocol {
+                            system: system.clone().unwrap_or_default(),
+                            message: format!("connector failed: {e}"),
+                        })
+                    }),
+                    Err(_) => Err(CrmError::Timeout {
                         system: system.clone().unwrap_or_default(),
-                        message: format!("connector failed: {e}"),
-                    })
-                });
+                        after_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+                    }),
+                };
                 (id, result, system)
             });
         }
         if !unreadable.is_empty() {
             let now = now_ms();
-            self.db(move |c| store::complete(c, &unreadable, now))
+            self.db(move |store, id| store.complete(id, &unreadable, now))
                 .await?;
         }
         Ok(())
@@ -410,7 +533,7 @@ impl Worker {
     /// How long to sleep when no delivery finishes first.
     async fn idle_wait(&self) -> Result<Duration, OutboxError> {
         let poll = self.config.poll_interval;
-        let next = self.db(store::next_due).await?;
+        let next = self.db(|store, _| store.next_due()).await?;
         let now = now_ms();
         Ok(match next {
             Some(at) if at > now => {
@@ -458,10 +581,10 @@ impl Worker {
             };
             outcomes.push((id, outcome));
         }
-        self.db(move |c| {
-            store::complete(c, &outcomes, now)?;
+        self.db(move |store, id| {
+            store.complete(id, &outcomes, now)?;
             for system in &recovered {
-                store::pull_forward(c, system, now)?;
+                store.pull_forward(system, now)?;
             }
             Ok(())
         })

@@ -2,13 +2,16 @@
 //! the real retry policy, with time stepped instead of slept, so an
 //! hour-long CRM outage takes milliseconds to test.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use super::store::{self, Outcome};
+use super::sqlite::SqliteStore;
+use super::store::{self, Outcome, Store};
 use super::*;
 use crate::model::CallLog;
 
 const T0: i64 = 1_795_000_000_000;
+/// The simulated worker's name in its claims.
+const SIM: &str = "sim";
 
 fn outage_error() -> CrmError {
     CrmError::Connect {
@@ -17,7 +20,7 @@ fn outage_error() -> CrmError {
     }
 }
 
-fn seed(conn: &Connection, records: usize, customers: usize) {
+fn seed(conn: &mut dyn Store, records: usize, customers: usize) {
     let writes: Vec<(String, Write)> = (0..records)
         .map(|i| {
             let w = Write::CallLog(CallLog {
@@ -35,14 +38,14 @@ fn seed(conn: &Connection, records: usize, customers: usize) {
         .iter()
         .map(|(key, write)| store::NewRecord { key, write })
         .collect();
-    store::insert(conn, &new, T0).expect("insert");
+    conn.insert(&new, T0).expect("insert");
 }
 
 /// Runs the schedule: the target is down until `outage_end`, then accepts
 /// everything. Returns (delivery order per customer, deliveries per key,
 /// time of the last delivery).
 fn simulate(
-    conn: &Connection,
+    conn: &mut dyn Store,
     config: &OutboxConfig,
     outage_end: i64,
     error: &CrmError,
@@ -51,13 +54,13 @@ fn simulate(
     let mut per_customer: HashMap<String, Vec<i64>> = HashMap::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
     let mut last = now;
-    let none = HashSet::new();
-    let no_orders = HashSet::new();
     let mut finished = false;
     for _ in 0..100_000 {
-        let claimed = store::claim(conn, now, 32, &none, &no_orders).expect("claim");
+        let claimed = conn
+            .claim(SIM, now, Duration::from_secs(30), 32)
+            .expect("claim");
         if claimed.is_empty() {
-            match store::next_due(conn).expect("next due") {
+            match conn.next_due().expect("next due") {
                 Some(t) => now = (now + 1).max(t),
                 None => {
                     finished = true;
@@ -91,9 +94,9 @@ fn simulate(
                 ));
             }
         }
-        store::complete(conn, &outcomes, now).expect("complete");
+        conn.complete(SIM, &outcomes, now).expect("complete");
         if recovered {
-            store::pull_forward(conn, "crm", now).expect("pull forward");
+            conn.pull_forward("crm", now).expect("pull forward");
         }
         // One round of deliveries takes a few milliseconds.
         now += 5;
@@ -105,13 +108,15 @@ fn simulate(
 #[test]
 fn an_hour_long_outage_loses_nothing_and_keeps_customer_order() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let conn = store::open(&dir.path().join("outbox.sqlite"), Durability::Normal).expect("open");
-    seed(&conn, 200, 20);
+    let mut conn =
+        SqliteStore::open(&dir.path().join("outbox.sqlite"), Durability::Normal).expect("open");
+    let conn: &mut dyn Store = &mut conn;
+    seed(conn, 200, 20);
     let config = OutboxConfig::default();
     let outage_end = T0 + 3_600_000;
-    let (per_customer, seen, last) = simulate(&conn, &config, outage_end, &outage_error());
+    let (per_customer, seen, last) = simulate(conn, &config, outage_end, &outage_error());
 
-    let counts = store::counts(&conn).expect("counts");
+    let counts = conn.counts().expect("counts");
     assert_eq!(
         counts,
         Counts {
@@ -139,8 +144,10 @@ fn an_hour_long_outage_loses_nothing_and_keeps_customer_order() {
 #[test]
 fn records_die_after_max_attempts_and_rejections_at_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let conn = store::open(&dir.path().join("outbox.sqlite"), Durability::Normal).expect("open");
-    seed(&conn, 3, 3);
+    let mut conn =
+        SqliteStore::open(&dir.path().join("outbox.sqlite"), Durability::Normal).expect("open");
+    let conn: &mut dyn Store = &mut conn;
+    seed(conn, 3, 3);
     let config = OutboxConfig {
         max_attempts: 4,
         backoff_base: Duration::from_millis(100),
@@ -148,16 +155,15 @@ fn records_die_after_max_attempts_and_rejections_at_once() {
         ..OutboxConfig::default()
     };
     // Down for ever.
-    simulate(&conn, &config, i64::MAX, &outage_error());
-    let counts = store::counts(&conn).expect("counts");
+    simulate(conn, &config, i64::MAX, &outage_error());
+    let counts = conn.counts().expect("counts");
     assert_eq!((counts.pending, counts.dead), (0, 3));
     let attempts: Vec<u32> = conn
-        .prepare("SELECT attempts FROM outbox")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+        .list(&admin::ListFilter::default())
+        .expect("list")
+        .iter()
+        .map(|e| e.attempts)
+        .collect();
     assert_eq!(attempts, [4, 4, 4]);
 
     let rejected = CrmError::Rejected {
@@ -187,13 +193,14 @@ fn records_die_after_max_attempts_and_rejections_at_once() {
 fn operator_can_list_retry_and_purge() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("outbox.sqlite");
-    let conn = store::open(&path, Durability::Normal).expect("open");
-    seed(&conn, 6, 6);
+    let mut conn = SqliteStore::open(&path, Durability::Normal).expect("open");
+    let conn: &mut dyn Store = &mut conn;
+    seed(conn, 6, 6);
     let config = OutboxConfig {
         max_attempts: 1,
         ..OutboxConfig::default()
     };
-    simulate(&conn, &config, i64::MAX, &outage_error());
+    simulate(conn, &config, i64::MAX, &outage_error());
 
     let dead = admin::list(
         &path,
@@ -223,7 +230,7 @@ fn operator_can_list_retry_and_purge() {
     );
     assert_eq!(admin::counts(&path).expect("counts").pending, 2);
     // Those two now get through.
-    simulate(&conn, &config, T0, &outage_error());
+    simulate(conn, &config, T0, &outage_error());
     assert_eq!(admin::counts(&path).expect("counts").delivered, 2);
 
     // Pending records are never purged; delivered and dead ones are.

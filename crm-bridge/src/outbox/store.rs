@@ -1,105 +1,33 @@
-//! The outbox table in SQLite and every statement on it. Time is passed in
+//! The outbox table behind one interface, [`Store`], with two backends:
+//! [`super::sqlite`] (one file, the embedded default) and
+//! [`super::postgres`] (a database shared by every node). Time is passed in
 //! (unix milliseconds) so the schedule can be tested over simulated hours.
 //!
-//! No "in flight" state is stored: a record is `pending` until a delivery is
-//! confirmed, so a process killed mid-delivery simply delivers it again on
-//! restart (at least once; the idempotency key makes it once at the
-//! target).
+//! Claims live in the table: a worker that takes a record writes its name
+//! (`claimed_by`) and a lease (`lease_until`) in the same transaction that
+//! selects it, so no other worker, in this process or another, on this
+//! machine or another, takes it while the lease runs. The record stays
+//! `pending` until a delivery is confirmed: a worker killed mid-delivery
+//! leaves a claim that expires, and another worker delivers the record
+//! again (at least once; the idempotency key makes it once at the target).
+//!
+//! In order per customer: a record is claimable only while no earlier
+//! record of its `order_key` is pending (claimed or not), so one customer
+//! has at most one record in flight across all workers.
 
-use std::collections::HashSet;
-use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
-use super::{Durability, OutboxError, RecordState};
+use super::admin::{Entry, ListFilter, Selection};
+use super::{Counts, OutboxError};
 use crate::model::Write;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS outbox(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    order_key TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    system TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL,
-    last_error TEXT,
-    remote_id TEXT,
-    created_at INTEGER NOT NULL,
-    delivered_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state, id);
-CREATE INDEX IF NOT EXISTS outbox_order ON outbox(order_key, state, id);
-";
-
-/// Open the outbox database, creating it if needed.
-pub fn open(path: &Path, durability: Durability) -> Result<Connection, OutboxError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| OutboxError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-    }
-    let fail = |e: rusqlite::Error| OutboxError::Open {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let conn = Connection::open(path).map_err(fail)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(fail)?;
-    let sync = match durability {
-        // Survives power loss: the WAL is synced at every commit.
-        Durability::Full => "FULL",
-        // Survives a killed process, not a power cut.
-        Durability::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync)
-        .map_err(fail)?;
-    conn.execute_batch(SCHEMA).map_err(fail)?;
-    Ok(conn)
-}
+/// The outbox's schema steps are numbered the same on both backends.
+pub const COMPONENT: &str = "outbox";
 
 /// A record to insert.
 pub struct NewRecord<'a> {
     pub key: &'a str,
     pub write: &'a Write,
-}
-
-/// Insert records in one transaction. A key already present is left alone
-/// (the engine may enqueue the same call twice after its own restart);
-/// the existing id is returned for it.
-pub fn insert(
-    conn: &Connection,
-    records: &[NewRecord<'_>],
-    now: i64,
-) -> Result<Vec<i64>, OutboxError> {
-    let tx = conn.unchecked_transaction()?;
-    let mut ids = Vec::with_capacity(records.len());
-    {
-        let mut ins = tx.prepare_cached(
-            "INSERT OR IGNORE INTO outbox(key, kind, order_key, payload, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        )?;
-        let mut find = tx.prepare_cached("SELECT id FROM outbox WHERE key = ?1")?;
-        for r in records {
-            let payload =
-                serde_json::to_string(r.write).map_err(|e| OutboxError::Encode(e.to_string()))?;
-            ins.execute(params![
-                r.key,
-                r.write.kind(),
-                r.write.order_key(),
-                payload,
-                now
-            ])?;
-            ids.push(find.query_row([r.key], |row| row.get(0))?);
-        }
-    }
-    tx.commit()?;
-    Ok(ids)
 }
 
 /// A record claimed for delivery.
@@ -110,46 +38,6 @@ pub struct Claimed {
     pub order_key: String,
     pub attempts: u32,
     pub write: Result<Write, String>,
-}
-
-/// Due records that are first in line for their customer, oldest first,
-/// skipping those already in flight in this process.
-pub fn claim(
-    conn: &Connection,
-    now: i64,
-    limit: usize,
-    in_flight: &HashSet<i64>,
-    busy_orders: &HashSet<String>,
-) -> Result<Vec<Claimed>, OutboxError> {
-    let mut st = conn.prepare_cached(
-        "SELECT id, key, order_key, attempts, payload FROM outbox o
-         WHERE state = 'pending' AND next_attempt_at <= ?1
-           AND id = (SELECT MIN(id) FROM outbox p WHERE p.order_key = o.order_key AND p.state = 'pending')
-         ORDER BY id LIMIT ?2",
-    )?;
-    let want = i64::try_from(limit + in_flight.len()).unwrap_or(i64::MAX);
-    let rows = st.query_map(params![now, want], |r| {
-        let payload: String = r.get(4)?;
-        Ok(Claimed {
-            id: r.get(0)?,
-            key: r.get(1)?,
-            order_key: r.get(2)?,
-            attempts: r.get(3)?,
-            write: serde_json::from_str(&payload).map_err(|e| e.to_string()),
-        })
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let c = row?;
-        if in_flight.contains(&c.id) || busy_orders.contains(&c.order_key) {
-            continue;
-        }
-        out.push(c);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 /// What became of one delivery.
@@ -172,95 +60,139 @@ pub enum Outcome {
     },
 }
 
-/// Record outcomes in one transaction.
-pub fn complete(
-    conn: &Connection,
-    results: &[(i64, Outcome)],
-    now: i64,
-) -> Result<(), OutboxError> {
-    if results.is_empty() {
-        return Ok(());
+/// Every statement on the outbox, on one connection.
+pub trait Store: Send {
+    /// Insert records in one transaction. A key already present is left
+    /// alone (the engine may enqueue the same call twice after its own
+    /// restart); the existing id is returned for it.
+    fn insert(&mut self, records: &[NewRecord<'_>], now: i64) -> Result<Vec<i64>, OutboxError>;
+
+    /// Claim up to `limit` due records for `worker` until `now + lease`:
+    /// oldest first, each the first pending record of its customer, none
+    /// claimed by anyone else under a running lease.
+    fn claim(
+        &mut self,
+        worker: &str,
+        now: i64,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, OutboxError>;
+
+    /// Record outcomes of `worker`'s deliveries in one transaction and drop
+    /// their claims. An outcome for a record this worker no longer holds
+    /// (its lease ran out and another worker took it) is not recorded: the
+    /// other worker's delivery decides.
+    fn complete(
+        &mut self,
+        worker: &str,
+        results: &[(i64, Outcome)],
+        now: i64,
+    ) -> Result<(), OutboxError>;
+
+    /// Drop every claim `worker` holds (at shutdown, for deliveries that did
+    /// not finish), so other workers need not wait out the lease.
+    fn release(&mut self, worker: &str) -> Result<usize, OutboxError>;
+
+    /// After a system accepted a delivery again, records of it waiting out a
+    /// backoff are made due now: the outage is over, and an hour-long
+    /// backlog should not wait for each record's own timer.
+    fn pull_forward(&mut self, system: &str, now: i64) -> Result<usize, OutboxError>;
+
+    /// The earliest time a record first in line for its customer can be
+    /// claimed (its next attempt, or the end of another worker's lease), if
+    /// any: records behind another wait for it, whatever their own time.
+    fn next_due(&mut self) -> Result<Option<i64>, OutboxError>;
+
+    /// Records per state.
+    fn counts(&mut self) -> Result<Counts, OutboxError>;
+
+    /// Records matching `filter`, newest first; errors and phone numbers
+    /// masked.
+    fn list(&mut self, filter: &ListFilter) -> Result<Vec<Entry>, OutboxError>;
+
+    /// Make records due again with a fresh attempt count (dead letters and
+    /// records waiting out a backoff). Returns how many changed.
+    fn retry(&mut self, which: &Selection, now: i64) -> Result<usize, OutboxError>;
+
+    /// Delete delivered records and dead letters (never pending ones).
+    fn purge(&mut self, which: &Selection) -> Result<usize, OutboxError>;
+
+    /// The schema version of the outbox in this database.
+    fn schema_version(&mut self) -> Result<u32, OutboxError>;
+}
+
+/// A lease in milliseconds, at least 1.
+pub(crate) fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .max(1)
+}
+
+/// "No earlier record of this customer is pending": the ordering rule, in
+/// SQL both backends accept (`o` is the candidate row).
+pub(crate) const FIRST_IN_LINE: &str = "NOT EXISTS (SELECT 1 FROM outbox p
+    WHERE p.order_key = o.order_key AND p.state = 'pending' AND p.id < o.id)";
+
+/// The columns [`Entry`] is read from, in order.
+pub(crate) const ENTRY_COLUMNS: &str = "id, key, kind, system, state, attempts, created_at,
+    next_attempt_at, delivered_at, remote_id, last_error, order_key";
+
+/// `SELECT … FROM outbox` for a list filter. Only constants and integers
+/// are spliced in, never text from outside.
+pub(crate) fn list_sql(filter: &ListFilter) -> String {
+    let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM outbox");
+    if let Some(state) = filter.state {
+        sql.push_str(&format!(" WHERE state = '{}'", state.as_str()));
     }
-    let tx = conn.unchecked_transaction()?;
-    {
-        let mut delivered = tx.prepare_cached(
-            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?2,
-                 remote_id = ?3, system = ?4, last_error = NULL
-             WHERE id = ?1 AND state = 'pending'",
-        )?;
-        let mut retry = tx.prepare_cached(
-            "UPDATE outbox SET attempts = attempts + ?2, next_attempt_at = ?3, last_error = ?4,
-                 system = COALESCE(?5, system)
-             WHERE id = ?1 AND state = 'pending'",
-        )?;
-        let mut dead = tx.prepare_cached(
-            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2,
-                 system = COALESCE(?3, system)
-             WHERE id = ?1 AND state = 'pending'",
-        )?;
-        for (id, outcome) in results {
-            match outcome {
-                Outcome::Delivered { remote_id, system } => {
-                    delivered.execute(params![id, now, remote_id, system])?;
-                }
-                Outcome::Retry {
-                    next_at,
-                    error,
-                    system,
-                    count,
-                } => {
-                    retry.execute(params![id, i64::from(*count), next_at, error, system])?;
-                }
-                Outcome::Dead { error, system } => {
-                    dead.execute(params![id, error, system])?;
-                }
-            }
+    sql.push_str(" ORDER BY id DESC");
+    if filter.limit > 0 {
+        sql.push_str(&format!(" LIMIT {}", filter.limit));
+    }
+    sql
+}
+
+/// The WHERE clause for a selection, limited to records in `states`. Only
+/// constants and integers are spliced in.
+pub(crate) fn selection_sql(which: &Selection, states: &[&str]) -> String {
+    let in_states = states
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let in_states = format!("state IN ({in_states})");
+    match which {
+        Selection::Ids(ids) if ids.is_empty() => format!("{in_states} AND FALSE"),
+        Selection::Ids(ids) => {
+            let list = ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{in_states} AND id IN ({list})")
+        }
+        Selection::AllDead => format!("{in_states} AND state = 'dead'"),
+        Selection::AllDelivered => format!("{in_states} AND state = 'delivered'"),
+        Selection::DeliveredBefore(t) => {
+            format!("{in_states} AND state = 'delivered' AND delivered_at < {t}")
         }
     }
-    tx.commit()?;
-    Ok(())
 }
 
-/// After a system accepted a delivery again, records of it waiting out a
-/// backoff are made due now: the outage is over, and an hour-long backlog
-/// should not wait for each record's own timer.
-pub fn pull_forward(conn: &Connection, system: &str, now: i64) -> Result<usize, OutboxError> {
-    Ok(conn.execute(
-        "UPDATE outbox SET next_attempt_at = ?2
-         WHERE state = 'pending' AND system = ?1 AND attempts > 0 AND next_attempt_at > ?2",
-        params![system, now],
-    )?)
+/// The payload column back into a write (an error a later version of the
+/// record format may cause: such a record becomes a dead letter).
+pub(crate) fn decode(payload: &str) -> Result<Write, String> {
+    serde_json::from_str(payload).map_err(|e| e.to_string())
 }
 
-/// The earliest time a record first in line for its customer is due, if
-/// any (records behind another wait for it, whatever their own time).
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, OutboxError> {
-    Ok(conn
-        .query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox o
-             WHERE state = 'pending'
-               AND id = (SELECT MIN(id) FROM outbox p WHERE p.order_key = o.order_key AND p.state = 'pending')",
-            [],
-            |r| r.get::<_, Option<i64>>(0),
-        )
-        .optional()?
-        .flatten())
+/// A write as the payload column holds it.
+pub(crate) fn encode(write: &Write) -> Result<String, OutboxError> {
+    serde_json::to_string(write).map_err(|e| OutboxError::Encode(e.to_string()))
 }
 
-/// Records per state.
-pub fn counts(conn: &Connection) -> Result<super::Counts, OutboxError> {
-    let mut st = conn.prepare_cached("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
-    let mut counts = super::Counts::default();
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    for row in rows {
-        let (state, n) = row?;
-        let n = u64::try_from(n).unwrap_or(0);
-        match RecordState::parse(&state) {
-            Some(RecordState::Pending) => counts.pending = n,
-            Some(RecordState::Delivered) => counts.delivered = n,
-            Some(RecordState::Dead) => counts.dead = n,
-            None => {}
-        }
+/// The per-customer ordering key as the operator sees it.
+pub(crate) fn mask_order_key(key: &str) -> String {
+    match key.split_once(':') {
+        Some(("phone", number)) => format!("phone:{}", crate::mask::mask_phone(number)),
+        _ => key.to_string(),
     }
-    Ok(counts)
 }
