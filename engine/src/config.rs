@@ -465,6 +465,30 @@ pub struct RtpConfig {
     pub inactivity_timeout_secs: u64,
     /// Length of an outgoing RFC 4733 digit, in milliseconds.
     pub dtmf_duration_ms: u64,
+    /// Which RTP sources a call takes: `strict` (only the SDP's address and
+    /// port) or `nat` (also the first source in the latch window from the
+    /// SDP's IP or the SIP source IP).
+    pub latching: LatchingMode,
+    /// How long after the answer a NAT'd source may latch, in milliseconds.
+    pub latch_window_ms: u64,
+}
+
+/// `rtp.latching`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LatchingMode {
+    Strict,
+    #[default]
+    Nat,
+}
+
+impl LatchingMode {
+    pub fn media(self) -> voxbridge_media::Latching {
+        match self {
+            LatchingMode::Strict => voxbridge_media::Latching::Strict,
+            LatchingMode::Nat => voxbridge_media::Latching::Nat,
+        }
+    }
 }
 
 /// The built-in call flow: greeting, digit collection, goodbye.
@@ -531,6 +555,8 @@ impl Default for RtpConfig {
             port_max: 29999,
             inactivity_timeout_secs: 30,
             dtmf_duration_ms: 100,
+            latching: LatchingMode::Nat,
+            latch_window_ms: 3000,
         }
     }
 }
@@ -569,6 +595,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_RTP_ADDRESS", "rtp.address"),
     ("VOXBRIDGE_RTP_PORT_MIN", "rtp.port_min"),
     ("VOXBRIDGE_RTP_PORT_MAX", "rtp.port_max"),
+    ("VOXBRIDGE_RTP_LATCHING", "rtp.latching"),
     ("VOXBRIDGE_CALLS_MAX_CALLS", "calls.max_calls"),
     ("VOXBRIDGE_CALLS_TIME_ZONE", "calls.time_zone"),
     (
@@ -650,6 +677,13 @@ impl Config {
                 }
                 "rtp.port_max" => {
                     self.rtp.port_max = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "rtp.latching" => {
+                    self.rtp.latching = match value.as_str() {
+                        "strict" => LatchingMode::Strict,
+                        "nat" => LatchingMode::Nat,
+                        other => return Err(bad(format!("`{other}` is not strict or nat"))),
+                    }
                 }
                 "admin.listen" => {
                     self.admin.listen = match value.as_str() {
@@ -736,6 +770,15 @@ impl Config {
         }
         // Receivers miss digits shorter than ~40 ms; RFC 4733's 16-bit
         // duration field holds 8.19 s at 8 kHz.
+        if self.rtp.latch_window_ms > 60_000 {
+            return Err(invalid(
+                "rtp.latch_window_ms",
+                format!(
+                    "{} is over 60000: a stranger could latch long after the answer",
+                    self.rtp.latch_window_ms
+                ),
+            ));
+        }
         if !(40..=8000).contains(&self.rtp.dtmf_duration_ms) {
             return Err(invalid(
                 "rtp.dtmf_duration_ms",
@@ -1046,6 +1089,7 @@ mod tests {
                 "log.level" => "trace",
                 "log.format" => "json",
                 "calls.time_zone" => "Europe/Berlin",
+                "rtp.latching" => "strict",
                 k if k.starts_with("rtp.port") || k.starts_with("calls.") => "7",
                 _ => "/elsewhere/file",
             };

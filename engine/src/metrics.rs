@@ -118,6 +118,8 @@ pub struct Metrics {
     pub rtp_lost: AtomicU64,
     pub rtp_late_out: AtomicU64,
     pub rtp_frames_skipped: AtomicU64,
+    /// RTP packets dropped because they came from a foreign source.
+    pub rtp_foreign: AtomicU64,
     setup: Histogram,
     /// How late the load probe woke, each tick.
     delay: Histogram,
@@ -169,6 +171,7 @@ impl Default for Metrics {
             rtp_lost: AtomicU64::new(0),
             rtp_late_out: AtomicU64::new(0),
             rtp_frames_skipped: AtomicU64::new(0),
+            rtp_foreign: AtomicU64::new(0),
             setup: Histogram::new(&SETUP_BUCKETS),
             delay: Histogram::new(&DELAY_BUCKETS),
             delay_smoothed_us: AtomicU64::new(0),
@@ -287,6 +290,8 @@ impl Metrics {
             .fetch_add(stats.late_out, Ordering::Relaxed);
         self.rtp_frames_skipped
             .fetch_add(stats.frames_skipped, Ordering::Relaxed);
+        self.rtp_foreign
+            .fetch_add(stats.ignored_source, Ordering::Relaxed);
     }
 
     /// A one-line summary for logs and the end of a run.
@@ -380,7 +385,7 @@ impl Metrics {
                 self.screened_count(why)
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 20] = [
+        let counters: [(&str, &str, &AtomicU64); 21] = [
             (
                 "voxbridge_rtp_packets_received_total",
                 "RTP packets received (finished calls).",
@@ -480,6 +485,11 @@ impl Metrics {
                 "voxbridge_call_panics_total",
                 "Call tasks that panicked; each call ended as an error with its record written.",
                 &self.call_panics,
+            ),
+            (
+                "voxbridge_rtp_foreign_packets_total",
+                "RTP packets dropped because they came from neither the signalled address nor the caller's latched NAT source (finished calls).",
+                &self.rtp_foreign,
             ),
         ];
         for (name, help, c) in counters {

@@ -35,6 +35,6 @@ pub use prompt::{Prompt, PromptError};
 pub use prompt_files::PromptFiles;
 pub use rtp::{RtpError, RtpHeader, RtpPacketView};
 pub use session::{
-    AudioSink, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
+    AudioSink, Latching, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
     ParamsError, PlaybackId, StartError,
 };

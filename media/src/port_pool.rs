@@ -1,16 +1,22 @@
 //! RTP port allocation from the configured range.
 //!
 //! RTP uses even ports (RFC 3550 §11: RTCP, if any, is on port + 1, which we
-//! leave unbound but inside the range). The pool hands ports out round-robin,
-//! so a port freed by a call that just ended is not given to the next call
-//! while stray packets for the old call may still be in flight. Whether a
-//! port is free is decided by the OS: we try to bind and move on when it is
-//! in use, so a port held by another process (or a socket still owned by a
-//! call) is skipped without the pool having to track releases.
+//! leave unbound but inside the range). Ports are picked at random, so a
+//! stranger cannot guess the next call's port from the last one (RTP bleed
+//! starts with a guessed port), and the ports handed out most recently are
+//! avoided while others are free, so a port freed by a call that just ended
+//! is not given to the next call while stray packets for the old call may
+//! still be in flight. Whether a port is free is decided by the OS: we try
+//! to bind and move on when it is in use, so a port held by another process
+//! (or a socket still owned by a call) is skipped without the pool having
+//! to track releases.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Mutex;
+
+use rand::Rng;
 
 use thiserror::Error;
 
@@ -55,9 +61,16 @@ pub struct PortPool {
     max: u16,
     first: u16,
     count: u16,
-    /// Index (0..count) of the port to try first next time.
-    cursor: Mutex<u16>,
+    /// Indexes (0..count) handed out most recently, oldest first.
+    recent: Mutex<VecDeque<u16>>,
 }
+
+/// Random probes before falling back to a scan of the whole range.
+const RANDOM_PROBES: u32 = 16;
+
+/// How many recently allocated ports are avoided: half the range, at most
+/// this many.
+const MAX_RECENT: usize = 256;
 
 impl PortPool {
     /// A pool binding on `ip`, using the even ports `p` with `min <= p` and
@@ -75,7 +88,7 @@ impl PortPool {
             max,
             first,
             count,
-            cursor: Mutex::new(0),
+            recent: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -89,22 +102,37 @@ impl PortPool {
         usize::from(self.count)
     }
 
-    /// Bind a socket on the next free even port.
+    /// Bind a socket on a free even port chosen at random.
     pub fn allocate(&self) -> Result<UdpSocket, PortPoolError> {
         // Holding the lock while binding keeps two callers from racing for
         // the same port; a bind is a few microseconds.
-        let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
-        for i in 0..self.count {
-            let index = (*cursor + i) % self.count;
-            let port = self.first + 2 * index;
-            let addr = SocketAddr::new(self.ip, port);
-            match UdpSocket::bind(addr) {
-                Ok(socket) => {
-                    *cursor = (index + 1) % self.count;
-                    return Ok(socket);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-                Err(source) => return Err(PortPoolError::Bind { addr, source }),
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rng = rand::rng();
+        let avoid = (usize::from(self.count) / 2).min(MAX_RECENT);
+        while recent.len() > avoid {
+            recent.pop_front();
+        }
+        // Random probes find a free port at once in any range that is not
+        // nearly full; recently used ports are skipped.
+        for _ in 0..RANDOM_PROBES {
+            let index = rng.random_range(0..self.count);
+            if recent.contains(&index) {
+                continue;
+            }
+            if let Some(socket) = self.try_bind(index)? {
+                Self::remember(&mut recent, avoid, index);
+                return Ok(socket);
+            }
+        }
+        // Nearly full: scan everything from a random start, the recently
+        // used ports last.
+        let start = rng.random_range(0..self.count);
+        let order = (0..self.count).map(|i| (start + i) % self.count);
+        let (fresh, used): (Vec<u16>, Vec<u16>) = order.partition(|i| !recent.contains(i));
+        for index in fresh.into_iter().chain(used) {
+            if let Some(socket) = self.try_bind(index)? {
+                Self::remember(&mut recent, avoid, index);
+                return Ok(socket);
             }
         }
         Err(PortPoolError::Exhausted {
@@ -112,6 +140,24 @@ impl PortPool {
             min: self.min,
             max: self.max,
         })
+    }
+
+    /// Bind the `index`th port: `None` when it is taken.
+    fn try_bind(&self, index: u16) -> Result<Option<UdpSocket>, PortPoolError> {
+        let addr = SocketAddr::new(self.ip, self.first + 2 * index);
+        match UdpSocket::bind(addr) {
+            Ok(socket) => Ok(Some(socket)),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(None),
+            Err(source) => Err(PortPoolError::Bind { addr, source }),
+        }
+    }
+
+    fn remember(recent: &mut VecDeque<u16>, avoid: usize, index: u16) {
+        recent.retain(|&i| i != index);
+        recent.push_back(index);
+        while recent.len() > avoid {
+            recent.pop_front();
+        }
     }
 
     /// Like [`allocate`](Self::allocate), as the tokio socket that
@@ -184,17 +230,29 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_does_not_reuse_a_just_freed_port() {
-        let pool = pool(1, 3);
-        let a = pool.allocate().unwrap();
-        let freed = port(&a);
-        drop(a);
-        let b = pool.allocate().unwrap();
-        assert_ne!(port(&b), freed);
-        let c = pool.allocate().unwrap();
-        assert_ne!(port(&c), freed);
-        // Only now does the cursor come back round.
-        assert_eq!(port(&pool.allocate().unwrap()), freed);
+    fn a_just_freed_port_is_not_reused_at_once() {
+        let pool = pool(1, 4);
+        // Half the range (2 ports) is avoided after use.
+        for _ in 0..20 {
+            let a = pool.allocate().unwrap();
+            let freed = port(&a);
+            drop(a);
+            let b = pool.allocate().unwrap();
+            assert_ne!(port(&b), freed);
+        }
+    }
+
+    #[test]
+    fn ports_are_not_sequential() {
+        // 50 allocations from 1000 ports, each freed at once: a sequential
+        // pool gives +2 every time; a random one almost never does.
+        let base = 42_000;
+        let pool = PortPool::new(LOCALHOST, base, base + 1999).unwrap();
+        let ports: Vec<u16> = (0..50).map(|_| port(&pool.allocate().unwrap())).collect();
+        let steps_of_two = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        assert!(steps_of_two < 5, "{ports:?}");
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert!(distinct.len() > 40, "{ports:?}");
     }
 
     #[test]

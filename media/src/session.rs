@@ -8,6 +8,7 @@
 
 mod core;
 mod event;
+mod latch;
 mod params;
 
 use std::io;
@@ -22,7 +23,9 @@ use tracing::{debug, warn, Instrument};
 
 pub use self::core::{Input, MediaCore, Output};
 pub use self::event::{AudioSink, MediaEvent, MediaStats, PlaybackId};
-pub use self::params::{MediaParams, ParamsError, MAX_PTIME, MIN_PTIME};
+pub use self::params::{
+    Latching, MediaParams, ParamsError, DEFAULT_LATCH_WINDOW, MAX_PTIME, MIN_PTIME,
+};
 use crate::dtmf::{self, DtmfError};
 use crate::prompt::Prompt;
 

@@ -49,6 +49,21 @@ impl Baresip {
         target: &str,
         limit: Duration,
     ) -> Result<Baresip> {
+        Self::dial_with(dir, user, source, target, limit, &[], "")
+    }
+
+    /// [`dial`](Self::dial) with more `modules` loaded (`srtp.so`) and
+    /// `account_params` after the account's address (`;mediaenc=srtp-mand`).
+    pub fn dial_with(
+        dir: &Path,
+        user: &str,
+        source: &Path,
+        target: &str,
+        limit: Duration,
+        modules: &[&str],
+        account_params: &str,
+    ) -> Result<Baresip> {
+        let extra_modules: String = modules.iter().map(|m| format!("module {m}\n")).collect();
         let sip_port = free_port()?;
         let cons = free_port()?;
         let conf = dir.join("baresip-conf");
@@ -56,13 +71,13 @@ impl Baresip {
         std::fs::write(
             conf.join("config"),
             format!(
-                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,nil\naudio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule cons.so\nmodule_app account.so\nmodule_app menu.so\ncons_listen 127.0.0.1:{cons}\n",
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,nil\naudio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule cons.so\n{extra_modules}module_app account.so\nmodule_app menu.so\ncons_listen 127.0.0.1:{cons}\n",
                 source.display()
             ),
         )?;
         std::fs::write(
             conf.join("accounts"),
-            format!("<sip:{user}@127.0.0.1>;regint=0\n"),
+            format!("<sip:{user}@127.0.0.1>;regint=0{account_params}\n"),
         )?;
         let log_path = dir.join("baresip.log");
         let log = std::fs::File::create(&log_path)?;

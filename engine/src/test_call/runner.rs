@@ -244,6 +244,7 @@ async fn place(
         inactivity_timeout: Duration::from_secs(10),
         // The test caller presses keys like a phone does, whatever the bot's config.
         dtmf_duration: voxbridge_media::dtmf::DEFAULT_DIGIT_DURATION,
+        ..MediaParams::new(negotiated.codec, negotiated.remote)
     };
     let media = MediaSession::start_with_sink(socket, params, Box::new(sink))?;
     printer.line(

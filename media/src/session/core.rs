@@ -13,9 +13,10 @@ use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, trace};
+use tracing::{debug, info, trace};
 
 use super::event::{AudioSink, MediaEvent, MediaStats, PlaybackId};
+use super::latch::{Latch, Verdict};
 use super::params::{MediaParams, ParamsError};
 use crate::clock::PacingClock;
 use crate::dtmf::{self, DtmfError, DtmfReceiver, DtmfSender};
@@ -91,7 +92,7 @@ pub struct MediaCore {
     tx_current: Vec<u8>,
 
     // Receiving.
-    latched: Option<SocketAddr>,
+    latch: Latch,
     jitter: JitterBuffer,
     dtmf_rx: DtmfReceiver,
     concealer: Concealer,
@@ -114,7 +115,7 @@ impl std::fmt::Debug for MediaCore {
         f.debug_struct("MediaCore")
             .field("params", &self.params)
             .field("ssrc", &self.ssrc)
-            .field("latched", &self.latched)
+            .field("latched", &self.latch.latched())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -148,7 +149,7 @@ impl MediaCore {
             tx_queue: VecDeque::new(),
             tx_free: Vec::new(),
             tx_current: Vec::new(),
-            latched: None,
+            latch: Latch::new(now, &params),
             jitter: JitterBuffer::default(),
             dtmf_rx: DtmfReceiver::new(),
             concealer: Concealer::new(),
@@ -180,12 +181,12 @@ impl MediaCore {
 
     /// Where packets go: the latched source, else the signalled address.
     pub fn destination(&self) -> SocketAddr {
-        self.latched.unwrap_or(self.params.remote)
+        self.latch.latched().unwrap_or(self.params.remote)
     }
 
     /// The address we latched onto, once RTP arrived.
     pub fn latched(&self) -> Option<SocketAddr> {
-        self.latched
+        self.latch.latched()
     }
 
     /// Whether a prompt is playing (or paused by hold/DTMF).
@@ -275,7 +276,7 @@ impl MediaCore {
         }
         if old.remote != new.remote {
             // A new peer (transfer, media server change): latch again.
-            self.latched = None;
+            self.latch.reset();
         }
         if old.codec != new.codec || old.payload_type != new.payload_type {
             self.jitter.reset();
@@ -368,16 +369,22 @@ impl MediaCore {
                 return;
             }
         };
-        if self.latched != Some(from) {
-            // Symmetric RTP: latch onto the first source, because behind NAT
-            // the SDP address is useless. The signalled address itself may
-            // always take over (a stray first packet must not lock it out).
-            if self.latched.is_some() && from != self.params.remote {
+        match self.latch.judge(now, from, &self.params) {
+            Verdict::Accept => {}
+            Verdict::Latch => debug!(%from, "latched RTP source"),
+            Verdict::Foreign => {
+                // Once per call, not per packet: a flood must not flood the log.
+                if self.stats.ignored_source == 0 {
+                    info!(
+                        %from,
+                        signalled = %self.params.remote,
+                        latched = ?self.latch.latched(),
+                        "dropping RTP from a foreign source (counted; logged once per call)"
+                    );
+                }
                 self.stats.ignored_source += 1;
                 return;
             }
-            debug!(%from, "latched RTP source");
-            self.latched = Some(from);
         }
         self.stats.packets_in += 1;
         self.last_activity = now;

@@ -68,7 +68,8 @@ pub struct MediaStats {
     pub duplicate: u64,
     /// Datagrams that were not valid RTP (or bad telephone-event payloads).
     pub bad_packets: u64,
-    /// RTP from an address other than the one we latched onto.
+    /// RTP from a foreign source (not the signalled address, not the
+    /// NAT'd source latched onto), dropped undecoded.
     pub ignored_source: u64,
     /// RTP with a payload type that was not negotiated.
     pub unknown_payload: u64,

@@ -1,7 +1,7 @@
 //! What the engine negotiated for a call's media (SDP offer/answer), as the
 //! session needs it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -36,11 +36,39 @@ pub struct MediaParams {
     /// How long each digit we send lasts (the final RFC 4733 duration field,
     /// in 8 kHz samples, is this long; at least one packet interval).
     pub dtmf_duration: Duration,
+    /// Which sources may latch (see [`Latching`]).
+    pub latching: Latching,
+    /// How long after the session starts (the answer), or after a re-INVITE
+    /// moved the peer, a NAT'd source may still latch.
+    pub latch_window: Duration,
+    /// Where the call's SIP came from: behind NAT the RTP comes from this
+    /// IP even when the SDP names a private one.
+    pub sip_source: Option<IpAddr>,
 }
+
+/// Which RTP sources a session takes audio from (and sends to). Packets
+/// from any other source are dropped and counted, so a stranger who finds
+/// the port neither hears the call nor gets audio into it (RTP bleed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Latching {
+    /// Only the address and port the SDP signalled.
+    Strict,
+    /// The signalled address, or else the first source within the latch
+    /// window whose IP is the signalled one or the SIP source's: a caller
+    /// behind NAT sends from a port its SDP does not know. Once latched, a
+    /// different source is never followed (only the signalled address may
+    /// take over).
+    #[default]
+    Nat,
+}
+
+/// Default [`MediaParams::latch_window`].
+pub const DEFAULT_LATCH_WINDOW: Duration = Duration::from_secs(3);
 
 impl MediaParams {
     /// Typical parameters: static payload type, telephone-event on 101,
-    /// 20 ms, send and receive, 30 s inactivity timeout, 100 ms digits.
+    /// 20 ms, send and receive, 30 s inactivity timeout, 100 ms digits,
+    /// NAT latching for 3 s.
     pub fn new(codec: Codec, remote: SocketAddr) -> Self {
         MediaParams {
             codec,
@@ -51,6 +79,9 @@ impl MediaParams {
             direction: Direction::SendRecv,
             inactivity_timeout: Duration::from_secs(30),
             dtmf_duration: crate::dtmf::DEFAULT_DIGIT_DURATION,
+            latching: Latching::Nat,
+            latch_window: DEFAULT_LATCH_WINDOW,
+            sip_source: None,
         }
     }
 

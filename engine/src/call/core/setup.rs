@@ -197,5 +197,9 @@ pub fn media_params(config: &Config, n: &Negotiated) -> MediaParams {
         direction: n.direction,
         inactivity_timeout: Duration::from_secs(config.rtp.inactivity_timeout_secs),
         dtmf_duration: Duration::from_millis(config.rtp.dtmf_duration_ms),
+        latching: config.rtp.latching.media(),
+        latch_window: Duration::from_millis(config.rtp.latch_window_ms),
+        // The shell knows where the SIP came from and fills it in.
+        sip_source: None,
     }
 }

@@ -206,7 +206,9 @@ impl Shell {
 
     /// 200 OK, then media on the allocated socket with the recorder and
     /// the endpointer listening.
-    fn answer(&mut self, sdp: String, params: MediaParams) -> Result<(), String> {
+    fn answer(&mut self, sdp: String, mut params: MediaParams) -> Result<(), String> {
+        // Behind NAT the caller's RTP comes from where its SIP came from.
+        params.sip_source = self.info.source.map(|s| s.ip());
         let socket = self.socket.take().ok_or("no RTP socket")?;
         self.leg.answer(sdp).map_err(|e| e.to_string())?;
         self.answered_at = Some(SystemTime::now());
@@ -244,7 +246,10 @@ impl Shell {
             return;
         };
         let op = match (result, &self.media) {
-            (Ok((params, sdp)), Some(media)) => match media.update(params) {
+            (Ok((mut params, sdp)), Some(media)) => match media.update({
+                params.sip_source = self.info.source.map(|s| s.ip());
+                params
+            }) {
                 Ok(()) => Op::AcceptOffer(reply, sdp),
                 Err(e) => {
                     warn!(error = %e, "re-INVITE media parameters refused");

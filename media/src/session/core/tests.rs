@@ -357,18 +357,22 @@ fn dtmf_out_lasts_the_configured_duration() {
 
 #[test]
 fn latches_to_the_first_source() {
+    // Behind NAT the packets come from the signalled IP on another port.
+    const NAT_PORT: &str = "192.0.2.10:41000";
     let mut h = Harness::new(params(20));
     h.run_until(Duration::from_millis(40));
     assert!(h.sent.iter().all(|p| p.to == addr(PEER)));
-    // Behind NAT the packets come from elsewhere: follow them.
+    // A stranger on another IP, even first, is not followed.
     h.receive(NAT, &rtp(0, 1, 0, 9, &[0xFF; 160]));
-    assert_eq!(h.core.latched(), Some(addr(NAT)));
+    assert_eq!(h.core.latched(), None);
+    h.receive(NAT_PORT, &rtp(0, 1, 0, 9, &[0xFF; 160]));
+    assert_eq!(h.core.latched(), Some(addr(NAT_PORT)));
     h.receive(OTHER, &rtp(0, 2, 160, 9, &[0xFF; 160]));
     h.run_until(Duration::from_millis(100));
     let after: Vec<_> = h.sent[3..].iter().map(|p| p.to).collect();
-    assert!(after.iter().all(|&to| to == addr(NAT)), "{after:?}");
+    assert!(after.iter().all(|&to| to == addr(NAT_PORT)), "{after:?}");
     let stats = h.core.stats();
-    assert_eq!((stats.ignored_source, stats.packets_in), (1, 1));
+    assert_eq!((stats.ignored_source, stats.packets_in), (2, 1));
     // The signalled address may always take over.
     h.receive(PEER, &rtp(0, 3, 320, 9, &[0xFF; 160]));
     assert_eq!(h.core.latched(), Some(addr(PEER)));
@@ -378,6 +382,50 @@ fn latches_to_the_first_source() {
     h.core.update(moved).unwrap();
     assert_eq!(h.core.latched(), None);
     assert_eq!(h.core.destination(), addr(OTHER));
+}
+
+#[test]
+fn a_stranger_mid_call_is_neither_heard_nor_answered() {
+    let heard = Arc::new(Mutex::new(Vec::<i16>::new()));
+    let mut h = Harness::new(params(20));
+    let sink = heard.clone();
+    h.core.set_audio_sink(Box::new(move |pcm: &[i16]| {
+        sink.lock().unwrap().extend_from_slice(pcm)
+    }));
+    // The caller sends silence (0xFF is μ-law 0) and keeps doing so…
+    for i in 0..10u16 {
+        h.receive(PEER, &rtp(0, i, u32::from(i) * 160, 9, &[0xFF; 160]));
+        // …while a stranger on the same IP sends loud audio and a digit.
+        h.receive(
+            "192.0.2.10:40000",
+            &rtp(0, 100 + i, u32::from(i) * 160, 77, &[0x00; 160]),
+        );
+        h.receive(OTHER, &rtp(101, 200 + i, 0, 78, &[5, 0x80, 0, 160]));
+        h.run_until(Duration::from_millis(20 * (u64::from(i) + 1)));
+    }
+    h.run_until(Duration::from_millis(400));
+    assert!(h.sent.iter().all(|p| p.to == addr(PEER)));
+    assert!(h
+        .event_list()
+        .iter()
+        .all(|e| !matches!(e, MediaEvent::Dtmf(_))));
+    let heard = heard.lock().unwrap();
+    assert!(!heard.is_empty());
+    assert!(heard.iter().all(|&s| s == 0), "stranger's audio leaked in");
+    let stats = h.core.stats();
+    assert_eq!((stats.packets_in, stats.ignored_source), (10, 20));
+}
+
+#[test]
+fn strict_latching_ignores_the_nat_port() {
+    let mut p = params(20);
+    p.latching = crate::Latching::Strict;
+    let mut h = Harness::new(p);
+    h.receive("192.0.2.10:41000", &rtp(0, 1, 0, 9, &[0xFF; 160]));
+    assert_eq!(h.core.latched(), None);
+    assert_eq!(h.core.stats().ignored_source, 1);
+    h.run_until(Duration::from_millis(60));
+    assert!(h.sent.iter().all(|p| p.to == addr(PEER)));
 }
 
 #[test]
