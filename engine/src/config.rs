@@ -424,6 +424,85 @@ pub struct SipConfig {
     pub ring_ms: u64,
     /// Codecs offered in preference order; the first one the caller offers wins.
     pub codecs: Vec<CodecName>,
+    /// Per-source request limits on the UDP listener (see `sip::ratelimit`).
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// Per-source SIP rate limits: a token bucket per source IP and kind of
+/// request. Over a soft limit a request is answered 503 with Retry-After;
+/// over `hard_limit` every datagram from the source is dropped unanswered.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    pub invite: BucketConfig<20, 40>,
+    pub register: BucketConfig<5, 10>,
+    pub options: BucketConfig<10, 20>,
+    /// Every request but ACK from a source outside `allow` (voxbridge does
+    /// not challenge inbound requests, so none is authenticated).
+    pub unauthenticated: BucketConfig<100, 200>,
+    /// Every datagram from a source, ACKs and responses included.
+    pub hard_limit: BucketConfig<400, 800>,
+    /// Addresses or CIDRs never limited: the PBX, a proxy in front.
+    pub allow: Vec<String>,
+    /// Most sources tracked at once; beyond, new sources share one bucket.
+    pub max_sources: usize,
+}
+
+/// One token bucket: `rate` per second on average, `burst` at once. The
+/// defaults are type parameters so each bucket keeps its own default for a
+/// field left out (`invite: {rate: 50}` keeps the INVITE burst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketConfig<const RATE: u32, const BURST: u32> {
+    pub rate: u32,
+    pub burst: u32,
+}
+
+/// A bucket as written, before the defaults of its place fill it in (serde's
+/// derive cannot take defaults from const parameters).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BucketText {
+    rate: Option<u32>,
+    burst: Option<u32>,
+}
+
+impl<'de, const RATE: u32, const BURST: u32> Deserialize<'de> for BucketConfig<RATE, BURST> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = BucketText::deserialize(d)?;
+        Ok(BucketConfig::new(
+            text.rate.unwrap_or(RATE),
+            text.burst.unwrap_or(BURST),
+        ))
+    }
+}
+
+impl<const RATE: u32, const BURST: u32> BucketConfig<RATE, BURST> {
+    pub const fn new(rate: u32, burst: u32) -> Self {
+        BucketConfig { rate, burst }
+    }
+}
+
+impl<const RATE: u32, const BURST: u32> Default for BucketConfig<RATE, BURST> {
+    fn default() -> Self {
+        BucketConfig::new(RATE, BURST)
+    }
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        RateLimitsConfig {
+            enabled: true,
+            invite: BucketConfig::default(),
+            register: BucketConfig::default(),
+            options: BucketConfig::default(),
+            unauthenticated: BucketConfig::default(),
+            hard_limit: BucketConfig::default(),
+            // A local proxy and the benches run on loopback.
+            allow: vec!["127.0.0.1".to_string(), "::1".to_string()],
+            max_sources: 16_384,
+        }
+    }
 }
 
 /// A SIP transport.
@@ -543,6 +622,7 @@ impl Default for SipConfig {
             user_agent: concat!("voxbridge/", env!("CARGO_PKG_VERSION")).to_string(),
             ring_ms: 0,
             codecs: vec![CodecName::Pcmu, CodecName::Pcma],
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }
@@ -592,6 +672,11 @@ impl Default for LogConfig {
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_SIP_LISTEN", "sip.listen"),
     ("VOXBRIDGE_SIP_PUBLIC_ADDRESS", "sip.public_address"),
+    (
+        "VOXBRIDGE_SIP_RATE_LIMITS_ENABLED",
+        "sip.rate_limits.enabled",
+    ),
+    ("VOXBRIDGE_SIP_RATE_LIMITS_ALLOW", "sip.rate_limits.allow"),
     ("VOXBRIDGE_RTP_ADDRESS", "rtp.address"),
     ("VOXBRIDGE_RTP_PORT_MIN", "rtp.port_min"),
     ("VOXBRIDGE_RTP_PORT_MAX", "rtp.port_max"),
@@ -668,6 +753,21 @@ impl Config {
                 "sip.listen" => self.sip.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
                 "sip.public_address" => {
                     self.sip.public_address = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
+                "sip.rate_limits.enabled" => {
+                    self.sip.rate_limits.enabled = match value.as_str() {
+                        "true" | "1" | "on" => true,
+                        "false" | "0" | "off" => false,
+                        other => return Err(bad(format!("`{other}` is not true or false"))),
+                    }
+                }
+                "sip.rate_limits.allow" => {
+                    self.sip.rate_limits.allow = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_string)
+                        .collect()
                 }
                 "rtp.address" => {
                     self.rtp.address = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
@@ -832,6 +932,38 @@ impl Config {
             if let Err(e) = crate::acl::Cidr::parse(entry) {
                 return Err(invalid("trunk.allow", format!("`{entry}`: {e}")));
             }
+        }
+        let limits = &self.sip.rate_limits;
+        for (name, (rate, burst)) in [
+            ("invite", (limits.invite.rate, limits.invite.burst)),
+            ("register", (limits.register.rate, limits.register.burst)),
+            ("options", (limits.options.rate, limits.options.burst)),
+            (
+                "unauthenticated",
+                (limits.unauthenticated.rate, limits.unauthenticated.burst),
+            ),
+            (
+                "hard_limit",
+                (limits.hard_limit.rate, limits.hard_limit.burst),
+            ),
+        ] {
+            if rate == 0 || burst == 0 {
+                return Err(invalid(
+                    &format!("sip.rate_limits.{name}"),
+                    "rate and burst must be at least 1".to_string(),
+                ));
+            }
+        }
+        for entry in &limits.allow {
+            if let Err(e) = crate::acl::Cidr::parse(entry) {
+                return Err(invalid("sip.rate_limits.allow", format!("`{entry}`: {e}")));
+            }
+        }
+        if limits.max_sources == 0 {
+            return Err(invalid(
+                "sip.rate_limits.max_sources",
+                "must be at least 1".to_string(),
+            ));
         }
         if let Some(target) = &self.flow.transfer_target {
             if !target.starts_with("sip:")
@@ -1090,6 +1222,8 @@ mod tests {
                 "log.format" => "json",
                 "calls.time_zone" => "Europe/Berlin",
                 "rtp.latching" => "strict",
+                "sip.rate_limits.enabled" => "false",
+                "sip.rate_limits.allow" => "192.0.2.0/24, 2001:db8::1",
                 k if k.starts_with("rtp.port") || k.starts_with("calls.") => "7",
                 _ => "/elsewhere/file",
             };

@@ -151,6 +151,8 @@ pub struct Metrics {
     pub campaigns: crate::campaign::metrics::CampaignMetrics,
     /// Calls the engine placed (see [`OutboundMetrics`]).
     pub outbound: OutboundMetrics,
+    /// Datagrams over a per-source SIP rate limit.
+    pub rate_limited: crate::sip::ratelimit::RateLimitMetrics,
 }
 
 impl Default for Metrics {
@@ -193,6 +195,7 @@ impl Default for Metrics {
             cdr_write_errors: AtomicU64::new(0),
             health: Health::default(),
             campaigns: Default::default(),
+            rate_limited: Default::default(),
         }
     }
 }
@@ -535,6 +538,7 @@ impl Metrics {
         self.health.render_prometheus(&mut body);
         self.campaigns.render(&mut body);
         self.outbound.render(&mut body);
+        self.rate_limited.render(&mut body);
         out.push_str(&body);
         out
     }

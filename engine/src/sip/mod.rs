@@ -5,6 +5,7 @@ mod dialer;
 mod digest_compat;
 mod info_dtmf;
 mod leg;
+pub mod ratelimit;
 mod registration;
 pub mod screen;
 mod screening_socket;

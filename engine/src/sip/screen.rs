@@ -321,6 +321,29 @@ fn dialog_ready(head: &Head) -> bool {
     from_tag && head.first("contact").is_some()
 }
 
+/// A stateless response to a request we will not pass on for a reason of
+/// our own (a rate limit's 503, say); `None` when it has no Via to answer.
+pub fn answer(
+    datagram: &[u8],
+    code: u16,
+    reason: &str,
+    server: &str,
+    extra: &[(&str, &str)],
+) -> Option<Vec<u8>> {
+    // The Rejection only labels a Drop, which `None` stands for here.
+    match reply(
+        &head::read(datagram),
+        code,
+        reason,
+        Rejection::BadRequest,
+        server,
+        extra,
+    ) {
+        Verdict::Reply(bytes, _) => Some(bytes),
+        _ => None,
+    }
+}
+
 /// A datagram the stack's receive buffer could not hold whole: answer 513
 /// (§21.4.11) from what did arrive, or drop it.
 pub fn too_large(truncated: &[u8], server: &str) -> Verdict {

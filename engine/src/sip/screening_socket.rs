@@ -2,15 +2,19 @@
 //! datagram so malformed or unsupported requests are answered (400, 416,
 //! 420, 501, 505, 513…) or dropped with a
 //! log line and a metric, instead of vanishing inside the stack, and it
-//! translates digest algorithm names (see `digest_compat`).
+//! translates digest algorithm names (see `digest_compat`). Before any of
+//! that it applies the per-source rate limits (see `ratelimit`), so a flood
+//! is answered 503 or dropped here, for the price of reading one word.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rsipstack::platform::net::UdpSocket as StackUdpSocket;
 use tracing::warn;
 
-use super::screen::{screen, too_large, Rejection, Verdict};
+use super::ratelimit::{Class, Decision, RateLimiter};
+use super::screen::{answer, screen, too_large, Rejection, Verdict};
 use super::sent::SentWatch;
 use crate::metrics::Metrics;
 
@@ -20,6 +24,7 @@ pub struct ScreeningSocket {
     metrics: Arc<Metrics>,
     sent: Arc<SentWatch>,
     spare: std::sync::Mutex<Vec<u8>>,
+    limits: Mutex<RateLimiter>,
 }
 
 impl ScreeningSocket {
@@ -28,6 +33,7 @@ impl ScreeningSocket {
         server: String,
         metrics: Arc<Metrics>,
         sent: Arc<SentWatch>,
+        limits: RateLimiter,
     ) -> Self {
         ScreeningSocket {
             socket,
@@ -35,7 +41,56 @@ impl ScreeningSocket {
             metrics,
             sent,
             spare: std::sync::Mutex::new(Vec::new()),
+            limits: Mutex::new(limits),
         }
+    }
+
+    /// Apply the rate limits to one datagram: `true` when it may go on.
+    /// Over a soft limit it is answered 503 here, never reaching the stack
+    /// or a call; over the hard limit it is dropped.
+    async fn within_limits(&self, datagram: &[u8], from: SocketAddr) -> bool {
+        let class = Class::of(datagram);
+        let (outcome, closing) = {
+            let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+            let outcome = limits.check(Instant::now(), from.ip(), class);
+            let closing: Vec<_> = std::iter::from_fn(|| limits.poll_log()).collect();
+            (outcome, closing)
+        };
+        let mut decision = outcome.decision;
+        if let Decision::Refuse { retry_after } = decision {
+            let retry = retry_after.to_string();
+            match answer(
+                datagram,
+                503,
+                "Service Unavailable",
+                &self.server,
+                &[("Retry-After", &retry)],
+            ) {
+                Some(response) => {
+                    self.metrics.response_sent(503);
+                    if let Err(e) = self.socket.send_to(&response, from).await {
+                        warn!(source = %from, error = %e, "could not answer a rate-limited SIP request");
+                    }
+                }
+                // No Via: nobody to answer.
+                None => decision = Decision::Drop,
+            }
+        }
+        self.metrics.rate_limited.count(class, decision);
+        for line in outcome.log.into_iter().chain(closing) {
+            match line.source {
+                Some(ip) => warn!(
+                    source = %ip,
+                    limited = line.limited,
+                    "SIP source over its rate limit: answered 503 or dropped (logged at most once a minute per source)"
+                ),
+                None => warn!(
+                    limited = line.limited,
+                    "SIP sources beyond the rate limiter's table share one bucket: answered 503 or dropped (logged at most once a minute)"
+                ),
+            }
+        }
+        decision == Decision::Pass
     }
 }
 
@@ -52,6 +107,9 @@ impl ScreeningSocket {
     ) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
             let (mut len, from) = self.socket.recv_from(whole).await?;
+            if !self.within_limits(&whole[..len], from).await {
+                continue;
+            }
             if let Some(fixed) = super::digest_compat::inbound(&whole[..len]) {
                 if fixed.len() <= whole.len() {
                     whole[..fixed.len()].copy_from_slice(&fixed);

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::{Header, HeadersExt, Method, SipMessage, StatusCode};
@@ -21,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use super::dialer::Dialer;
 use super::leg::{call_info, CallLeg};
+use super::ratelimit::RateLimiter;
 use super::registration::Registrations;
 use super::screen::ALLOWED_METHODS;
 use super::screening_socket::ScreeningSocket;
@@ -67,11 +69,14 @@ impl SipServer {
             // A burst of INVITEs at 1,000 calls/s overflows the default
             // 208 KB receive buffer during a scheduling hiccup.
             set_recv_buffer(&socket, 4 * 1024 * 1024);
+            let limits = RateLimiter::new(&config.sip.rate_limits, Instant::now())
+                .map_err(|e| SipError::Config(format!("sip.rate_limits.allow: {e}")))?;
             let screening = ScreeningSocket::new(
                 socket,
                 config.sip.user_agent.clone(),
                 metrics.clone(),
                 sent.clone(),
+                limits,
             );
             let conn = UdpConnection::from_socket(
                 Arc::new(screening),
