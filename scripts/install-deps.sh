@@ -38,7 +38,9 @@ if [ "$mode" = test ]; then
     linphone-cli # a second real SIP phone (linphonec)
     sox          # test audio: noise, resampling, mixing
     tshark       # Wireshark's dissectors: a second opinion on our pcap files
-    postgresql   # throwaway clusters for the shared-storage tests (initdb, pg_ctl)
+    postgresql      # throwaway clusters for the shared-storage tests (initdb, pg_ctl)
+    chromium        # a real browser for the console tests (tests/e2e/console.rs)
+    chromium-driver # its WebDriver (chromedriver), driven from Rust
   )
   # tshark's package asks whether to install dumpcap setuid: no.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | as_root debconf-set-selections

@@ -3,7 +3,8 @@
 //! see [`crate::health`]), `/metrics` (Prometheus text) and
 //! `/calls/{call_id}` (a call's transcript so far, JSON); `POST /calls`
 //! places a call (see [`crate::outbound::api`]), and the campaign routes
-//! (`/campaigns…`, see [`crate::campaign::admin_routes`]).
+//! (`/campaigns…`, see [`crate::campaign::admin_routes`]), and the operator
+//! console under `/console` when it is on (see [`crate::console`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,14 +36,23 @@ pub async fn serve(
     live: Arc<LiveCalls>,
     campaigns: Option<Arc<crate::campaign::manager::Manager>>,
     dialer: crate::outbound::api::DialerCell,
+    console: Option<Arc<crate::console::Console>>,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
-    let app = Router::new()
+    let monitoring = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics_text))
+        .route("/metrics", get(metrics_text));
+    // `console.open_monitoring: false` puts these behind the console login.
+    let monitoring = match &console {
+        Some(c) if !c.open_monitoring => monitoring.route_layer(
+            axum::middleware::from_fn_with_state(c.clone(), crate::console::require_login),
+        ),
+        _ => monitoring,
+    };
+    let app = monitoring
         .route("/calls/{call_id}", get(call_view))
         .with_state(AdminState {
             metrics,
@@ -56,7 +66,13 @@ pub async fn serve(
         Some(m) => app.merge(crate::campaign::admin_routes::router(m)),
         None => app,
     };
+    let app = match console {
+        Some(c) => app.merge(crate::console::router(c)),
+        None => app,
+    };
     tokio::spawn(async move {
+        // The console's login limit needs the peer address.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;

@@ -153,6 +153,7 @@ impl Engine {
                     live.clone(),
                     Some(campaigns.clone()),
                     dialer.clone(),
+                    crate::console::Console::new(&config, live.clone()),
                     stop_admin.clone(),
                 )
                 .await

@@ -61,6 +61,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub log: LogConfig,
     pub campaigns: CampaignsConfig,
+    pub console: ConsoleConfig,
 }
 
 /// Capacity and shutdown.
@@ -242,6 +243,66 @@ impl Default for CdrConfig {
             path: PathBuf::from("var/voxbridge.db"),
         }
     }
+}
+
+/// The operator console in the browser (docs/console.md), served by the
+/// admin endpoint under `/console`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Off by default: the console shows personal data.
+    pub enabled: bool,
+    /// Who may log in.
+    pub users: Vec<ConsoleUser>,
+    /// A login for scripts and first set-up (`VOXBRIDGE_CONSOLE_TOKEN`
+    /// only: a secret never sits in this file). It logs in as an admin,
+    /// in the form's password field or as `Authorization: Bearer`.
+    #[serde(skip)]
+    pub token: Option<String>,
+    /// How long a session lasts after its login.
+    pub session_ttl_secs: u64,
+    /// Failed logins from one address before it must wait.
+    pub login_attempts: u32,
+    /// The window those failures are counted over, and the wait.
+    pub login_window_secs: u64,
+    /// `/health`, `/ready` and `/metrics` answer without a login (for
+    /// monitoring); `false`: they need a session or the token.
+    pub open_monitoring: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: false,
+            users: Vec::new(),
+            token: None,
+            session_ttl_secs: 8 * 3600,
+            login_attempts: 5,
+            login_window_secs: 60,
+            open_monitoring: true,
+        }
+    }
+}
+
+/// One console user.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleUser {
+    pub name: String,
+    /// An argon2 PHC string (`voxbridge console hash-password`).
+    pub password_hash: String,
+    pub role: ConsoleRole,
+}
+
+/// What a console user may see and do.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleRole {
+    /// Reads everything, numbers always masked.
+    Viewer,
+    /// Also sees numbers and may act (retry, purge, campaigns).
+    Operator,
+    Admin,
 }
 
 /// Outbound campaigns (docs/campaigns.md).
@@ -700,6 +761,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_SPEECH_INTENT_MODEL", "speech.intent_model"),
     ("VOXBRIDGE_LOG_LEVEL", "log.level"),
     ("VOXBRIDGE_LOG_FORMAT", "log.format"),
+    ("VOXBRIDGE_CONSOLE_TOKEN", "console.token"),
 ];
 
 impl Config {
@@ -814,6 +876,7 @@ impl Config {
                         value.parse().map_err(|e| bad(format!("{e}")))?
                 }
                 "log.level" => self.log.level = value,
+                "console.token" => self.console.token = (!value.is_empty()).then_some(value),
                 "log.format" => {
                     self.log.format = match value.as_str() {
                         "text" => LogFormat::Text,
@@ -889,6 +952,29 @@ impl Config {
             return Err(invalid(
                 "flow.finish_key",
                 format!("`{}` is not a DTMF key", self.flow.finish_key),
+            ));
+        }
+        if self.console.enabled && self.console.users.is_empty() && self.console.token.is_none() {
+            return Err(invalid(
+                "console.enabled",
+                "the console needs console.users or VOXBRIDGE_CONSOLE_TOKEN".to_string(),
+            ));
+        }
+        for user in &self.console.users {
+            if let Err(e) = argon2::PasswordHash::new(&user.password_hash) {
+                return Err(invalid(
+                    "console.users",
+                    format!(
+                        "user `{}`: password_hash is not a PHC string ({e}); make one with `voxbridge console hash-password`",
+                        user.name
+                    ),
+                ));
+            }
+        }
+        if self.console.session_ttl_secs == 0 || self.console.login_window_secs == 0 {
+            return Err(invalid(
+                "console.session_ttl_secs",
+                "session_ttl_secs and login_window_secs must be at least 1".to_string(),
             ));
         }
         if self.calls.max_calls == 0 {

@@ -16,6 +16,7 @@ pub mod call_log;
 pub mod campaign;
 pub mod cdr;
 pub mod config;
+pub mod console;
 pub mod crm;
 pub mod dialing;
 pub mod flow;

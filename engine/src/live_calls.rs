@@ -1,11 +1,14 @@
 //! What each call has said and heard so far, for the admin endpoint
-//! `GET /calls/{call_id}` (what `voxbridge call` prints live). Ended calls
-//! stay readable for a while: the last [`KEEP_ENDED`] of them.
+//! `GET /calls/{call_id}` (what `voxbridge call` prints live) and the
+//! console's live pages, which hear of every change on [`LiveCalls::subscribe`].
+//! Ended calls stay readable for a while: the last [`KEEP_ENDED`] of them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 /// Ended calls kept for reading after their end.
 pub const KEEP_ENDED: usize = 200;
@@ -26,6 +29,28 @@ pub struct CallView {
     /// `active` or `ended`.
     pub state: &'static str,
     pub transcript: Vec<Line>,
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// The other side's URI (the caller inbound, the callee outbound);
+    /// unmasked: whoever shows it masks it for its reader.
+    #[serde(skip)]
+    pub party: String,
+    /// The CRM customer's name (or id), once the lookup found one.
+    pub customer: Option<String>,
+    /// Unix milliseconds of the start and, once over, the end.
+    pub started_ms: u64,
+    pub ended_ms: Option<u64>,
+}
+
+impl CallView {
+    /// The last thing the caller said or keyed.
+    pub fn last_heard(&self) -> Option<&str> {
+        self.transcript
+            .iter()
+            .rev()
+            .find(|l| l.speaker == "caller")
+            .map(|l| l.text.as_str())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -34,15 +59,47 @@ struct Inner {
     ended: VecDeque<String>,
 }
 
+/// Changes waiting for a slow subscriber; past this it hears `Lagged` and
+/// reads the whole table again.
+const CHANGES_KEPT: usize = 256;
+
 /// The registry; one per process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LiveCalls {
     inner: Mutex<Inner>,
+    /// The id of each call that changed.
+    changes: broadcast::Sender<String>,
+}
+
+impl Default for LiveCalls {
+    fn default() -> Self {
+        LiveCalls {
+            inner: Mutex::default(),
+            changes: broadcast::channel(CHANGES_KEPT).0,
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl LiveCalls {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tell the subscribers; nobody listening is fine.
+    fn changed(&self, call_id: &str) {
+        let _ = self.changes.send(call_id.to_string());
+    }
+
+    /// The id of every call that starts, changes or ends from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
     }
 
     pub fn start(&self, call_id: &str) {
@@ -52,8 +109,31 @@ impl LiveCalls {
                 call_id: call_id.to_string(),
                 state: "active",
                 transcript: Vec::new(),
+                direction: "inbound",
+                party: String::new(),
+                customer: None,
+                started_ms: now_ms(),
+                ended_ms: None,
             },
         );
+        self.changed(call_id);
+    }
+
+    /// Who the call is with, and which way it goes.
+    pub fn describe(&self, call_id: &str, outbound: bool, party: &str) {
+        if let Some(c) = self.lock().calls.get_mut(call_id) {
+            c.direction = if outbound { "outbound" } else { "inbound" };
+            c.party = party.to_string();
+        }
+        self.changed(call_id);
+    }
+
+    /// The CRM found the caller.
+    pub fn customer(&self, call_id: &str, name: &str) {
+        if let Some(c) = self.lock().calls.get_mut(call_id) {
+            c.customer = Some(name.to_string());
+        }
+        self.changed(call_id);
     }
 
     pub fn line(&self, call_id: &str, speaker: &'static str, text: impl Into<String>) {
@@ -65,24 +145,42 @@ impl LiveCalls {
                 });
             }
         }
+        self.changed(call_id);
     }
 
     pub fn end(&self, call_id: &str) {
-        let mut inner = self.lock();
-        let Some(c) = inner.calls.get_mut(call_id) else {
-            return;
-        };
-        c.state = "ended";
-        inner.ended.push_back(call_id.to_string());
-        while inner.ended.len() > KEEP_ENDED {
-            if let Some(old) = inner.ended.pop_front() {
-                inner.calls.remove(&old);
+        {
+            let mut inner = self.lock();
+            let Some(c) = inner.calls.get_mut(call_id) else {
+                return;
+            };
+            c.state = "ended";
+            c.ended_ms = Some(now_ms());
+            inner.ended.push_back(call_id.to_string());
+            while inner.ended.len() > KEEP_ENDED {
+                if let Some(old) = inner.ended.pop_front() {
+                    inner.calls.remove(&old);
+                }
             }
         }
+        self.changed(call_id);
     }
 
     pub fn get(&self, call_id: &str) -> Option<CallView> {
         self.lock().calls.get(call_id).cloned()
+    }
+
+    /// Every call in progress, oldest first.
+    pub fn in_progress(&self) -> Vec<CallView> {
+        let mut calls: Vec<CallView> = self
+            .lock()
+            .calls
+            .values()
+            .filter(|c| c.state == "active")
+            .cloned()
+            .collect();
+        calls.sort_by(|a, b| (a.started_ms, &a.call_id).cmp(&(b.started_ms, &b.call_id)));
+        calls
     }
 
     pub fn active(&self) -> usize {
@@ -117,7 +215,32 @@ mod tests {
             live.end(&id);
         }
         assert!(live.get("a").is_none(), "the oldest ended call is dropped");
+        assert!(live.in_progress().is_empty());
         assert!(live.get("c1").is_some());
         assert_eq!(live.active(), 0);
+    }
+
+    #[test]
+    fn subscribers_hear_of_each_change() {
+        let live = LiveCalls::default();
+        let mut rx = live.subscribe();
+        live.start("a");
+        live.describe("a", false, "sip:+15551234567@pbx");
+        live.customer("a", "Ada Lovelace");
+        live.line("a", "caller", "where is my order");
+        live.line("a", "bot", "It shipped.");
+        let v = live.get("a").unwrap();
+        assert_eq!(v.direction, "inbound");
+        assert_eq!(v.customer.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(v.last_heard(), Some("where is my order"));
+        assert_eq!(live.in_progress().len(), 1);
+        live.end("a");
+        assert!(live.get("a").unwrap().ended_ms.is_some());
+        let mut heard = 0;
+        while let Ok(id) = rx.try_recv() {
+            assert_eq!(id, "a");
+            heard += 1;
+        }
+        assert_eq!(heard, 6);
     }
 }

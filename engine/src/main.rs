@@ -207,6 +207,18 @@ enum Command {
         #[command(subcommand)]
         action: CallsAction,
     },
+    /// The operator console's helpers (docs/console.md).
+    Console {
+        #[command(subcommand)]
+        action: ConsoleAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsoleAction {
+    /// Read a password from stdin (one line) and print its argon2 hash for
+    /// `console.users[].password_hash`.
+    HashPassword,
 }
 
 #[derive(Subcommand)]
@@ -425,6 +437,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(campaign(&admin, action))
         }
         Command::Models { action } => models(action),
+        Command::Console {
+            action: ConsoleAction::HashPassword,
+        } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            println!(
+                "{}",
+                voxbridge_engine::console::auth::hash_password(password)?
+            );
+            Ok(())
+        }
         Command::Transcribe {
             files,
             engine,

@@ -50,6 +50,7 @@ pub async fn run_leg(
     // Every line of the call, and of the tasks it starts, carries its id.
     let span = tracing::info_span!("call", call_id = %info.call_id, caller = %mask_uri(&info.from));
     ctx.live.start(&info.call_id);
+    ctx.live.describe(&info.call_id, outbound, &party.uri);
     if outbound {
         info!(parent: &span, call_id = %info.call_id, from = %mask_uri(&info.from), to = %mask_uri(&info.to), "outgoing call answered");
     } else {

@@ -67,12 +67,17 @@ impl Shell {
                     let from = self.party.uri.clone();
                     let id = self.party.customer_id.clone();
                     let since = self.info.received;
+                    let (live, call_id) = (self.ctx.live.clone(), self.info.call_id.clone());
                     self.spawn(Done::Customer(None), move |r| {
                         Box::pin(async move {
                             let found = match id {
                                 Some(id) => crm.lookup_id(&id, since).await,
                                 None => crm.lookup(&from, since).await,
                             };
+                            // The console's live page shows who is calling.
+                            if let Some(c) = &found {
+                                live.customer(&call_id, &c.name);
+                            }
                             r.send(Done::Customer(found))
                         })
                     });
