@@ -1,0 +1,526 @@
+//! The operator console in a real browser: Debian's `chromium`, headless,
+//! driven through `chromedriver` (WebDriver) with `fantoccini`. One bot
+//! with the console on, one browser, one sipp call that a dialog script
+//! runs (keys, a CRM lookup, TTS) with recording on. The test logs in, is
+//! refused with a wrong password and then rate-limited, is refused a POST
+//! without its CSRF token, sees the call live with its number masked (a
+//! viewer), watches its transcript grow, finds it in the history, plays
+//! its recording, and as an operator sees the whole number. Screenshots go
+//! to `target/console-shots/`. 127.0.0.1 only; every wait is bounded.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use voxbridge_e2e::{
+    free_port, http_get, run_sipp, scenario_dir, scratch_dir, tail, voxbridge_bin, workspace_root,
+    Bot, BotConfig,
+};
+
+/// The caller's number: Li Wei in the embedded CRM's demo data.
+const CALLER: &str = "+8613800138000";
+const VIEWER_PASSWORD: &str = "viewer password 1";
+const OPERATOR_PASSWORD: &str = "operator password 2";
+const TOKEN: &str = "console-test-token-0123456789";
+/// Short, so the test can wait the block out.
+const LOGIN_WINDOW_SECS: u64 = 4;
+
+/// chromedriver on a free loopback port; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver(dir: &Path) -> Driver {
+    let port = free_port().expect("a free port");
+    let log = std::fs::File::create(dir.join("chromedriver.log")).expect("log file");
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("chromedriver runs (package chromium-driver: ./scripts/install-deps.sh)");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    while http_get(addr, "/status").map(|(s, _)| s).ok() != Some(200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "chromedriver did not answer on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    driver
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a chromium session")
+}
+
+/// An argon2 hash from the binary's own helper.
+fn hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(voxbridge_bin().expect("voxbridge built"))
+        .args(["console", "hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("voxbridge console hash-password runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "{password}").expect("password written");
+    }
+    let out = child.wait_with_output().expect("the hash");
+    assert!(out.status.success(), "hash-password failed");
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
+}
+
+struct Shots(PathBuf);
+
+impl Shots {
+    async fn take(&self, c: &Client, name: &str) {
+        let png = c.screenshot().await.expect("a screenshot");
+        std::fs::write(self.0.join(format!("{name}.png")), png).expect("screenshot saved");
+    }
+}
+
+/// Poll `check` every 50 ms until it returns Some, or panic after `limit`.
+async fn until<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> Option<String> {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.ok(),
+        Err(_) => None,
+    }
+}
+
+async fn log_in(c: &Client, base: &str, name: &str, password: &str) {
+    c.goto(&format!("{base}/console/login"))
+        .await
+        .expect("login page");
+    c.find(Locator::Id("name"))
+        .await
+        .expect("name field")
+        .send_keys(name)
+        .await
+        .expect("name typed");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(password)
+        .await
+        .expect("password typed");
+    c.find(Locator::Id("submit"))
+        .await
+        .expect("submit button")
+        .click()
+        .await
+        .expect("submitted");
+}
+
+/// The status of a `fetch` the page itself makes.
+async fn page_fetch_status(c: &Client, url: &str, method: &str) -> u64 {
+    let v = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0], {method: arguments[1], credentials: 'same-origin', redirect: 'manual'})
+               .then(r => done(r.status)).catch(e => done(-1));",
+            vec![json!(url), json!(method)],
+        )
+        .await
+        .expect("fetch ran");
+    v.as_u64().unwrap_or(0)
+}
+
+/// A request from the test itself (the blocking client, off the runtime).
+async fn fetch(url: String, headers: Vec<(String, String)>) -> u16 {
+    tokio::task::spawn_blocking(move || {
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        voxbridge_test_support::http::request("GET", &url, &h, None, Duration::from_secs(5))
+            .map(|(s, _)| s)
+            .unwrap_or(0)
+    })
+    .await
+    .unwrap_or(0)
+}
+
+fn wav_seconds(path: &Path) -> f64 {
+    let r = hound::WavReader::open(path).expect("the recording is a WAV");
+    r.duration() as f64 / r.spec().sample_rate as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    let shots_dir = workspace_root().join("target/console-shots");
+    std::fs::create_dir_all(&shots_dir).expect("screenshot folder");
+    let shots = Shots(shots_dir);
+    let dir = scratch_dir("console").expect("scratch dir");
+    let crm = voxbridge_e2e::embedded_crm(&dir).expect("CRM config");
+    let cdr = dir.join("cdr.sqlite");
+    let recordings = dir.join("recordings");
+    let script = workspace_root().join("tests/scripts/order-status-dtmf.yaml");
+    let more = format!(
+        "crm:\n  config: {crm}\ndialog:\n  script: {script}\ncdr:\n  path: {cdr}\nrecording:\n  enabled: true\n  dir: {rec}\nconsole:\n  enabled: true\n  login_attempts: 3\n  login_window_secs: {LOGIN_WINDOW_SECS}\n  users:\n    - {{name: vera, role: viewer, password_hash: '{vh}'}}\n    - {{name: otto, role: operator, password_hash: '{oh}'}}\n",
+        crm = crm.display(),
+        script = script.display(),
+        cdr = cdr.display(),
+        rec = recordings.display(),
+        vh = hash(VIEWER_PASSWORD),
+        oh = hash(OPERATOR_PASSWORD),
+    );
+    let bot = Bot::start(
+        "console_bot",
+        &BotConfig {
+            more,
+            env: vec![("VOXBRIDGE_CONSOLE_TOKEN".into(), TOKEN.into())],
+            ..Default::default()
+        },
+    )
+    .expect("bot starts");
+    let base = format!("http://{}", bot.admin);
+
+    // Monitoring stays open; the console is closed without a login.
+    assert_eq!(fetch(format!("{base}/health"), vec![]).await, 200);
+    assert_eq!(
+        fetch(format!("{base}/console/live/rows"), vec![]).await,
+        401
+    );
+
+    let driver = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || start_driver(&dir))
+            .await
+            .unwrap()
+    };
+    let c = browser(&driver, &dir.join("chromium-profile")).await;
+
+    // Pages send a stranger to the login form.
+    c.goto(&format!("{base}/console/live")).await.unwrap();
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/console/login");
+    shots.take(&c, "01-login").await;
+
+    // A wrong password is refused.
+    log_in(&c, &base, "vera", "not the password").await;
+    let error = until(Duration::from_secs(5), "the login error", || {
+        text_of(&c, "#login-error")
+    })
+    .await;
+    assert_eq!(error, "Wrong name or password.");
+    shots.take(&c, "02-login-refused").await;
+
+    // The viewer logs in.
+    log_in(&c, &base, "vera", VIEWER_PASSWORD).await;
+    until(Duration::from_secs(5), "the live page", || async {
+        text_of(&c, "h1").await.filter(|t| t == "Live calls")
+    })
+    .await;
+    assert!(text_of(&c, "#live-rows")
+        .await
+        .unwrap()
+        .contains("No call in progress"));
+
+    // A state-changing request without the CSRF token is refused, and
+    // the session survives it.
+    assert_eq!(page_fetch_status(&c, "/console/logout", "POST").await, 403);
+    assert_eq!(
+        page_fetch_status(&c, "/console/live/rows", "GET").await,
+        200
+    );
+
+    // A sipp call: on the live page within a second, its number masked.
+    let sipp_dir = scratch_dir("console_sipp").unwrap();
+    let sipp_port = free_port().unwrap().to_string();
+    let target = bot.addr.to_string();
+    let scenario = scenario_dir().join("uac_keys_order.xml");
+    let dialed = Instant::now();
+    let sipp = std::thread::spawn(move || {
+        run_sipp(
+            &sipp_dir,
+            &[
+                "-sf",
+                scenario.to_str().unwrap(),
+                &target,
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &sipp_port,
+                "-m",
+                "1",
+                "-set",
+                "caller",
+                CALLER,
+                "-timeout",
+                "30s",
+                "-timeout_error",
+            ],
+            Duration::from_secs(40),
+        )
+    });
+    let call_id = until(
+        Duration::from_secs(5),
+        "the call on the live page",
+        || async {
+            let row = c.find(Locator::Css("#live-rows tr.call")).await.ok()?;
+            row.attr("data-call").await.ok().flatten()
+        },
+    )
+    .await;
+    let appeared = dialed.elapsed();
+    println!(
+        "console: the call appeared on the live page {} ms after sipp started",
+        appeared.as_millis()
+    );
+    assert!(
+        appeared < Duration::from_secs(1),
+        "the call took {appeared:?} to appear\n{}",
+        tail(&bot.log(), 20)
+    );
+    let number = text_of(&c, "#live-rows tr.call td.number").await.unwrap();
+    assert!(
+        number.ends_with("8000@127.0.0.1") && number.contains("*********"),
+        "masked: {number}"
+    );
+    assert!(
+        !c.source().await.unwrap().contains(CALLER),
+        "the viewer never gets the number"
+    );
+    assert_eq!(
+        text_of(&c, "#live-rows tr.call td.direction")
+            .await
+            .unwrap(),
+        "inbound"
+    );
+    until(
+        Duration::from_secs(5),
+        "the customer on the live page",
+        || async {
+            text_of(&c, "#live-rows tr.call td.customer")
+                .await
+                .filter(|t| t == "Li Wei")
+        },
+    )
+    .await;
+    shots.take(&c, "03-live").await;
+
+    // Its transcript grows on its page as the bot hears and says things.
+    c.find(Locator::Css("#live-rows tr.call a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let first = until(Duration::from_secs(5), "the call page", || {
+        text_of(&c, "#lines")
+    })
+    .await;
+    assert!(
+        !first.contains("is shipped"),
+        "the page opened before the answer: {first}"
+    );
+    until(
+        Duration::from_secs(20),
+        "the caller's keys and the bot's answer",
+        || async {
+            text_of(&c, "#lines")
+                .await
+                .filter(|t| t.contains("[keys] 1001") && t.contains("Order SO-1001 is shipped."))
+        },
+    )
+    .await;
+    shots.take(&c, "04-transcript").await;
+    until(Duration::from_secs(20), "the call to end", || async {
+        text_of(&c, "#call-state").await.filter(|t| t == "ended")
+    })
+    .await;
+    let run = sipp.join().unwrap().unwrap();
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+
+    // It leaves the live page and is in the history.
+    c.goto(&format!("{base}/console/live")).await.unwrap();
+    until(Duration::from_secs(5), "the live page to empty", || async {
+        text_of(&c, "#live-rows")
+            .await
+            .filter(|t| t.contains("No call in progress"))
+    })
+    .await;
+    let row = format!("#history-rows tr.call[data-call=\"{call_id}\"]");
+    until(
+        Duration::from_secs(10),
+        "the call in the history",
+        || async {
+            c.goto(&format!("{base}/console/history?number=8000"))
+                .await
+                .ok()?;
+            c.find(Locator::Css(&row)).await.ok()
+        },
+    )
+    .await;
+    let reason = text_of(&c, &format!("{row} td.reason")).await.unwrap();
+    assert_eq!(reason, "bot_hangup");
+    assert_eq!(
+        text_of(&c, &format!("{row} td.customer")).await.unwrap(),
+        "Li Wei"
+    );
+    shots.take(&c, "05-history").await;
+
+    // Its page plays the recording: the audio element loads and lasts as
+    // long as the WAV the bot wrote.
+    c.find(Locator::Css(&format!("{row} a")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let seconds = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.getElementById('recording');
+             if (!a) { done(-2); return; }
+             if (a.readyState >= 1) { done(a.duration); return; }
+             a.addEventListener('loadedmetadata', () => done(a.duration));
+             a.addEventListener('error', () => done(-1));",
+            vec![],
+        )
+        .await
+        .expect("the audio element answered");
+    let seconds = seconds.as_f64().unwrap_or(-3.0);
+    let wav = std::fs::read_dir(&recordings)
+        .expect("recordings folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "wav"))
+        .expect("a recording");
+    let expected = wav_seconds(&wav);
+    println!("console: recording {seconds:.3} s in the browser, {expected:.3} s on disk");
+    assert!(expected > 1.0, "a real recording: {expected} s");
+    assert!(
+        (seconds - expected).abs() < 0.05,
+        "audio element {seconds} s, WAV {expected} s"
+    );
+    assert!(
+        text_of(&c, "table.turns").await.is_some(),
+        "turn latencies are shown"
+    );
+    shots.take(&c, "06-call").await;
+
+    // Log out through the page's own form (it carries the token).
+    c.find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(5),
+        "the login page after logout",
+        || async {
+            c.current_url()
+                .await
+                .ok()
+                .filter(|u| u.path() == "/console/login")
+        },
+    )
+    .await;
+    assert_eq!(
+        page_fetch_status(&c, "/console/live/rows", "GET").await,
+        401
+    );
+
+    // Three wrong passwords, then even the right one waits.
+    for _ in 0..3 {
+        log_in(&c, &base, "otto", "wrong").await;
+        until(Duration::from_secs(5), "the login error", || {
+            text_of(&c, "#login-error")
+        })
+        .await;
+    }
+    log_in(&c, &base, "otto", OPERATOR_PASSWORD).await;
+    let limited = until(Duration::from_secs(5), "the rate limit", || {
+        text_of(&c, "#message")
+    })
+    .await;
+    assert!(limited.contains("Too many failed logins"), "{limited}");
+    shots.take(&c, "07-rate-limited").await;
+    tokio::time::sleep(Duration::from_secs(LOGIN_WINDOW_SECS)).await;
+
+    // The operator sees the whole number.
+    log_in(&c, &base, "otto", OPERATOR_PASSWORD).await;
+    until(
+        Duration::from_secs(5),
+        "the operator's live page",
+        || async { text_of(&c, "h1").await.filter(|t| t == "Live calls") },
+    )
+    .await;
+    c.goto(&format!("{base}/console/history")).await.unwrap();
+    let number = text_of(&c, &format!("{row} td.number")).await.unwrap();
+    assert_eq!(number, format!("sip:{CALLER}@127.0.0.1"));
+    shots.take(&c, "08-history-operator").await;
+
+    // The token works as a bearer for scripts.
+    let bearer = vec![("Authorization".to_string(), format!("Bearer {TOKEN}"))];
+    assert_eq!(
+        fetch(format!("{base}/console/live/rows"), bearer).await,
+        200
+    );
+    let wrong = vec![(
+        "Authorization".to_string(),
+        "Bearer not-the-token".to_string(),
+    )];
+    assert_eq!(fetch(format!("{base}/console/live/rows"), wrong).await, 401);
+
+    c.close().await.expect("browser closed");
+    drop(driver);
+    tokio::task::spawn_blocking(move || bot.stop())
+        .await
+        .unwrap()
+        .expect("bot stops");
+}
