@@ -142,8 +142,8 @@ states:
     hangup: resolved
 "#;
 
-#[test]
-fn whisper_uses_the_result_of_its_pause_when_nothing_follows() {
+/// A call at the whisper question, the caller speaking after its prompt.
+fn whisper_caller_speaking() -> Sim {
     let program = Arc::new(Program::parse("early.yaml", WHISPER_QUESTION).expect("parses"));
     let flow: NewFlow = Arc::new(move |start: &FlowStart| {
         Box::new(ScriptFlow::new(program.clone(), start.caller.clone(), None)) as Box<dyn CallFlow>
@@ -164,6 +164,12 @@ fn whisper_uses_the_result_of_its_pause_when_nothing_follows() {
     sim.input(Input::Media(MediaInput::PlaybackDone));
     sim.input(Input::Media(MediaInput::SpeechStarted));
     sim.take();
+    sim
+}
+
+#[test]
+fn whisper_uses_the_result_of_its_pause_when_nothing_follows() {
+    let mut sim = whisper_caller_speaking();
     assert_eq!(sim.core.pause_ms, 200, "a whisper question speculates");
     let id = pause(&mut sim).expect("speculated at the pause");
     sim.input(Input::Done(Done::Speculated {
@@ -198,26 +204,7 @@ fn whisper_uses_the_result_of_its_pause_when_nothing_follows() {
 
 #[test]
 fn understood_free_speech_ends_the_turn_when_its_pause_result_arrives() {
-    let program = Arc::new(Program::parse("early.yaml", WHISPER_QUESTION).expect("parses"));
-    let flow: NewFlow = Arc::new(move |start: &FlowStart| {
-        Box::new(ScriptFlow::new(program.clone(), start.caller.clone(), None)) as Box<dyn CallFlow>
-    });
-    let mut config = ring_config(0);
-    config.speech.whisper_speculate_ms = 200;
-    let mut sim = Sim::new(config, false, flow);
-    sim.core.settings.ears = Some(Ears {
-        available: Available {
-            whisper: true,
-            whisper_zh: false,
-            grammar: true,
-        },
-        ..ears()
-    });
-    sim.prompt_made("the prompt is made");
-    sim.input(Input::Media(MediaInput::PlaybackStarted));
-    sim.input(Input::Media(MediaInput::PlaybackDone));
-    sim.input(Input::Media(MediaInput::SpeechStarted));
-    sim.take();
+    let mut sim = whisper_caller_speaking();
     let id = pause(&mut sim).expect("speculated at the pause");
     sim.advance(Duration::from_millis(150));
     // The shell found it understood (`speech::early::understood`): no
