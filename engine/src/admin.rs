@@ -28,24 +28,39 @@ struct AdminState {
     live: Arc<LiveCalls>,
 }
 
+/// What the admin endpoint serves from: the engine's shared parts.
+pub struct Services {
+    pub metrics: Arc<Metrics>,
+    pub admission: Arc<Admission>,
+    pub live: Arc<LiveCalls>,
+    pub campaigns: Option<Arc<crate::campaign::manager::Manager>>,
+    pub dialer: crate::outbound::api::DialerCell,
+    pub console: Option<Arc<crate::console::Console>>,
+}
+
 /// Bind and serve until `stop` fires. Returns the bound address.
 pub async fn serve(
     listen: SocketAddr,
-    metrics: Arc<Metrics>,
-    admission: Arc<Admission>,
-    live: Arc<LiveCalls>,
-    campaigns: Option<Arc<crate::campaign::manager::Manager>>,
-    dialer: crate::outbound::api::DialerCell,
-    console: Option<Arc<crate::console::Console>>,
+    services: Services,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
+    let Services {
+        metrics,
+        admission,
+        live,
+        campaigns,
+        dialer,
+        console,
+    } = services;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     let monitoring = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics_text));
-    // `console.open_monitoring: false` puts these behind the console login.
+        .route("/metrics", get(metrics_text))
+        .route("/calls/{call_id}", get(call_view));
+    // `console.open_monitoring: false` puts these behind the console login,
+    // the transcript view with them: it holds what callers said.
     let monitoring = match &console {
         Some(c) if !c.open_monitoring => monitoring.route_layer(
             axum::middleware::from_fn_with_state(c.clone(), crate::console::require_login),
@@ -53,7 +68,6 @@ pub async fn serve(
         _ => monitoring,
     };
     let app = monitoring
-        .route("/calls/{call_id}", get(call_view))
         .with_state(AdminState {
             metrics,
             admission,

@@ -148,12 +148,14 @@ impl Engine {
             Some(addr) => Some(
                 crate::admin::serve(
                     addr,
-                    metrics.clone(),
-                    admission.clone(),
-                    live.clone(),
-                    Some(campaigns.clone()),
-                    dialer.clone(),
-                    crate::console::Console::new(&config, live.clone()),
+                    crate::admin::Services {
+                        metrics: metrics.clone(),
+                        admission: admission.clone(),
+                        live: live.clone(),
+                        campaigns: Some(campaigns.clone()),
+                        dialer: dialer.clone(),
+                        console: crate::console::Console::new(&config, live.clone()),
+                    },
                     stop_admin.clone(),
                 )
                 .await
