@@ -45,7 +45,13 @@ pub fn caller_pcap(text: &str, keys: &str) -> Result<PcapBuilder> {
 
 /// [`caller_pcap`] with explicit timing.
 pub fn caller_pcap_timed(text: &str, keys: &str, t: &CallerTiming) -> Result<PcapBuilder> {
-    let speech = espeak_8k(text, "en-us")?;
+    // No text: a caller who stays silent (bench/e2e's baseline for the
+    // chatty caller).
+    let speech = if text.is_empty() {
+        Vec::new()
+    } else {
+        espeak_8k(text, "en-us")?
+    };
     Ok(PcapBuilder::new()
         .silence(t.lead_ms)
         .speech(&speech)
