@@ -123,7 +123,9 @@ impl Engine {
         let allow = Allowlist::parse(&config.trunk.allow).map_err(StartError::Allowlist)?;
         let metrics = Arc::new(Metrics::default());
         let admission = Admission::new(config.calls.max_calls, allow);
-        let cdr = Arc::new(CdrWriter::start(&config.cdr.path, metrics.clone())?);
+        let node = config.node.name();
+        let _ = metrics.node.set(node.clone());
+        let cdr = Arc::new(CdrWriter::start(&config.cdr.path, &node, metrics.clone())?);
 
         let dialer: crate::outbound::api::DialerCell = Default::default();
         let crm = match &config.crm.config {

@@ -152,6 +152,7 @@ mod tests {
                 lookup_ms: 0.0,
                 tts_ms: 20.0,
             }],
+            node: None,
         }
     }
 

@@ -1,5 +1,10 @@
 //! Call detail records: one row per call in SQLite.
 //!
+//! The schema is versioned like the outbox's (component `calls` in the
+//! `schema_version` table, [`voxbridge_crm::storage::migrate`]); each row
+//! names the node (`node.id`) that had the call, so the records of several
+//! nodes can be read side by side.
+//!
 //! Call tasks never touch the database: they hand a finished [`CallRecord`]
 //! to a writer thread, which batches rows into transactions, so a slow disk
 //! delays records, not calls. Records the database refuses (locked, full)
@@ -14,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 use tracing::{info, warn};
+use voxbridge_crm::storage::migrate::{self, Migration};
 
 use crate::health::{Component, DownOnDrop};
 use crate::metrics::Metrics;
@@ -29,6 +35,8 @@ pub enum CdrError {
     },
     #[error("call records: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("call records: {0}")]
+    Schema(#[from] voxbridge_crm::storage::StorageError),
     #[error("call records {path}: cannot create folder: {source}")]
     Folder {
         path: PathBuf,
@@ -53,6 +61,8 @@ pub struct CallRecord {
     pub transfer_target: Option<String>,
     /// Every measured turn: end of input to the reply's first packet.
     pub turns: Vec<TurnLatency>,
+    /// The node (`node.id`) that had the call; the writer fills it in.
+    pub node: Option<String>,
 }
 
 impl CallRecord {
@@ -61,26 +71,40 @@ impl CallRecord {
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS calls (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id         TEXT NOT NULL,
-    from_uri        TEXT NOT NULL,
-    to_uri          TEXT NOT NULL,
-    started_ms      INTEGER NOT NULL,
-    answered_ms     INTEGER,
-    ended_ms        INTEGER NOT NULL,
-    duration_ms     INTEGER NOT NULL,
-    end_reason      TEXT NOT NULL,
-    dtmf            TEXT NOT NULL,
-    recording_path  TEXT,
-    transfer_target TEXT,
-    turns_json      TEXT
-);
-CREATE INDEX IF NOT EXISTS calls_call_id ON calls(call_id);
--- Columns added after the first release go in ADDED_COLUMNS too.
-CREATE INDEX IF NOT EXISTS calls_started ON calls(started_ms);
-";
+/// The `schema_version` component of the call records.
+const COMPONENT: &str = "calls";
+
+/// The schema, in order; a new column is a new migration at the end.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "calls table",
+        // IF NOT EXISTS: a database from before versioned migrations
+        // already has it (see `adopt`).
+        sql: "CREATE TABLE IF NOT EXISTS calls (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            call_id         TEXT NOT NULL,
+            from_uri        TEXT NOT NULL,
+            to_uri          TEXT NOT NULL,
+            started_ms      INTEGER NOT NULL,
+            answered_ms     INTEGER,
+            ended_ms        INTEGER NOT NULL,
+            duration_ms     INTEGER NOT NULL,
+            end_reason      TEXT NOT NULL,
+            dtmf            TEXT NOT NULL,
+            recording_path  TEXT,
+            transfer_target TEXT,
+            turns_json      TEXT
+        );
+        CREATE INDEX IF NOT EXISTS calls_call_id ON calls(call_id);
+        CREATE INDEX IF NOT EXISTS calls_started ON calls(started_ms);",
+    },
+    Migration {
+        version: 2,
+        name: "node of each call",
+        sql: "ALTER TABLE calls ADD COLUMN node TEXT",
+    },
+];
 
 /// Unix milliseconds (0 before the epoch).
 pub(crate) fn ms(t: SystemTime) -> i64 {
@@ -109,23 +133,25 @@ pub fn open(path: &Path) -> Result<Connection, CdrError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    conn.execute_batch(SCHEMA)?;
-    add_missing_columns(&conn)?;
+    let mut conn = conn;
+    adopt(&conn)?;
+    migrate::sqlite(&mut conn, COMPONENT, MIGRATIONS, ms(SystemTime::now()))?;
     Ok(conn)
 }
 
-/// Columns later versions added, for databases an older version created.
-const ADDED_COLUMNS: &[(&str, &str)] = &[("turns_json", "TEXT")];
-
-fn add_missing_columns(conn: &Connection) -> Result<(), CdrError> {
+/// A database from before versioned migrations (a `calls` table, no
+/// version recorded) gets the one column added since its first release
+/// (`turns_json`), so that migration 1 describes it and 2 applies on top.
+fn adopt(conn: &Connection) -> Result<(), CdrError> {
+    if migrate::sqlite_version(conn, COMPONENT)? > 0 {
+        return Ok(());
+    }
     let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('calls')")?;
     let have: Vec<String> = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<_, _>>()?;
-    for (name, kind) in ADDED_COLUMNS {
-        if !have.iter().any(|h| h == name) {
-            conn.execute_batch(&format!("ALTER TABLE calls ADD COLUMN {name} {kind}"))?;
-        }
+    if !have.is_empty() && !have.iter().any(|h| h == "turns_json") {
+        conn.execute_batch("ALTER TABLE calls ADD COLUMN turns_json TEXT")?;
     }
     Ok(())
 }
@@ -133,8 +159,8 @@ fn add_missing_columns(conn: &Connection) -> Result<(), CdrError> {
 pub fn insert(conn: &Connection, r: &CallRecord) -> Result<(), CdrError> {
     conn.execute(
         "INSERT INTO calls (call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, duration_ms,
-                            end_reason, dtmf, recording_path, transfer_target, turns_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            end_reason, dtmf, recording_path, transfer_target, turns_json, node)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             r.call_id,
             r.from,
@@ -150,6 +176,7 @@ pub fn insert(conn: &Connection, r: &CallRecord) -> Result<(), CdrError> {
             (!r.turns.is_empty())
                 .then(|| serde_json::to_string(&r.turns).ok())
                 .flatten(),
+            r.node,
         ],
     )?;
     Ok(())
@@ -172,10 +199,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
             .get::<_, Option<String>>(10)?
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
+        node: r.get(11)?,
     })
 }
 
-const COLUMNS: &str = "call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, end_reason, dtmf, recording_path, transfer_target, turns_json";
+const COLUMNS: &str = "call_id, from_uri, to_uri, started_ms, answered_ms, ended_ms, end_reason, dtmf, recording_path, transfer_target, turns_json, node";
 
 /// The newest `limit` records, newest first.
 pub fn list(conn: &Connection, limit: usize) -> Result<Vec<CallRecord>, CdrError> {
@@ -210,11 +238,14 @@ enum Job {
 pub struct CdrWriter {
     jobs: mpsc::Sender<Job>,
     thread: Option<JoinHandle<()>>,
+    /// Written into records that do not name their node.
+    node: String,
 }
 
 impl CdrWriter {
-    /// Open the database (so a bad path fails at start) and start the writer.
-    pub fn start(path: &Path, metrics: Arc<Metrics>) -> Result<CdrWriter, CdrError> {
+    /// Open the database (so a bad path fails at start) and start the
+    /// writer; `node` is this node's `node.id`.
+    pub fn start(path: &Path, node: &str, metrics: Arc<Metrics>) -> Result<CdrWriter, CdrError> {
         let conn = open(path)?;
         metrics.health.set(Component::Cdr, true);
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -228,11 +259,13 @@ impl CdrWriter {
         Ok(CdrWriter {
             jobs,
             thread: Some(thread),
+            node: node.to_string(),
         })
     }
 
     /// Queue a record; never blocks.
-    pub fn write(&self, record: CallRecord) {
+    pub fn write(&self, mut record: CallRecord) {
+        record.node.get_or_insert_with(|| self.node.clone());
         if self.jobs.send(Job::Write(Box::new(record))).is_err() {
             warn!("call record writer is gone; record lost");
         }
@@ -383,6 +416,7 @@ mod tests {
                 lookup_ms: 12.0,
                 tts_ms: 40.0,
             }],
+            node: Some("node-a".into()),
         }
     }
 
@@ -426,21 +460,73 @@ mod tests {
             .unwrap();
         }
         let conn = open(&path).unwrap();
-        assert!(show(&conn, "old").unwrap().unwrap().turns.is_empty());
+        let old = show(&conn, "old").unwrap().unwrap();
+        assert!(old.turns.is_empty());
+        assert_eq!(old.node, None, "a row from before nodes names none");
         insert(&conn, &record("new")).unwrap();
         assert_eq!(show(&conn, "new").unwrap().unwrap(), record("new"));
+        assert_eq!(
+            migrate::sqlite_version(&conn, COMPONENT).unwrap(),
+            MIGRATIONS.len() as u32
+        );
+        drop(conn);
+        // Opening again applies nothing twice.
+        let conn = open(&path).unwrap();
+        assert_eq!(count(&conn).unwrap(), 2);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_database_of_the_first_versioned_schema_gains_the_node() {
+        let path = temp_db("v1");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate::sqlite(&mut conn, COMPONENT, &MIGRATIONS[..1], 1).unwrap();
+        }
+        let conn = open(&path).unwrap();
+        insert(&conn, &record("n")).unwrap();
+        assert_eq!(
+            show(&conn, "n").unwrap().unwrap().node.as_deref(),
+            Some("node-a")
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_database_newer_than_the_code_is_refused() {
+        let path = temp_db("newer");
+        {
+            let conn = open(&path).unwrap();
+            conn.execute(
+                "INSERT INTO schema_version(component, version, name, applied_at) VALUES ('calls', 99, 'future', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let err = open(&path).err().expect("refused").to_string();
+        assert!(err.contains("version 99"), "{err}");
         let _ = std::fs::remove_file(&path);
     }
 
     #[test]
     fn writer_flushes_everything_queued() {
         let path = temp_db("writer");
-        let w = CdrWriter::start(&path, Arc::new(Metrics::default())).unwrap();
+        let w = CdrWriter::start(&path, "node-w", Arc::new(Metrics::default())).unwrap();
         for i in 0..300 {
             w.write(record(&format!("c{i}")));
         }
+        let mut unnamed = record("unnamed");
+        unnamed.node = None;
+        w.write(unnamed);
         w.flush();
-        assert_eq!(count(&open(&path).unwrap()).unwrap(), 300);
+        let conn = open(&path).unwrap();
+        assert_eq!(count(&conn).unwrap(), 301);
+        let stamped = show(&conn, "unnamed").unwrap().unwrap();
+        assert_eq!(
+            stamped.node.as_deref(),
+            Some("node-w"),
+            "the writer names its node"
+        );
         drop(w);
         let _ = std::fs::remove_file(&path);
     }
@@ -449,7 +535,7 @@ mod tests {
     fn a_locked_database_makes_the_writer_down_until_it_writes_again() {
         let path = temp_db("locked");
         let metrics = Arc::new(Metrics::default());
-        let w = CdrWriter::start(&path, metrics.clone()).unwrap();
+        let w = CdrWriter::start(&path, "node-t", metrics.clone()).unwrap();
         assert_eq!(metrics.health.state(Component::Cdr), Some(true));
         // Another process holds the write lock past the busy timeout.
         let other = Connection::open(&path).unwrap();
@@ -482,6 +568,7 @@ mod tests {
     fn unwritable_path_fails_at_start() {
         let err = CdrWriter::start(
             Path::new("/proc/voxbridge/x.db"),
+            "node-t",
             Arc::new(Metrics::default()),
         );
         assert!(err.is_err());

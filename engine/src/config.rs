@@ -46,6 +46,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    pub node: NodeConfig,
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub flow: FlowConfig,
@@ -227,6 +228,38 @@ impl Default for RecordingConfig {
             mode: RecordingMode::Stereo,
         }
     }
+}
+
+/// Which node of a cluster this process is (docs/scaling.md).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// The node's name in call records, logs and metrics; `null`: the
+    /// machine's host name.
+    pub id: Option<String>,
+}
+
+impl NodeConfig {
+    /// The configured id, else the host name, else `voxbridge`.
+    pub fn name(&self) -> String {
+        if let Some(id) = &self.id {
+            return id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty() && valid_node_id(h))
+            .unwrap_or_else(|| "voxbridge".to_string())
+    }
+}
+
+/// Letters, digits, `-`, `_`, `.`; 1 to 64 of them: safe in a log line, a
+/// metric label and a file name.
+fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Call detail records.
@@ -731,6 +764,7 @@ impl Default for LogConfig {
 /// Environment variables that override config keys. Each is named after the
 /// key it replaces so an operator can guess it: `sip.listen` → `VOXBRIDGE_SIP_LISTEN`.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("VOXBRIDGE_NODE_ID", "node.id"),
     ("VOXBRIDGE_SIP_LISTEN", "sip.listen"),
     ("VOXBRIDGE_SIP_PUBLIC_ADDRESS", "sip.public_address"),
     (
@@ -812,6 +846,7 @@ impl Config {
                 message,
             };
             match *key {
+                "node.id" => self.node.id = (!value.is_empty()).then_some(value),
                 "sip.listen" => self.sip.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
                 "sip.public_address" => {
                     self.sip.public_address = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
@@ -979,6 +1014,14 @@ impl Config {
         }
         if self.calls.max_calls == 0 {
             return Err(invalid("calls.max_calls", "must be at least 1".to_string()));
+        }
+        if let Some(id) = &self.node.id {
+            if !valid_node_id(id) {
+                return Err(invalid(
+                    "node.id",
+                    format!("`{id}`: use 1 to 64 letters, digits, `-`, `_` or `.`"),
+                ));
+            }
         }
         if let Some(name) = &self.calls.time_zone {
             crate::calendar::zone(Some(name)).map_err(|e| invalid("calls.time_zone", e))?;

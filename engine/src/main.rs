@@ -780,17 +780,18 @@ fn calls(config: &Config, action: CallsAction) -> anyhow::Result<()> {
     match action {
         CallsAction::List { limit } => {
             println!(
-                "{:<24} {:<36} {:>9} {:<16} {:<12} FROM",
-                "STARTED", "CALL-ID", "SECONDS", "END", "DTMF"
+                "{:<24} {:<36} {:>9} {:<16} {:<12} {:<16} FROM",
+                "STARTED", "CALL-ID", "SECONDS", "END", "DTMF", "NODE"
             );
             for r in cdr::list(&conn, limit)? {
                 println!(
-                    "{:<24} {:<36} {:>9.1} {:<16} {:<12} {}",
+                    "{:<24} {:<36} {:>9.1} {:<16} {:<12} {:<16} {}",
                     cdr::format_time(r.started),
                     r.call_id,
                     r.duration().as_secs_f64(),
                     r.end_reason,
                     r.dtmf,
+                    r.node.as_deref().unwrap_or("-"),
                     voxbridge_engine::pii::mask_uri(&r.from)
                 );
             }
@@ -803,6 +804,7 @@ fn calls(config: &Config, action: CallsAction) -> anyhow::Result<()> {
                 );
             };
             println!("call_id:         {}", r.call_id);
+            println!("node:            {}", r.node.as_deref().unwrap_or("-"));
             println!("from:            {}", r.from);
             println!("to:              {}", r.to);
             println!("started:         {}", cdr::format_time(r.started));

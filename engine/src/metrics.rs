@@ -147,6 +147,8 @@ pub struct Metrics {
     pub cdr_write_errors: AtomicU64,
     /// Which parts calls depend on are running; `/ready` reads it too.
     pub health: Health,
+    /// This node's `node.id`, for `voxbridge_node_info`; set at start.
+    pub node: std::sync::OnceLock<String>,
     /// Outbound campaigns: attempts, outcomes, concurrency, progress.
     pub campaigns: crate::campaign::metrics::CampaignMetrics,
     /// Calls the engine placed (see [`OutboundMetrics`]).
@@ -158,6 +160,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
+            node: std::sync::OnceLock::new(),
             calls_started: AtomicU64::new(0),
             calls_active: AtomicU64::new(0),
             calls_rejected_sdp: AtomicU64::new(0),
@@ -539,6 +542,13 @@ impl Metrics {
         self.campaigns.render(&mut body);
         self.outbound.render(&mut body);
         self.rate_limited.render(&mut body);
+        if let Some(node) = self.node.get() {
+            // The usual info-metric shape: join on it to label by node.
+            let _ = write!(
+                body,
+                "# HELP voxbridge_node_info This node's node.id.\n# TYPE voxbridge_node_info gauge\nvoxbridge_node_info{{node=\"{node}\"}} 1\n"
+            );
+        }
         out.push_str(&body);
         out
     }

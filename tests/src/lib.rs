@@ -118,6 +118,9 @@ pub fn rtp_range() -> (u16, u16) {
 /// A running voxbridge process; killed on drop.
 pub struct Bot {
     child: Child,
+    /// What started it, for [`Bot::restart`].
+    bin: PathBuf,
+    env: Vec<(String, String)>,
     pub addr: SocketAddr,
     /// The admin HTTP address (/health, /ready, /metrics).
     pub admin: SocketAddr,
@@ -153,30 +156,17 @@ impl Bot {
         let config_path = dir.join("voxbridge.yaml");
         fs::write(&config_path, config)?;
         let log_path = dir.join("voxbridge.log");
-        let log = fs::File::create(&log_path)?;
-        // Tests stop bots whose callers vanished: do not wait a minute.
+        fs::File::create(&log_path)?;
         let bin = match &extra.bin {
             Some(b) => b.clone(),
             None => voxbridge_bin()?,
         };
-        let child = Command::new(bin)
-            .env("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS", "3")
-            // Admission by measured load is off: these bots share two cores
-            // with builds and other tests, whose stalls would refuse calls a
-            // test needs; tests of admission turn it on through `env`.
-            .env("VOXBRIDGE_CALLS_MAX_SCHEDULING_DELAY_MS", "0")
-            .envs(extra.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting voxbridge")?;
+        let child = spawn_bot(&bin, &extra.env, &config_path, &dir, &log_path)?;
         let ip: std::net::IpAddr = extra.listen_ip.as_deref().unwrap_or("127.0.0.1").parse()?;
         let bot = Bot {
             child,
+            bin,
+            env: extra.env.clone(),
             addr: SocketAddr::new(ip, port),
             admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
             config_path,
@@ -270,6 +260,40 @@ impl Bot {
             .status();
     }
 
+    /// SIGKILL (a node that dies), and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start the process again after it exited (or kill it first), with
+    /// the same config, ports and files; its log goes on in the same file.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.is_running() {
+            self.kill();
+        }
+        let mark = self.log().len();
+        self.child = spawn_bot(
+            &self.bin,
+            &self.env,
+            &self.config_path,
+            &self.dir,
+            &self.log_path,
+        )?;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self
+                .log()
+                .get(mark..)
+                .is_some_and(|l| l.contains("SIP listening"))
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("voxbridge did not start again:\n{}", tail(&self.log(), 30))
+    }
+
     /// Wait for the process to exit; its exit code, or `None` on timeout.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let start = Instant::now();
@@ -316,6 +340,36 @@ impl Bot {
     }
 }
 
+/// Start a voxbridge process on `config`, its output appended to `log_path`.
+fn spawn_bot(
+    bin: &Path,
+    env: &[(String, String)],
+    config: &Path,
+    dir: &Path,
+    log_path: &Path,
+) -> Result<Child> {
+    let log = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log_path)?;
+    // Tests stop bots whose callers vanished: do not wait a minute.
+    Command::new(bin)
+        .env("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS", "3")
+        // Admission by measured load is off: these bots share two cores
+        // with builds and other tests, whose stalls would refuse calls a
+        // test needs; tests of admission turn it on through `env`.
+        .env("VOXBRIDGE_CALLS_MAX_SCHEDULING_DELAY_MS", "0")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["run", "--config"])
+        .arg(config)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting voxbridge")
+}
+
 impl Drop for Bot {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -323,8 +377,8 @@ impl Drop for Bot {
     }
 }
 
-/// A Kamailio registrar (Debian `kamailio`) on a free loopback port,
-/// from `tests/kamailio/registrar.cfg`; killed on drop.
+/// Kamailio (Debian `kamailio`) on a loopback port: the registrar of
+/// `tests/kamailio/registrar.cfg`, or a shipped config; killed on drop.
 pub struct Kamailio {
     child: Child,
     pub port: u16,
@@ -344,6 +398,17 @@ impl Kamailio {
             .replace("@PASSWORD@", password);
         let cfg_path = dir.join("kamailio.cfg");
         fs::write(&cfg_path, cfg)?;
+        Kamailio::launch(&dir, &cfg_path, &[], port)
+    }
+
+    /// Kamailio on a config file of the repo (`deploy/kamailio/…`), with
+    /// `-A NAME=value` defines, its log and run files in `dir`; `port` is
+    /// the one its `listen` names.
+    pub fn with_config(dir: &Path, cfg: &Path, defines: &[String], port: u16) -> Result<Kamailio> {
+        Kamailio::launch(dir, cfg, defines, port)
+    }
+
+    fn launch(dir: &Path, cfg_path: &Path, defines: &[String], port: u16) -> Result<Kamailio> {
         let run_dir = dir.join("run");
         fs::create_dir_all(&run_dir)?;
         let log_path = dir.join("kamailio.log");
@@ -352,9 +417,12 @@ impl Kamailio {
         // Its own process group, so that Drop ends the workers it forks too.
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        for d in defines {
+            cmd.arg("-A").arg(d);
+        }
         let child = cmd
             .arg("-f")
-            .arg(&cfg_path)
+            .arg(cfg_path)
             .args(["-DD", "-E", "-Y"])
             .arg(&run_dir)
             .args(["-P"])

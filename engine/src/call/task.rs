@@ -91,6 +91,8 @@ pub async fn run_leg(
         recording: end.recording,
         transfer_target: outcome.transfer_target.take(),
         turns: std::mem::take(&mut outcome.turns),
+        // The CDR writer names this node.
+        node: None,
     };
     info!(
         call_id = %info.call_id,

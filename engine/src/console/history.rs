@@ -132,6 +132,7 @@ mod tests {
             recording: None,
             transfer_target: None,
             turns: vec![],
+            node: None,
         }
     }
 

@@ -190,7 +190,7 @@ impl SipServer {
                 warn!("SIP dispatcher ended: no new calls; not ready");
             }
         });
-        info!(address = %local_addr, transports = ?config.sip.transports, "SIP listening");
+        info!(address = %local_addr, transports = ?config.sip.transports, node = %config.node.name(), "SIP listening");
         Ok((
             SipServer {
                 cancel,
