@@ -300,7 +300,7 @@ fn dc_and_full_scale_survive() {
         })
         .collect();
     let y = to_8k(&square, 44_100);
-    assert!(y[1000..7000].iter().any(|&s| s == i16::MAX));
+    assert!(y[1000..7000].contains(&i16::MAX));
 }
 
 #[test]
