@@ -50,6 +50,7 @@ bench: deps build
 	./bench/crm
 	./bench/asr --quick
 	./bench/intent
+	./bench/resample
 	./bench/accuracy --subset
 	./bench/amd
 

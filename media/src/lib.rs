@@ -20,9 +20,12 @@ pub mod jitter;
 pub mod port_pool;
 pub mod prompt;
 pub mod prompt_files;
-pub mod resample;
 pub mod rtp;
 pub mod session;
+
+/// Sample-rate conversion (the workspace's one resampler, on rubato):
+/// `voxbridge_media::resample::to_8k` and friends.
+pub use voxbridge_resample as resample;
 
 pub use clock::PacingClock;
 pub use codec::Codec;

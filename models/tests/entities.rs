@@ -42,31 +42,36 @@ fn digit_strings() {
 
 #[test]
 fn numbers() {
-    let table: &[(&str, Option<u64>)] = &[
-        ("fifty-two", Some(52)),
-        ("fifty two", Some(52)),
-        ("three", Some(3)),
-        ("i'd like three of them", Some(3)),
-        ("one hundred and five", Some(105)),
-        ("a hundred", Some(100)),
-        ("two thousand", Some(2000)),
-        ("two thousand and twenty six", Some(2026)),
-        ("one million two hundred thousand", Some(1_200_000)),
-        ("twelve", Some(12)),
-        ("nineteen ninety", Some(1990)),
-        ("1,000", Some(1000)),
-        ("52", Some(52)),
-        ("five five", Some(55)),
-        ("二十三", Some(23)),
-        ("要三个", Some(3)),
-        ("一百零五", Some(105)),
-        ("两千", Some(2000)),
-        ("一万二", Some(12000)),
-        ("三百五", Some(350)),
-        ("十", Some(10)),
-        ("我要一个", Some(1)),
+    let table: &[(&str, Option<f64>)] = &[
+        ("fifty-two", Some(52.0)),
+        ("fifty two", Some(52.0)),
+        ("three", Some(3.0)),
+        ("i'd like three of them", Some(3.0)),
+        ("one hundred and five", Some(105.0)),
+        ("a hundred", Some(100.0)),
+        ("two thousand", Some(2000.0)),
+        ("two thousand and twenty six", Some(2026.0)),
+        ("one million two hundred thousand", Some(1_200_000.0)),
+        ("twelve", Some(12.0)),
+        ("nineteen ninety", Some(1990.0)),
+        ("1,000", Some(1000.0)),
+        ("52", Some(52.0)),
+        ("five five", Some(55.0)),
+        ("二十三", Some(23.0)),
+        ("要三个", Some(3.0)),
+        ("一百零五", Some(105.0)),
+        ("两千", Some(2000.0)),
+        ("一万二", Some(12000.0)),
+        ("三百五", Some(350.0)),
+        ("十", Some(10.0)),
+        ("我要一个", Some(1.0)),
         ("none", None),
         ("a question", None),
+        // Where the dialog's copy read them otherwise (305, 10002, 10, 99,
+        // 2.5 as 25 here): one reader now, the colloquial reading.
+        ("nineteen eighty", Some(1980.0)),
+        ("about 2.5 kilos", Some(2.5)),
+        ("一万零二", Some(10_002.0)),
         ("没有", None),
     ];
     for (text, want) in table {
@@ -142,6 +147,8 @@ fn yes_and_no() {
         ("对不对", None),
         ("好不好", None),
         ("我不知道", None),
+        ("not sure", None),
+        ("不知道", None),
         ("你好", Some(true)), // 好 alone reads as yes; intent decides greetings
     ];
     for (text, want) in table {
@@ -264,6 +271,10 @@ fn no_panics_on_odd_input() {
         "ａｂｃ１２３",
         "'''",
         "o o o",
+        "1.2.3.4",
+        "99999999999999999999999.5",
+        ".5",
+        "5.",
     ];
     for s in odd {
         for k in [
@@ -339,6 +350,10 @@ mod never_panics {
         "对",
         "-",
         ",",
+        ".",
+        "2.5",
+        "sure",
+        "知道",
         " ",
     ];
 

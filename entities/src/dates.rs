@@ -5,9 +5,9 @@
 //! "今天", "明天", "后天", "大后天", "三天后", "周五", "下周一", "这周五",
 //! "3月5日", "三月五号", "五号".
 
-use super::date::Date;
-use super::numbers;
-use super::text;
+use crate::date::Date;
+use crate::numbers;
+use crate::text;
 
 const WEEKDAYS: [(&str, u32); 17] = [
     ("monday", 0),
@@ -202,12 +202,14 @@ fn english(words: &[&str], today: Date) -> Option<Date> {
             continue;
         }
         let n = match words[start..i].join(" ").as_str() {
-            "a" => Some(1),
+            "a" => Some(1.0),
             phrase => numbers::number(phrase),
         };
+        // Whole days or weeks only ("in 2.5 days" is no date).
+        let n = n.filter(|n| n.fract() == 0.0 && (0.0..=1000.0).contains(n));
         let later = (start > 0 && words[start - 1] == "in")
             || matches!(words.get(i + 1), Some(&"from" | &"later"));
-        if let (Some(n @ 0..=1000), true) = (n, later) {
+        if let (Some(n), true) = (n, later) {
             return today.add_days(n as i64 * unit);
         }
     }
@@ -384,13 +386,34 @@ fn chinese(s: &str, today: Date) -> Option<Date> {
     None
 }
 
-/// The date in `text`, resolved against `today`.
-pub fn date(text: &str, today: Date) -> Option<Date> {
-    for w in text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '。' | '!' | '?'))
-    {
-        if let Some(d) = Date::parse_iso(w.trim_matches('.')) {
+/// An ISO date (`2026-12-24`) anywhere in `text` ("2026-12-24 please",
+/// "日期2026-12-24。"): the one form that needs no "today".
+pub fn iso_date(text: &str) -> Option<Date> {
+    let chars: Vec<char> = text.chars().collect();
+    for i in 0..chars.len() {
+        // Not in the middle of a longer number.
+        if i > 0 && chars[i - 1].is_ascii_digit() {
+            continue;
+        }
+        if !chars[i].is_ascii_digit() {
+            continue;
+        }
+        let candidate: String = chars[i..]
+            .iter()
+            .take(11)
+            .take_while(|c| c.is_ascii_digit() || **c == '-')
+            .collect();
+        if let Some(d) = Date::parse(&candidate) {
             return Some(d);
         }
+    }
+    None
+}
+
+/// The date in `text`, resolved against `today`.
+pub fn date(text: &str, today: Date) -> Option<Date> {
+    if let Some(d) = iso_date(text) {
+        return Some(d);
     }
     let tokens = text::tokens(text);
     let words = text::words(&tokens);

@@ -1,12 +1,19 @@
-//! Yes or no, in English and Chinese: "yeah sure", "that's not right",
-//! "no problem" (yes), "是的", "不对", "没问题" (yes), "不错" (yes).
-//! Mixed answers ("yes no", "好不好") are `None`: ask again.
+//! Yes, no or unsure, in English and Chinese: "yeah sure", "that's not
+//! right", "no problem" (yes), "not sure" (unsure), "是的", "不对",
+//! "没问题" (yes), "不错" (yes), "不知道" (unsure). Mixed answers ("yes
+//! no", "好不好") are `None`: ask again. "Not sure" is not a no: a caller
+//! who does not know has not declined.
 
-use super::text;
+use crate::text;
 
 /// English phrases checked before single words (their words would
 /// mislead), longer ones first. `None`: the caller is unsure.
-const EN_PHRASES: [(&str, Option<bool>); 22] = [
+const EN_PHRASES: [(&str, Option<bool>); 27] = [
+    ("not interested", Some(false)),
+    ("no thanks", Some(false)),
+    ("no thank you", Some(false)),
+    ("no idea", None),
+    ("i'm not certain", None),
     ("of course not", Some(false)),
     ("absolutely not", Some(false)),
     ("definitely not", Some(false)),
@@ -31,7 +38,9 @@ const EN_PHRASES: [(&str, Option<bool>); 22] = [
     ("rather not", Some(false)),
 ];
 
-const EN_YES: [&str; 24] = [
+const EN_YES: [&str; 26] = [
+    "interested",
+    "speaking",
     "yes",
     "yeah",
     "yea",
@@ -76,7 +85,15 @@ const EN_NEGATORS: [&str; 8] = [
 ];
 
 /// Chinese words, longest first at each position.
-const ZH: [(&str, Option<bool>); 43] = [
+const ZH: [(&str, Option<bool>); 51] = [
+    ("不感兴趣", Some(false)),
+    ("没兴趣", Some(false)),
+    ("不愿意", Some(false)),
+    ("不清楚", None),
+    ("感兴趣", Some(true)),
+    ("有兴趣", Some(true)),
+    ("愿意", Some(true)),
+    ("说不准", None),
     ("不知道", None),
     ("当然不", Some(false)),
     ("不一定", None),
@@ -172,11 +189,44 @@ fn chinese(s: &str) -> Vec<Option<bool>> {
     out
 }
 
-/// `Some(true)` for yes, `Some(false)` for no, `None` when neither or both.
-pub fn yes_no(text: &str) -> Option<bool> {
+/// What the caller answered to a yes/no question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    Yes,
+    No,
+    /// "not sure", "I don't know", "不知道", "不确定": neither; ask again
+    /// or offer help, but do not take it as a no.
+    Unsure,
+}
+
+/// The caller's answer: any unsure phrase makes it [`Answer::Unsure`];
+/// otherwise yes or no when every yes/no word agrees; `None` when there is
+/// none ("hello") or they disagree ("yes no", "好不好").
+pub fn answer(text: &str) -> Option<Answer> {
     let tokens = text::tokens(text);
-    let mut votes = english(&text::words(&tokens));
+    let words = text::words(&tokens);
+    let mut votes = english(&words);
     votes.extend(chinese(&text::cjk(&tokens)));
+    if votes.is_empty() && words.contains(&"please") {
+        // "please" alone ("please!") agrees; next to a no it is politeness.
+        return Some(Answer::Yes);
+    }
+    if votes.contains(&None) {
+        return Some(Answer::Unsure);
+    }
     let first = (*votes.first()?)?;
-    votes.iter().all(|&v| v == Some(first)).then_some(first)
+    votes
+        .iter()
+        .all(|&v| v == Some(first))
+        .then_some(if first { Answer::Yes } else { Answer::No })
+}
+
+/// `Some(true)` for yes, `Some(false)` for no, `None` when unsure, neither
+/// or both.
+pub fn yes_no(text: &str) -> Option<bool> {
+    match answer(text)? {
+        Answer::Yes => Some(true),
+        Answer::No => Some(false),
+        Answer::Unsure => None,
+    }
 }

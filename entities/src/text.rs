@@ -1,7 +1,7 @@
 //! Tokens for entity extraction: lower-case words (ASCII digits and letters,
 //! apostrophes inside words) and runs of CJK characters. Full-width forms
 //! become ASCII, hyphens split ("fifty-two"), commas inside numbers vanish
-//! ("1,000").
+//! ("1,000") and one decimal point inside a number stays ("2.5").
 
 /// One token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,13 @@ pub fn tokens(text: &str) -> Vec<Token> {
             && chars.get(i + 1).is_some_and(char::is_ascii_digit)
         {
             // "1,000": keep the number whole.
+        } else if c == '.'
+            && !word.is_empty()
+            && word.bytes().all(|b| b.is_ascii_digit())
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+        {
+            // "2.5": a decimal is one number, not the digits 2 and 5.
+            word.push('.');
         } else {
             end_word(&mut word, &mut out);
             if !cjk.is_empty() {
@@ -112,6 +119,10 @@ mod tests {
                 w("that's"),
                 w("ok")
             ]
+        );
+        assert_eq!(
+            tokens("2.5 kilos. 1.2.3, 7."),
+            [w("2.5"), w("kilos"), w("1.2"), w("3"), w("7")]
         );
     }
 }

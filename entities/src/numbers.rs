@@ -1,9 +1,14 @@
 //! Numbers, digit strings and order ids, spoken or typed, in English and
 //! Chinese: "five five two one", "double five", "fifty-two",
-//! "one hundred and five", "五五二一", "二十三", "一万二", "A B 1 2 3 4",
-//! "ORD-12345".
+//! "one hundred and five", "nineteen eighty", "2.5", "五五二一", "二十三",
+//! "一万二", "三百五", "A B 1 2 3 4", "ORD-12345".
+//!
+//! Where readings could differ, the colloquial one wins: "三百五" is 350 and
+//! "一万二" 12000 (a digit after the last unit is one place lower, unless
+//! 零 says otherwise: "一万零二" is 10002); "five five" is the digit string
+//! 55, not 5 + 5; "nineteen eighty" is 1980; "2.5" is two and a half.
 
-use super::text::{self, Token};
+use crate::text::{self, Token};
 
 /// English number words: value and kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,6 +75,13 @@ enum Item {
     Word(Word),
     /// Typed digits ("55", "2026").
     Digits(String),
+    /// A typed decimal ("2.5"): a number of its own, never part of a run.
+    Decimal(String),
+}
+
+/// Is `w` a decimal the tokenizer kept whole ("2.5")?
+fn is_decimal(w: &str) -> bool {
+    w.contains('.') && w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
 /// Maximal runs of number items in English tokens (CJK tokens break runs).
@@ -80,6 +92,11 @@ fn english_runs(tokens: &[Token]) -> Vec<Vec<Item>> {
         let item = match t {
             Token::Word(w) if w.bytes().all(|b| b.is_ascii_digit()) => {
                 Some(Item::Digits(w.clone()))
+            }
+            Token::Word(w) if is_decimal(w) => {
+                flush_run(&mut cur, &mut runs);
+                runs.push(vec![Item::Decimal(w.clone())]);
+                continue;
             }
             Token::Word(w) => word(w).map(Item::Word),
             Token::Cjk(_) => None,
@@ -132,6 +149,7 @@ fn run_value(run: &[Item]) -> Option<u64> {
                 }
                 return d.parse().ok();
             }
+            Item::Decimal(_) => return None,
             Item::Word(w) => {
                 match *w {
                     Word::Unit(n, _) => {
@@ -191,6 +209,8 @@ fn run_digits(run: &[Item]) -> Option<String> {
     while i < run.len() {
         match &run[i] {
             Item::Digits(d) => out.push_str(d),
+            // Said as a digit string, "2.5" is the digits 2 and 5.
+            Item::Decimal(d) => out.extend(d.chars().filter(char::is_ascii_digit)),
             Item::Word(Word::Unit(n, _)) => out.push(char::from(b'0' + *n as u8)),
             Item::Word(Word::Teen(n)) => out.push_str(&n.to_string()),
             Item::Word(Word::Tens(n)) => {
@@ -419,14 +439,21 @@ pub fn digits(text: &str) -> Option<String> {
 }
 
 /// The first number in `text`: words ("fifty-two", "one hundred and five",
-/// "a thousand"), digits ("52", "1,000") or Chinese ("二十三", "两千").
-pub fn number(text: &str) -> Option<u64> {
+/// "a thousand"), digits ("52", "1,000", "2.5") or Chinese ("二十三",
+/// "两千"). Number words that do not combine into one value are a digit
+/// string said aloud ("five five" → 55, "nineteen eighty" → 1980).
+pub fn number(text: &str) -> Option<f64> {
     let tokens = text::tokens(text);
     let mut pending: Vec<Token> = Vec::new();
-    let from_english = |pending: &[Token]| -> Option<u64> {
-        english_runs(pending).into_iter().find_map(|run| {
-            run_value(&run).or_else(|| run_digits(&run).and_then(|d| d.parse().ok()))
-        })
+    let from_english = |pending: &[Token]| -> Option<f64> {
+        english_runs(pending)
+            .into_iter()
+            .find_map(|run| match run.as_slice() {
+                [Item::Decimal(d)] => d.parse().ok(),
+                _ => run_value(&run)
+                    .or_else(|| run_digits(&run).and_then(|d| d.parse().ok()))
+                    .map(|v| v as f64),
+            })
     };
     for t in tokens {
         match &t {
@@ -440,7 +467,7 @@ pub fn number(text: &str) -> Option<u64> {
                         continue;
                     }
                     if let Some(v) = zh_value(&run) {
-                        return Some(v);
+                        return Some(v as f64);
                     }
                 }
             }

@@ -1,9 +1,9 @@
-//! Calendar dates without a clock: the caller passes "today" in, and
-//! relative expressions ("tomorrow", "next Monday", "明天", "下周三") are
-//! resolved against it. The
+//! Calendar dates without a clock: the caller passes "today" in, and date
+//! slots and entities ("tomorrow", "next Monday", "明天", "12月3日") are
+//! resolved against it. One type for the dialog and the models, so a slot
+//! and an entity agree on what a date is. The
 //! calendar arithmetic is jiff's; this type only fixes the range scripts
-//! accept (years 1–9999) and the one text form (`YYYY-MM-DD`), the same as
-//! `voxbridge_dialog::date` so a slot and an entity agree on what a date is.
+//! accept (years 1–9999) and the one text form (`YYYY-MM-DD`).
 
 use std::fmt;
 
@@ -34,8 +34,8 @@ impl Date {
 
     /// Exactly `YYYY-MM-DD` (surrounding white space ignored). jiff's own
     /// parser also takes `20260228` and `2026-02-28T10:00`, which a date
-    /// recogniser's words should not silently read as a date.
-    pub fn parse_iso(s: &str) -> Option<Date> {
+    /// slot or `--today` should not silently read as a date.
+    pub fn parse(s: &str) -> Option<Date> {
         let s = s.trim();
         let b = s.as_bytes();
         let shaped = b.len() == 10
@@ -136,11 +136,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_dates() {
-        assert!(Date::parse_iso("2026-02-30").is_none());
-        assert!(Date::parse_iso("2026-13-01").is_none());
-        assert!(Date::parse_iso("tomorrow").is_none());
-        assert_eq!(Date::parse_iso("2026-02-28").map(Date::day), Some(28));
-        assert_eq!(Date::parse_iso(" 2026-02-28\n").map(Date::day), Some(28));
+        assert!(Date::parse("2026-02-30").is_none());
+        assert!(Date::parse("2026-13-01").is_none());
+        assert!(Date::parse("tomorrow").is_none());
+        assert_eq!(Date::parse("2026-02-28").map(Date::day), Some(28));
+        assert_eq!(Date::parse(" 2026-02-28\n").map(Date::day), Some(28));
     }
 
     /// What the hand-written parser let through: signs and one-digit
@@ -155,7 +155,7 @@ mod tests {
             "2026-02-28T10:00",
             "0000-01-01",
         ] {
-            assert_eq!(Date::parse_iso(s), None, "{s}");
+            assert_eq!(Date::parse(s), None, "{s}");
         }
     }
 
