@@ -592,4 +592,129 @@ mod tests {
             }
         }
     }
+
+    /// The fuzz harness for RFC 4733: real key-press streams (a start
+    /// packet, updates, the end packet three times, as §2.5.1.4 asks), then
+    /// damaged the ways networks do. Properties: packets lost, repeated or
+    /// reordered within a key press (at least one kept) give exactly the
+    /// keys pressed, in order; damaged payloads (bytes flipped, cut,
+    /// extended) among in-order packets and their network duplicates never
+    /// panic and cost at most one extra key each. (A replayed copy of an
+    /// earlier press's packet after its end is a new press by design: it is
+    /// what sipp sends for the same key pressed twice.)
+    mod fuzz {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use voxbridge_mutations::apply;
+
+        use super::super::{DtmfReceiver, TelephoneEvent};
+        use super::SSRC;
+
+        const KEYS: &[u8] = b"0123456789*#ABCD";
+
+        /// (seq, timestamp, payload) of every packet of pressing `keys`.
+        fn presses(keys: &[u8]) -> Vec<Vec<(u16, u32, Vec<u8>)>> {
+            let mut seq: u16 = 65530;
+            keys.iter()
+                .enumerate()
+                .map(|(i, &k)| {
+                    let event = KEYS.iter().position(|&c| c == k).unwrap_or(0) as u8;
+                    let ts = 1000 + 1600 * i as u32;
+                    let mut packets = Vec::new();
+                    for (n, end) in [
+                        (1u16, false),
+                        (2, false),
+                        (3, false),
+                        (4, true),
+                        (4, true),
+                        (4, true),
+                    ] {
+                        let ev = TelephoneEvent {
+                            event,
+                            end,
+                            volume: 10,
+                            duration: 160 * n,
+                        };
+                        packets.push((seq, ts, ev.to_bytes().to_vec()));
+                        seq = seq.wrapping_add(1);
+                    }
+                    packets
+                })
+                .collect()
+        }
+
+        /// Per packet: kept or lost, repeated, and a sort key for reordering.
+        fn fates() -> impl Strategy<Value = Vec<(bool, u8, u8)>> {
+            vec((prop::bool::weighted(0.7), 1u8..3, any::<u8>()), 6)
+        }
+
+        proptest! {
+            #[test]
+            fn fuzz_rfc4733_lost_repeated_reordered(
+                keys in vec(proptest::sample::select(KEYS), 1..12),
+                fates in vec(fates(), 12),
+            ) {
+                let mut rx = DtmfReceiver::new();
+                let mut heard = Vec::new();
+                for (press, fate) in presses(&keys).into_iter().zip(&fates) {
+                    let mut kept: Vec<_> = press
+                        .into_iter()
+                        .zip(fate)
+                        .filter(|(_, f)| f.0)
+                        .flat_map(|(p, f)| std::iter::repeat_n((f.2, p), usize::from(f.1)))
+                        .collect();
+                    if kept.is_empty() {
+                        continue;
+                    }
+                    kept.sort_by_key(|(order, _)| *order);
+                    for (_, (seq, ts, payload)) in kept {
+                        if let Ok(Some(d)) = rx.receive(seq, ts, SSRC, &payload) {
+                            heard.push(d as u8);
+                        }
+                    }
+                }
+                let expected: Vec<u8> = keys
+                    .iter()
+                    .zip(&fates)
+                    .filter(|(_, f)| f.iter().any(|p| p.0))
+                    .map(|(k, _)| *k)
+                    .collect();
+                prop_assert_eq!(heard, expected);
+            }
+
+            #[test]
+            fn fuzz_rfc4733_damaged(
+                // Four presses and twelve damaged ones stay within the sixteen
+                // events the receiver remembers.
+                keys in vec(proptest::sample::select(KEYS), 1..5),
+                damage in vec((any::<u32>(), voxbridge_mutations::mutation()), 0..12),
+                duplicates in vec(any::<u32>(), 0..8),
+            ) {
+                let mut packets: Vec<(u16, u32, Vec<u8>)> = presses(&keys).into_iter().flatten().collect();
+                for (at, m) in &damage {
+                    let i = *at as usize % packets.len();
+                    let payload = std::mem::take(&mut packets[i].2);
+                    packets[i].2 = apply(payload, std::slice::from_ref(m));
+                }
+                for at in &duplicates {
+                    let i = *at as usize % packets.len();
+                    packets.insert(i + 1, packets[i].clone());
+                }
+                let mut rx = DtmfReceiver::new();
+                let mut heard = 0;
+                for (seq, ts, payload) in &packets {
+                    if let Ok(Some(_)) = rx.receive(*seq, *ts, SSRC, payload) {
+                        heard += 1;
+                    }
+                }
+                if damage.is_empty() {
+                    prop_assert_eq!(heard, keys.len());
+                }
+                prop_assert!(
+                    heard <= keys.len() + damage.len(),
+                    "{} keys from {} presses and {} damaged packets", heard, keys.len(), damage.len()
+                );
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod crm_servers;
 pub mod load;
 pub mod pcap;
+pub mod proc_stat;
 pub mod prompts;
 pub mod rest_crm;
 pub mod speech;
@@ -246,6 +247,11 @@ impl Bot {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The process id (for `/proc/PID/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still running.
@@ -699,6 +705,27 @@ pub fn parse_stats(csv: &str) -> Option<SippStats> {
         failed: col("FailedCall(C)")?,
         created: col("TotalCallCreated")?,
     })
+}
+
+/// The per-message counters of a sipp run made with `-trace_counts` (the
+/// last line of the `*_counts.csv` it writes in its directory), by column
+/// name: `0_INVITE_Sent`, `3_503_Recv`, `1_200_Timeout`…
+pub fn sipp_counts(dir: &Path) -> Option<std::collections::HashMap<String, u64>> {
+    let csv = fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with("_counts.csv"))
+        .and_then(|e| fs::read_to_string(e.path()).ok())?;
+    let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let last: Vec<&str> = lines.next_back()?.split(';').collect();
+    Some(
+        header
+            .iter()
+            .zip(&last)
+            .filter_map(|(h, v)| Some((h.to_string(), v.trim().parse().ok()?)))
+            .collect(),
+    )
 }
 
 /// A one-call sipp UAS in the background (a transfer target): `uas` is

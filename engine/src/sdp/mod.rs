@@ -7,6 +7,9 @@ mod answer;
 mod negotiate;
 mod parse;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use answer::{answer, offer, SessionOrigin};
 pub use negotiate::{negotiate, Negotiated};
 pub use parse::{parse, MediaDescription, Offer, RtpMap};

@@ -70,4 +70,60 @@ mod tests {
         assert_eq!(parse("application/media_control+xml", b"<x/>"), None);
         assert_eq!(parse("application/dtmf", &[0xff, 0x00]), None);
     }
+
+    /// The fuzz harness: INFO bodies as PBXs send them, damaged by
+    /// `voxbridge_mutations`, under content types as they are written.
+    /// Properties: nothing panics, a key is always one of the sixteen, and
+    /// a `Signal=` line we write is read back as its key.
+    mod fuzz {
+        use proptest::prelude::*;
+        use voxbridge_mutations::mutated;
+
+        use super::parse;
+
+        const BODIES: &[&[u8]] = &[
+            b"Signal=5\r\nDuration=160\r\n",
+            b"Signal=#\r\nDuration=250\r\n",
+            b"Signal= 11\nDuration=100\n",
+            b"Duration=160\r\nSignal=*\r\n",
+            b"signal=A\r\n",
+            b"7",
+            b"10\r\n",
+        ];
+        const TYPES: &[&str] = &[
+            "application/dtmf-relay",
+            "application/dtmf",
+            "Application/DTMF-Relay; charset=utf-8",
+            "application/dtmf ;x=y",
+            "application/sdp",
+            "",
+            ";",
+        ];
+        const KEYS: &str = "0123456789*#ABCD";
+
+        proptest! {
+            #[test]
+            fn fuzz_sip_info_dtmf(
+                body in mutated(BODIES.iter().map(|b| b.to_vec()).collect(), 4),
+                content_type in mutated(TYPES.iter().map(|t| t.as_bytes().to_vec()).collect(), 2),
+            ) {
+                let content_type = String::from_utf8_lossy(&content_type);
+                if let Some(key) = parse(&content_type, &body) {
+                    prop_assert!(KEYS.contains(key), "{:?}", key);
+                }
+            }
+
+            #[test]
+            fn fuzz_sip_info_dtmf_round_trip(
+                key in proptest::sample::select(KEYS.chars().collect::<Vec<_>>()),
+                duration in 0u32..100_000,
+                lf in any::<bool>(),
+            ) {
+                let eol = if lf { "\n" } else { "\r\n" };
+                let body = format!("Signal={key}{eol}Duration={duration}{eol}");
+                prop_assert_eq!(parse("application/dtmf-relay", body.as_bytes()), Some(key));
+                prop_assert_eq!(parse("application/dtmf", key.to_string().as_bytes()), Some(key));
+            }
+        }
+    }
 }

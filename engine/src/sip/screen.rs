@@ -135,7 +135,9 @@ pub fn screen(datagram: &[u8], server: &str) -> Verdict {
         };
     };
     if !version.eq_ignore_ascii_case("SIP/2.0") {
-        return if version.len() > 4 && version[..4].eq_ignore_ascii_case("SIP/") {
+        // Bytes, not `str` indexes: a multi-byte character inside the first
+        // four (a BOM the fuzzer put in `SIP/2.0`) panicked here.
+        return if version.len() > 4 && version.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
             reply(
                 &head,
                 505,
@@ -707,5 +709,7 @@ fn reply(
 
 #[cfg(test)]
 mod corpus;
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ struct Case {
     header: Option<(String, String)>,
 }
 
-fn corpus(dir: &str) -> PathBuf {
+pub(super) fn corpus(dir: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/corpus/sip")
         .join(dir)
@@ -51,7 +51,7 @@ fn cases(dir: &Path) -> Vec<Case> {
 }
 
 /// The corpus placeholders filled with fixed addresses.
-fn fill(raw: &[u8]) -> Vec<u8> {
+pub(super) fn fill(raw: &[u8]) -> Vec<u8> {
     let mut out = raw.to_vec();
     for (from, to) in [
         ("{{local}}", "127.0.0.1:5999"),

@@ -175,6 +175,17 @@ fn garbage_is_dropped() {
     );
 }
 
+/// Found by `fuzz_sip_screening`: a BOM inside the version (`SI\u{feff}P/2.0`)
+/// sliced a `str` inside a character and panicked.
+#[test]
+fn multibyte_character_in_the_version_is_a_400_not_a_panic() {
+    let msg = request("OPTIONS").replacen("SIP/2.0", "SI\u{feff}P/2.0", 1);
+    assert!(matches!(
+        screen(msg.as_bytes(), "vb"),
+        Verdict::Reply(_, Rejection::BadRequest)
+    ));
+}
+
 proptest::proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1500)) {
