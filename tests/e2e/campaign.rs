@@ -15,9 +15,13 @@
 //!   exactly one disposition.
 //!
 //! The campaign routes through `registration.accounts` (`via: trunk`)
-//! whose `outbound_proxy` is the sipp; its registrar is a loopback port
-//! nobody listens on (the REGISTER fails and is retried in the background,
-//! which the calls do not wait for).
+//! whose `outbound_proxy` is the sipp. Its registrar names the sipp's
+//! address over TCP, where sipp does not listen: the Request-URI's host
+//! (and so the CANCEL's destination, see below) is the sipp, while the
+//! account's REGISTER is refused and retried in the background, which the
+//! calls do not wait for. (The stack sends CANCEL to the Request-URI, not
+//! to the outbound proxy the INVITE went to: with a registrar elsewhere
+//! the CANCEL never reaches the callee: rsipstack's `Dialog::cancel`.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -70,14 +74,13 @@ fn callee(dir: &Path, scenario: &str, calls: usize, keys: &[(&str, &Path)]) -> (
 /// in `dir`, and the account `trunk` sending INVITEs to `proxy_port`.
 fn bot(name: &str, dir: &Path, proxy_port: u16, max_calls: u32) -> Bot {
     let crm = voxbridge_e2e::embedded_crm(dir).expect("writing the CRM config");
-    let nobody = free_port().unwrap();
     let cfg = BotConfig {
         more: format!(
             "dialog:\n  script: {script}\ncdr:\n  path: {cdr}\nspeech:\n  grammar: true\n\
              crm:\n  config: {crm}\n  lookup_budget_ms: 2000\n\
              campaigns:\n  store: {store}\n\
              calls:\n  max_calls: {max_calls}\n\
-             registration:\n  accounts:\n    - registrar: sip:127.0.0.1:{nobody}\n      username: bot\n      name: trunk\n      password_env: VB_E2E_TRUNK_PASSWORD\n      outbound_proxy: sip:127.0.0.1:{proxy_port}\n",
+             registration:\n  accounts:\n    - registrar: sip:127.0.0.1:{proxy_port};transport=tcp\n      username: bot\n      name: trunk\n      password_env: VB_E2E_TRUNK_PASSWORD\n      outbound_proxy: sip:127.0.0.1:{proxy_port}\n",
             script = script().display(),
             cdr = dir.join("cdr.sqlite").display(),
             crm = crm.display(),
