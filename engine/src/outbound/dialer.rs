@@ -32,6 +32,7 @@ pub struct SipDialer {
     admission: Arc<Admission>,
     /// Our SIP address's host and port, the From host of a direct call.
     local_host: String,
+    scripts: script::Scripts,
 }
 
 impl SipDialer {
@@ -40,6 +41,7 @@ impl SipDialer {
             ctx,
             admission,
             local_host,
+            scripts: script::Scripts::default(),
         }
     }
 
@@ -70,7 +72,8 @@ impl SipDialer {
         let c = &self.ctx;
         let zone = crate::calendar::zone(c.config.calls.time_zone.as_deref())
             .unwrap_or_else(|_| jiff::tz::TimeZone::system());
-        let flow = script::flow_factory(&request.script, request.fields.clone(), zone)?;
+        let store = self.scripts.get(&request.script)?;
+        let flow = script::flow_factory(store, request.fields.clone(), zone);
         let mut config = (*c.config).clone();
         config.sip.ring_ms = 0;
         Ok(Arc::new(CallContext {
