@@ -1,5 +1,6 @@
-//! What listens to a call's audio: the recorder and the endpointer, set
-//! up when the call is answered.
+//! What listens to a call's audio: the recorder, the endpointer and, on a
+//! call we placed, the answering-machine detector, set up when the call is
+//! answered.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32};
@@ -9,6 +10,8 @@ use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tracing::warn;
 use voxbridge_media::session::AudioSink;
 
+use super::core::MachineCheck;
+use super::machine_sink::MachineSink;
 use super::CallContext;
 use crate::sip::CallInfo;
 use crate::speech::sink::{EarlyControl, SpeechEvent, SpeechSink};
@@ -60,6 +63,25 @@ pub fn speech_sink(
         Err(e) => {
             // Keys still work; the operator learns why speech does not.
             warn!(error = %e, "endpointer did not start; keys only");
+            None
+        }
+    }
+}
+
+/// The answering-machine detector for a call we placed and its events;
+/// `None` (logged) when it cannot start, and the call core then takes the
+/// callee for a person at its deadline.
+pub fn machine_sink(
+    check: &MachineCheck,
+) -> Option<(
+    Box<dyn AudioSink>,
+    UnboundedReceiver<voxbridge_models::amd::AmdEvent>,
+)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    match MachineSink::new(check.amd.clone(), tx) {
+        Ok(sink) => Some((Box::new(sink), rx)),
+        Err(e) => {
+            warn!(error = %e, "answering-machine detector did not start");
             None
         }
     }

@@ -15,11 +15,13 @@ pub mod core;
 mod end;
 pub mod leg;
 mod listeners;
+mod machine_sink;
 mod shell;
 mod signalling;
 mod task;
 mod work;
 
 pub use context::{CallContext, FlowFactory, FlowStart};
+pub use core::{MachineCheck, MachineOutcome};
 pub use end::EndReason;
 pub use task::{run, run_leg, CallEnd, Party};

@@ -19,7 +19,7 @@ use voxbridge_media::{MediaEvent, MediaHandle};
 
 use super::core::{
     CallCore, CallOutcome, CallStart, CoreSettings, Done, Ears, Input, LegEnd, LegInput,
-    MediaInput, Output,
+    MachineCheck, MediaInput, Output,
 };
 use super::leg::{Leg, LegControl, LegEvent, OfferReply, ReferReply};
 use super::signalling::{Op, Signalling};
@@ -64,6 +64,8 @@ pub struct Party {
     pub socket: Option<UdpSocket>,
     /// We placed the call.
     pub outbound: bool,
+    /// Screen the answer for an answering machine before the script.
+    pub machine: Option<MachineCheck>,
 }
 
 impl Party {
@@ -74,6 +76,7 @@ impl Party {
             customer_id: None,
             socket: None,
             outbound: false,
+            machine: None,
         }
     }
 }
@@ -88,6 +91,8 @@ struct Shell {
     socket: Option<UdpSocket>,
     media: Option<MediaHandle>,
     speech_events: Option<UnboundedReceiver<SpeechEvent>>,
+    /// The answering-machine detector's events, while it screens.
+    machine_events: Option<UnboundedReceiver<voxbridge_models::amd::AmdEvent>>,
     listening: Arc<AtomicBool>,
     prompt_playing: Arc<AtomicBool>,
     end_silence_ms: Arc<AtomicU32>,
@@ -130,6 +135,7 @@ pub async fn run(
         socket,
         media: None,
         speech_events: None,
+        machine_events: None,
         listening: Arc::new(AtomicBool::new(false)),
         prompt_playing: Arc::new(AtomicBool::new(false)),
         end_silence_ms: Arc::new(AtomicU32::new(0)),
@@ -146,7 +152,8 @@ pub async fn run(
         reason: None,
     };
     let ears = ctx.speech.as_ref().map(|s| s.ears());
-    let mut core = CallCore::new(settings(&ctx, ears), start, rand::random());
+    let machine = shell.party.machine.clone();
+    let mut core = CallCore::new(settings(&ctx, ears, machine), start, rand::random());
     core.begin(Instant::now());
     shell.drive(&mut core).await;
     if let Some(s) = shell.signalling.take() {
@@ -163,7 +170,7 @@ pub async fn run(
     }
 }
 
-fn settings(ctx: &CallContext, ears: Option<Ears>) -> CoreSettings {
+fn settings(ctx: &CallContext, ears: Option<Ears>, machine: Option<MachineCheck>) -> CoreSettings {
     let new_flow = ctx.new_flow.clone();
     CoreSettings {
         config: ctx.config.clone(),
@@ -171,6 +178,7 @@ fn settings(ctx: &CallContext, ears: Option<Ears>) -> CoreSettings {
         new_flow: Arc::new(move |start| (new_flow)(start)),
         ears,
         crm: ctx.crm.is_some(),
+        machine,
     }
 }
 
@@ -228,6 +236,13 @@ impl Shell {
                 }
                 None => {
                     self.speech_events = None;
+                    Input::Timeout
+                }
+            },
+            ev = next_machine(&mut self.machine_events) => match ev {
+                Some(event) => Input::Media(MediaInput::Machine(event)),
+                None => {
+                    self.machine_events = None;
                     Input::Timeout
                 }
             },
@@ -314,6 +329,15 @@ impl Shell {
 async fn next_media(media: &mut Option<MediaHandle>) -> Option<MediaEvent> {
     match media {
         Some(m) => m.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_machine(
+    events: &mut Option<UnboundedReceiver<voxbridge_models::amd::AmdEvent>>,
+) -> Option<voxbridge_models::amd::AmdEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }

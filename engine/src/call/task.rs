@@ -34,6 +34,8 @@ pub struct CallEnd {
     /// The script's record, when a script ran.
     pub script: Option<Box<ScriptRecord>>,
     pub answered: bool,
+    /// How answering-machine screening ended, when the call was screened.
+    pub machine: Option<super::MachineOutcome>,
 }
 
 /// Run a call on any kind of leg to its end and write its record; `party`
@@ -120,5 +122,6 @@ pub async fn run_leg(
         reason: end.reason,
         answered: record_answered,
         script: outcome.script_record,
+        machine: outcome.machine,
     }
 }

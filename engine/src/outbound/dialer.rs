@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tracing::{info, warn};
+use voxbridge_models::amd::AmdConfig;
 
 use super::leg::OutboundLeg;
 use super::route::route;
 use super::script;
 use crate::admission::{Admission, CallSlot, Refusal};
-use crate::call::{run_leg, CallContext, Party};
+use crate::call::{run_leg, CallContext, MachineCheck, Party};
 use crate::dialing::{DialOutcome, DialRequest, Dialer, Disposition, MachinePolicy};
 use crate::pii::mask_uri;
 use crate::sdp::{self, SessionOrigin};
@@ -31,6 +32,7 @@ pub struct SipDialer {
     admission: Arc<Admission>,
     /// Our SIP address's host and port, the From host of a direct call.
     local_host: String,
+    scripts: script::Scripts,
 }
 
 impl SipDialer {
@@ -39,6 +41,7 @@ impl SipDialer {
             ctx,
             admission,
             local_host,
+            scripts: script::Scripts::default(),
         }
     }
 
@@ -69,7 +72,8 @@ impl SipDialer {
         let c = &self.ctx;
         let zone = crate::calendar::zone(c.config.calls.time_zone.as_deref())
             .unwrap_or_else(|_| jiff::tz::TimeZone::system());
-        let flow = script::flow_factory(&request.script, request.fields.clone(), zone)?;
+        let store = self.scripts.get(&request.script)?;
+        let flow = script::flow_factory(store, request.fields.clone(), zone);
         let mut config = (*c.config).clone();
         config.sip.ring_ms = 0;
         Ok(Arc::new(CallContext {
@@ -98,11 +102,6 @@ impl SipDialer {
                 script: None,
             }
         };
-        if request.machine != MachinePolicy::Ignore {
-            // The seam for answering-machine detection: until a detector
-            // is wired in, every answer is treated as a person.
-            info!(policy = ?request.machine, "answering-machine detection is not available; treating answers as people");
-        }
         let ctx = match self.call_context(&request) {
             Ok(c) => c,
             Err(e) => return failed(&format!("script {}: {e}", request.script.display())),
@@ -197,6 +196,7 @@ impl SipDialer {
                     customer_id: request.customer_id.clone(),
                     socket: Some(socket),
                     outbound: true,
+                    machine: machine_check(&request),
                 };
                 metrics.active.fetch_add(1, Ordering::Relaxed);
                 let end = run_leg(
@@ -207,15 +207,48 @@ impl SipDialer {
                 )
                 .await;
                 metrics.active.fetch_sub(1, Ordering::Relaxed);
+                let mut result = script::result(&info.call_id, end.script.as_deref());
+                let disposition = match &end.machine {
+                    Some(m) if m.machine => {
+                        info!(note = %m.note, message_left = m.message_left, "answering machine");
+                        Disposition::Machine
+                    }
+                    _ => Disposition::Answered,
+                };
+                if let Some(m) = &end.machine {
+                    // The call log says what screening found.
+                    result.slots.insert("machine_note".into(), m.note.clone());
+                    if m.machine {
+                        let left = if m.message_left { "yes" } else { "no" };
+                        result.slots.insert("message_left".into(), left.into());
+                    }
+                }
                 DialOutcome {
-                    disposition: Disposition::Answered,
+                    disposition,
                     sip_status: Some(200),
-                    script: Some(script::result(&info.call_id, end.script.as_deref())),
+                    script: Some(result),
                 }
             }
         }
     }
 }
+
+/// What the answered call screens for, from the request.
+fn machine_check(request: &DialRequest) -> Option<MachineCheck> {
+    if request.machine == MachinePolicy::Ignore {
+        return None;
+    }
+    Some(MachineCheck {
+        policy: request.machine,
+        message: request.machine_message.clone(),
+        language: MESSAGE_LANGUAGE.into(),
+        amd: AmdConfig::default(),
+    })
+}
+
+/// The answering-machine message's TTS language (campaign files have no
+/// language key yet).
+const MESSAGE_LANGUAGE: &str = "en";
 
 #[async_trait]
 impl Dialer for SipDialer {

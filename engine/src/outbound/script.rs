@@ -5,8 +5,9 @@
 //! that profile (`customer.<field>`, the CRM's own value wins), and stand
 //! in for it when the CRM has none, so a CSV list drives the script alone.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use voxbridge_dialog::interp::{CallRecord as ScriptRecord, Speaker};
 use voxbridge_dialog::value::Value;
@@ -17,20 +18,40 @@ use crate::flow::CallFlow;
 use crate::script_flow::ScriptFlow;
 use crate::script_store::ScriptStore;
 
+/// The scripts outbound calls run, loaded once per file and reloaded when
+/// a file changes (a stat per attempt), so an attempt's INVITE does not
+/// wait for YAML to be parsed and checked: that took 15–250 ms on a busy
+/// box and spread a campaign's paced starts into bursts at the callee.
+#[derive(Default)]
+pub struct Scripts(Mutex<HashMap<PathBuf, Arc<ScriptStore>>>);
+
+impl Scripts {
+    /// The script at `path`, current.
+    pub fn get(&self, path: &Path) -> Result<Arc<ScriptStore>, String> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = map.get(path) {
+            store.reload_if_changed();
+            return Ok(store.clone());
+        }
+        let store = ScriptStore::load(path)?;
+        map.insert(path.to_path_buf(), store.clone());
+        Ok(store)
+    }
+}
+
 /// The flow factory for one outbound call.
 pub fn flow_factory(
-    script: &Path,
+    store: Arc<ScriptStore>,
     fields: BTreeMap<String, String>,
     zone: jiff::tz::TimeZone,
-) -> Result<FlowFactory, String> {
-    let store = ScriptStore::load(script)?;
-    Ok(Box::new(move |start: &FlowStart| {
+) -> FlowFactory {
+    Box::new(move |start: &FlowStart| {
         let customer = profile(start, &fields);
         Box::new(
             ScriptFlow::new(store.current(), start.caller.clone(), customer)
                 .with_today(crate::calendar::today(&zone)),
         ) as Box<dyn CallFlow>
-    }))
+    })
 }
 
 /// The script's `customer`: the CRM profile with the list's fields added.

@@ -95,6 +95,9 @@ pub enum MediaInput {
     },
     /// The caller spoke on after a pause.
     Resumed,
+    /// The answering-machine detector decided something (a call we
+    /// placed, while it is screened).
+    Machine(voxbridge_models::amd::AmdEvent),
 }
 
 /// The outcome of work the core asked for; `id`s match the command's.

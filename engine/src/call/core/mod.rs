@@ -17,6 +17,7 @@
 //! speech, lookups, tickets), [`transfer`] (REFER out and in).
 
 mod io;
+mod machine;
 mod setup;
 mod transfer;
 mod turns;
@@ -35,6 +36,7 @@ use voxbridge_dialog::interp::{CallRecord as ScriptRecord, Listen};
 use voxbridge_media::Codec;
 
 pub use io::{Command, Done, Input, LegEnd, LegInput, MediaInput, Output, PromptSource};
+pub use machine::{MachineCheck, MachineOutcome};
 pub use setup::media_params;
 
 use crate::call::{EndReason, FlowStart};
@@ -86,6 +88,9 @@ pub struct CoreSettings {
     pub ears: Option<Ears>,
     /// Whether a CRM is there to look the caller up.
     pub crm: bool,
+    /// Screen the answered call for an answering machine before the
+    /// script (calls we placed, when the campaign asks).
+    pub machine: Option<MachineCheck>,
 }
 
 /// Longest a ticket may take before the script hears it failed (the
@@ -140,6 +145,8 @@ pub struct CallOutcome {
     pub activity: CallActivity,
     /// When the 200 OK was sent (simulated or real clock of the inputs).
     pub answered: Option<Instant>,
+    /// How answering-machine screening ended, when the call was screened.
+    pub machine: Option<MachineOutcome>,
 }
 
 /// One call's decisions; see the module doc.
@@ -202,6 +209,8 @@ pub struct CallCore {
     /// The target of an incoming REFER being called.
     referred: Option<String>,
     last_transfer_failed: bool,
+    /// Answering-machine screening under way: no script yet.
+    screening: Option<machine::Screening>,
     outcome: CallOutcome,
 }
 
@@ -242,6 +251,7 @@ impl CallCore {
             transfer: None,
             referred: None,
             last_transfer_failed: false,
+            screening: None,
             outcome: CallOutcome::default(),
         }
     }
@@ -295,6 +305,7 @@ impl CallCore {
             self.input_deadline,
             self.work.as_ref().map(|w| w.deadline),
             self.transfer.as_ref().map(|t| t.1),
+            self.screening_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -332,6 +343,7 @@ impl CallCore {
     fn on_timeout(&mut self, now: Instant) {
         match self.phase {
             Phase::Setup => self.setup_timeout(now),
+            Phase::Talking if self.screening() => self.screening_timeout(now),
             Phase::Talking => self.talking_timeout(now),
             Phase::Answering | Phase::Over => {}
         }
@@ -370,6 +382,14 @@ impl CallCore {
             // Before the answer the leg itself refuses re-INVITEs and REFERs.
             return;
         }
+        if self.screening() && matches!(ev, LegInput::Dtmf(_) | LegInput::Referred(_)) {
+            // Nobody is talking to the callee yet: keys and REFERs wait
+            // for the script (a REFER is refused).
+            if matches!(ev, LegInput::Referred(_)) {
+                self.push(Command::AnswerRefer(Err(603)));
+            }
+            return;
+        }
         match ev {
             LegInput::Confirmed | LegInput::Ended(_) => {}
             LegInput::Dtmf(d) => self.key(now, d),
@@ -383,7 +403,25 @@ impl CallCore {
         if self.phase != Phase::Talking {
             return;
         }
+        if self.screening() {
+            match ev {
+                MediaInput::Machine(event) => self.screening_event(now, &event),
+                MediaInput::PlaybackDone => self.screening_played(now),
+                MediaInput::Inactive => {
+                    tracing::warn!("no RTP from the callee; hanging up");
+                    self.release(true, EndReason::RtpTimeout);
+                }
+                MediaInput::Stopped => {
+                    tracing::warn!("media session ended unexpectedly");
+                    self.release(true, EndReason::Error);
+                }
+                // Keys and speech wait for the script.
+                _ => {}
+            }
+            return;
+        }
         match ev {
+            MediaInput::Machine(_) => {}
             MediaInput::Dtmf(d) => self.key(now, d),
             MediaInput::PlaybackStarted => self.playback_started(now),
             MediaInput::PlaybackDone => {
@@ -427,7 +465,13 @@ impl CallCore {
             Done::Port(result) => self.port_ready(now, result),
             Done::Customer(customer) => self.customer_found(now, customer),
             Done::Answered(result) => self.answered(now, result),
-            Done::Prompt { id, prompt, took } => self.prompt_ready(id, prompt, took),
+            Done::Prompt { id, prompt, took } => {
+                if self.is_screening_prompt(id) {
+                    self.screening_prompt(now, prompt);
+                } else {
+                    self.prompt_ready(id, prompt, took);
+                }
+            }
             Done::Recognised { id, result } => self.recognised(id, result),
             Done::Speculated {
                 id,

@@ -135,7 +135,7 @@ impl CallCore {
         match result {
             Ok(()) => {
                 self.phase = Phase::Talking;
-                self.start_flow(now);
+                self.screen_or_start(now);
             }
             Err(why) => {
                 warn!(error = %why, "answer failed");

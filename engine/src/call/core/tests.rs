@@ -73,6 +73,7 @@ impl Sim {
             new_flow,
             ears: Some(ears()),
             crm,
+            machine: None,
         };
         let start = CallStart {
             call_id: "sim-1".into(),
@@ -239,6 +240,7 @@ fn bad_offers_are_refused_and_cancel_ends_the_ringing() {
         new_flow: Arc::new(|_| Box::new(Fake(Box::new(|_| vec![])))),
         ears: None,
         crm: false,
+        machine: None,
     };
     let start = CallStart {
         call_id: "x".into(),

@@ -233,11 +233,19 @@ impl Shell {
             self.speech_events = Some(events);
             sink
         });
-        let sink = match (recorder, speech) {
-            (Some(rec), Some(speech)) => Some(Box::new(Tee(rec, speech)) as Box<_>),
-            (Some(one), None) | (None, Some(one)) => Some(one),
-            (None, None) => None,
-        };
+        let machine = self
+            .party
+            .machine
+            .as_ref()
+            .and_then(listeners::machine_sink)
+            .map(|(sink, events)| {
+                self.machine_events = Some(events);
+                sink
+            });
+        let sink = [recorder, speech, machine]
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| Box::new(Tee(a, b)) as Box<_>);
         let started = match sink {
             Some(sink) => MediaSession::start_with_sink(socket, params, sink),
             None => MediaSession::start(socket, params),
