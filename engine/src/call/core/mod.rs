@@ -202,6 +202,8 @@ pub struct CallCore {
     /// The target of an incoming REFER being called.
     referred: Option<String>,
     last_transfer_failed: bool,
+    /// The last intent recognised, for the agent screen pop.
+    last_intent: Option<String>,
     outcome: CallOutcome,
 }
 
@@ -242,6 +244,7 @@ impl CallCore {
             transfer: None,
             referred: None,
             last_transfer_failed: false,
+            last_intent: None,
             outcome: CallOutcome::default(),
         }
     }
