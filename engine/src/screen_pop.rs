@@ -110,11 +110,8 @@ impl ScreenPop {
     /// `sees_numbers`, the caller's URI without parameters for everyone.
     pub fn for_reader(&self, sees_numbers: bool) -> ScreenPop {
         let mut pop = self.clone();
-        let bare = |uri: &str| {
-            let uri = uri.trim().trim_start_matches('<');
-            uri.split(['>', ';', '?']).next().unwrap_or(uri).to_string()
-        };
-        pop.caller = bare(&pop.caller);
+        let uri = self.caller.trim().trim_start_matches('<');
+        pop.caller = uri.split(['>', ';', '?']).next().unwrap_or(uri).to_string();
         if !sees_numbers {
             pop.caller = mask_uri(&pop.caller);
             pop.target_uri = mask_uri(&pop.target_uri);
