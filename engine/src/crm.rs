@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use voxbridge_crm::model::{CallLog, Customer, NewTicket, Priority, ProductQuery, Write};
+use voxbridge_crm::model::{CallLog, Customer, NewTicket, Order, Priority, ProductQuery, Write};
 use voxbridge_crm::outbox::{DeliveryTarget, Outbox};
 use voxbridge_crm::{Bridge, CrmConfig};
 use voxbridge_dialog::interp::{LookupRequest, TicketRequest};
@@ -116,6 +116,25 @@ impl CrmLink {
                     "caller lookup over budget"
                 );
                 None
+            }
+        }
+    }
+
+    /// A customer's orders for the agent screen pop, within the lookup
+    /// budget; a failure or timeout is logged and reads as none.
+    pub async fn orders(&self, customer_id: &str) -> Vec<Order> {
+        match tokio::time::timeout(self.lookup_budget, self.bridge.orders(customer_id)).await {
+            Ok(Ok(orders)) => orders,
+            Ok(Err(e)) => {
+                warn!(error = %e, "orders for the screen pop unavailable");
+                Vec::new()
+            }
+            Err(_) => {
+                warn!(
+                    budget_ms = self.lookup_budget.as_millis() as u64,
+                    "orders for the screen pop over budget"
+                );
+                Vec::new()
             }
         }
     }

@@ -28,6 +28,7 @@ pub mod outbound;
 pub mod pii;
 pub mod prewarm;
 pub mod recording;
+pub mod screen_pop;
 pub mod script_flow;
 pub mod script_store;
 pub mod sdp;

@@ -2,13 +2,17 @@
 //! `GET /calls/{call_id}` (what `voxbridge call` prints live) and the
 //! console's live pages, which hear of every change on [`LiveCalls::subscribe`].
 //! Ended calls stay readable for a while: the last [`KEEP_ENDED`] of them.
+//! Transfers go out as screen pops to the agent pages subscribed on
+//! [`LiveCalls::subscribe_transfers`].
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
+
+use crate::screen_pop::{Handover, OrderBrief, ScreenPop};
 
 /// Ended calls kept for reading after their end.
 pub const KEEP_ENDED: usize = 200;
@@ -40,6 +44,10 @@ pub struct CallView {
     /// Unix milliseconds of the start and, once over, the end.
     pub started_ms: u64,
     pub ended_ms: Option<u64>,
+    /// The customer's open orders, read after the caller lookup for the
+    /// agent screen pop (console on only).
+    #[serde(skip)]
+    pub open_orders: Vec<OrderBrief>,
 }
 
 impl CallView {
@@ -69,13 +77,19 @@ pub struct LiveCalls {
     inner: Mutex<Inner>,
     /// The id of each call that changed.
     changes: broadcast::Sender<String>,
+    /// Each transfer, for the agents' pages.
+    transfers: broadcast::Sender<Arc<ScreenPop>>,
 }
+
+/// Transfers waiting for a slow agent page; past this it hears `Lagged`.
+const TRANSFERS_KEPT: usize = 64;
 
 impl Default for LiveCalls {
     fn default() -> Self {
         LiveCalls {
             inner: Mutex::default(),
             changes: broadcast::channel(CHANGES_KEPT).0,
+            transfers: broadcast::channel(TRANSFERS_KEPT).0,
         }
     }
 }
@@ -114,6 +128,7 @@ impl LiveCalls {
                 customer: None,
                 started_ms: now_ms(),
                 ended_ms: None,
+                open_orders: Vec::new(),
             },
         );
         self.changed(call_id);
@@ -134,6 +149,38 @@ impl LiveCalls {
             c.customer = Some(name.to_string());
         }
         self.changed(call_id);
+    }
+
+    /// The customer's open orders, for a screen pop later in the call.
+    pub fn orders(&self, call_id: &str, orders: Vec<OrderBrief>) {
+        if let Some(c) = self.lock().calls.get_mut(call_id) {
+            c.open_orders = orders;
+        }
+    }
+
+    /// The bot sent a REFER: tell the agent pages, with what the call has
+    /// heard and found so far. Returns the pop sent.
+    pub fn transferred(&self, call_id: &str, handover: Handover) -> Arc<ScreenPop> {
+        let (caller, orders, transcript) = match self.lock().calls.get(call_id) {
+            Some(c) => (c.party.clone(), c.open_orders.clone(), c.transcript.clone()),
+            None => Default::default(),
+        };
+        let pop = Arc::new(ScreenPop::new(
+            call_id,
+            now_ms(),
+            handover,
+            &caller,
+            orders,
+            transcript,
+        ));
+        // No agent page open is fine.
+        let _ = self.transfers.send(pop.clone());
+        pop
+    }
+
+    /// Every transfer from now on.
+    pub fn subscribe_transfers(&self) -> broadcast::Receiver<Arc<ScreenPop>> {
+        self.transfers.subscribe()
     }
 
     pub fn line(&self, call_id: &str, speaker: &'static str, text: impl Into<String>) {
@@ -242,5 +289,38 @@ mod tests {
             heard += 1;
         }
         assert_eq!(heard, 6);
+    }
+
+    #[test]
+    fn a_transfer_pops_with_what_the_call_holds() {
+        let live = LiveCalls::default();
+        let mut rx = live.subscribe_transfers();
+        live.start("a");
+        live.describe("a", false, "sip:+15551234567@pbx");
+        live.line("a", "caller", "[keys] 0#");
+        live.orders(
+            "a",
+            vec![OrderBrief {
+                id: "SO-1".into(),
+                status: "shipped".into(),
+                placed_at: None,
+                total: None,
+                currency: None,
+            }],
+        );
+        let handover = Handover {
+            target: "agents".into(),
+            target_uri: "sip:agents@pbx".into(),
+            customer: None,
+            intent: Some("agent".into()),
+            reason: Some("asked".into()),
+        };
+        live.transferred("a", handover);
+        let pop = rx.try_recv().unwrap();
+        assert_eq!(pop.call_id, "a");
+        assert_eq!(pop.caller, "sip:+15551234567@pbx");
+        assert_eq!(pop.transcript.len(), 1);
+        assert_eq!(pop.open_orders[0].id, "SO-1");
+        assert!(pop.is_for("agents") && !pop.is_for("sales"));
     }
 }

@@ -57,6 +57,7 @@ fn layout(title: &str, who: Option<(&Identity, &str)>, body: Markup) -> Markup {
                         nav {
                             a href="/console/live" { "Live calls" }
                             a href="/console/history" { "History" }
+                            a href="/console/agent" { "Agent" }
                         }
                         form.logout method="post" action="/console/logout" {
                             span.who { (who.name) " (" (format!("{:?}", who.role).to_lowercase()) ")" }
@@ -263,6 +264,32 @@ pub fn history(
     )
 }
 
+/// The agent page: screen pops for transfers to `queue`, pushed by the
+/// script (which renders them from the JSON with `textContent`, never as
+/// HTML). Without a queue, a form to pick one.
+pub fn agent(who: &Identity, csrf: &str, queue: &str) -> Markup {
+    layout(
+        "Agent",
+        Some((who, csrf)),
+        html! {
+            @if queue.is_empty() {
+                h1 { "Agent" }
+                form.search #agent-queue method="get" action="/console/agent" {
+                    label { "Queue or extension " input #queue type="search" name="queue" required; }
+                    button type="submit" { "Listen" }
+                }
+                p.hint { "The name a script transfers to (a key of transfer.targets), or the user part of the transfer URI." }
+            } @else {
+                h1 { "Agent · " (queue) }
+                p.status #agent-status { "Connecting…" }
+                div #pops data-queue=(queue) {
+                    p.empty #no-pops { "No transfer yet. A caller the bot hands to " (queue) " appears here." }
+                }
+            }
+        },
+    )
+}
+
 /// A small page for refusals (403, 429).
 pub fn message(title: &str, text: &str) -> Markup {
     layout(title, None, html! { h1 { (title) } p #message { (text) } })
@@ -311,10 +338,24 @@ mod tests {
             customer: None,
             started_ms: 0,
             ended_ms: None,
+            open_orders: Vec::new(),
         };
         let html = lines(Some(&view)).into_string();
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>"));
+    }
+
+    #[test]
+    fn the_agent_page_names_its_queue_escaped_or_asks_for_one() {
+        let who = who(ConsoleRole::Viewer);
+        let page = agent(&who, "t", "<b>agents</b>").into_string();
+        assert!(
+            page.contains("data-queue=\"&lt;b&gt;agents&lt;/b&gt;\""),
+            "{page}"
+        );
+        assert!(!page.contains("<b>agents"));
+        let page = agent(&who, "t", "").into_string();
+        assert!(page.contains("id=\"agent-queue\"") && !page.contains("id=\"pops\""));
     }
 
     #[test]

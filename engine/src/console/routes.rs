@@ -12,7 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -32,6 +32,8 @@ pub fn router(console: Shared) -> Router {
         .route("/console/live/rows", get(live_rows))
         .route("/console/events", get(events))
         .route("/console/history", get(history_page))
+        .route("/console/agent", get(agent_page))
+        .route("/console/agent/events", get(agent_events))
         .route("/console/calls/{call_id}", get(call_page))
         .route("/console/calls/{call_id}/lines", get(call_lines))
         .route("/console/calls/{call_id}/recording", get(recording))
@@ -211,13 +213,26 @@ struct CsrfForm {
     csrf: Option<String>,
 }
 
+/// The `csrf` field of a form body. Any other body (none, JSON, a wrong
+/// content type) has none, so the request meets the CSRF refusal (403),
+/// not a content-type error.
+fn csrf_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    form.then(|| serde_urlencoded::from_bytes::<CsrfForm>(body).ok())
+        .flatten()
+        .and_then(|f| f.csrf)
+}
+
 async fn logout(
     State(console): State<Shared>,
     auth: Auth,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    body: axum::body::Bytes,
 ) -> Response {
-    if !auth.csrf_ok(form.csrf.as_deref(), &headers) {
+    if !auth.csrf_ok(csrf_field(&headers, &body).as_deref(), &headers) {
         return refused(
             StatusCode::FORBIDDEN,
             "Refused",
@@ -266,6 +281,63 @@ async fn events(
         Some((Ok(event), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `?queue=NAME` of the agent page and its event stream.
+#[derive(Deserialize, Default)]
+struct AgentQuery {
+    #[serde(default)]
+    queue: String,
+}
+
+/// Longest queue name taken; longer ones are cut.
+const MAX_QUEUE: usize = 64;
+
+fn queue_name(q: &AgentQuery) -> String {
+    q.queue.trim().chars().take(MAX_QUEUE).collect()
+}
+
+async fn agent_page(auth: Auth, Query(q): Query<AgentQuery>) -> Response {
+    html(pages::agent(
+        &auth.identity,
+        auth.csrf_field(),
+        &queue_name(&q),
+    ))
+}
+
+/// The transfers to one queue or extension, each as a `transfer` event
+/// whose data is the screen pop as JSON (masked for viewers), after one
+/// `ready` event that says the subscription is in place.
+async fn agent_events(
+    State(console): State<Shared>,
+    auth: Auth,
+    Query(q): Query<AgentQuery>,
+) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let rx = console.live.subscribe_transfers();
+    let queue = queue_name(&q);
+    let sees = auth.identity.sees_numbers();
+    let ready = Event::default().event("ready").data(queue.clone());
+    let pops = stream::unfold((rx, queue), move |(mut rx, queue)| async move {
+        loop {
+            let event = match rx.recv().await {
+                Ok(pop) if pop.is_for(&queue) => {
+                    match serde_json::to_string(&pop.for_reader(sees)) {
+                        Ok(json) => Event::default().event("transfer").data(json),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "screen pop not serialisable");
+                            continue;
+                        }
+                    }
+                }
+                Ok(_) => continue,
+                // Pops were missed: the page says so rather than guess.
+                Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+                Err(RecvError::Closed) => return None,
+            };
+            return Some((Ok(event), (rx, queue)));
+        }
+    });
+    Sse::new(stream::once(async move { Ok(ready) }).chain(pops)).keep_alive(KeepAlive::default())
 }
 
 async fn call_page(

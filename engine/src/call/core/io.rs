@@ -10,6 +10,7 @@ use voxbridge_dialog::value::Value;
 use voxbridge_media::{MediaParams, Prompt};
 
 use crate::call::EndReason;
+use crate::screen_pop::Handover;
 use crate::speech::{SpeechError, Understood};
 
 /// Something that happened, for [`CallCore::handle_input`](super::CallCore::handle_input).
@@ -217,10 +218,12 @@ pub enum Command {
         request: TicketRequest,
         customer: Option<Box<Customer>>,
     },
-    /// Send REFER; `Done::ReferSent` follows.
+    /// Send REFER; `Done::ReferSent` follows. `handover` is what the
+    /// agent's screen pop shows.
     Refer {
         refer_to: String,
         user_to_user: Option<String>,
+        handover: Box<Handover>,
     },
     /// Answer the re-INVITE: new media parameters and our SDP, or a status.
     AnswerOffer(Result<(MediaParams, String), u16>),

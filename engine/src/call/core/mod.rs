@@ -211,6 +211,8 @@ pub struct CallCore {
     last_transfer_failed: bool,
     /// Answering-machine screening under way: no script yet.
     screening: Option<machine::Screening>,
+    /// The last intent recognised, for the agent screen pop.
+    last_intent: Option<String>,
     outcome: CallOutcome,
 }
 
@@ -252,6 +254,7 @@ impl CallCore {
             referred: None,
             last_transfer_failed: false,
             screening: None,
+            last_intent: None,
             outcome: CallOutcome::default(),
         }
     }

@@ -340,6 +340,18 @@ fn drain_during_a_transfer_hangs_up_with_a_bye() {
     let refer = refer.expect("a REFER");
     assert!(refer.contains("X-VB-intent=agent"), "{refer}");
     assert!(refer.contains("X-VB-call-id=sim-1"), "{refer}");
+    // The agent's screen pop learns the target and the context's intent.
+    let handover = c
+        .iter()
+        .find_map(|c| match c {
+            Command::Refer { handover, .. } => Some(handover.clone()),
+            _ => None,
+        })
+        .expect("a handover");
+    assert_eq!(handover.target, "sip:agent@pbx");
+    assert_eq!(handover.target_uri, "sip:agent@pbx");
+    assert_eq!(handover.intent.as_deref(), Some("agent"));
+    assert_eq!(handover.reason, None);
     sim.input(Input::Done(Done::ReferSent(Ok(202))));
     sim.input(Input::Leg(LegInput::ReferProgress {
         code: 100,

@@ -11,6 +11,7 @@ use super::Command;
 use crate::call::EndReason;
 use crate::flow::FlowEvent;
 use crate::pii::mask_uri;
+use crate::screen_pop::Handover;
 use crate::transfer::{self, ContextOptions, TransferState, TransferTracker};
 
 impl CallCore {
@@ -42,11 +43,25 @@ impl CallCore {
             warn!(dropped = ?request.dropped, "transfer context over the size limit");
         }
         info!(target = %mask_uri(&uri), "transferring by REFER");
+        let item = |key: &str| {
+            context
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let handover = Handover {
+            target: target.trim().to_string(),
+            target_uri: uri.clone(),
+            customer: self.outcome.customer.clone(),
+            intent: item("intent").or_else(|| self.last_intent.clone()),
+            reason: item("reason"),
+        };
         self.outcome.transfer_target = Some(uri);
         self.transfer = Some((TransferTracker::default(), now + timeout));
         self.push(Command::Refer {
             refer_to: request.refer_to,
             user_to_user: request.user_to_user,
+            handover: Box::new(handover),
         });
     }
 

@@ -515,6 +515,9 @@ impl CallCore {
             heard.text.clone()
         };
         self.transcript("caller", line);
+        if heard.intent.is_some() {
+            self.last_intent = heard.intent.clone();
+        }
         self.queued.push_back(FlowEvent::Heard(heard));
     }
 }

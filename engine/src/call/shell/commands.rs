@@ -68,6 +68,7 @@ impl Shell {
                     let id = self.party.customer_id.clone();
                     let since = self.info.received;
                     let (live, call_id) = (self.ctx.live.clone(), self.info.call_id.clone());
+                    let pops = self.ctx.config.console.enabled;
                     self.spawn(Done::Customer(None), move |r| {
                         Box::pin(async move {
                             let found = match id {
@@ -78,7 +79,15 @@ impl Shell {
                             if let Some(c) = &found {
                                 live.customer(&call_id, &c.name);
                             }
-                            r.send(Done::Customer(found))
+                            let customer_id = found.as_ref().map(|c| c.id.clone());
+                            r.send(Done::Customer(found));
+                            // After the answer, not before it: the open
+                            // orders are for an agent's screen pop, if the
+                            // call is transferred.
+                            if let (true, Some(id)) = (pops, customer_id) {
+                                let orders = crm.orders(&id).await;
+                                live.orders(&call_id, crate::screen_pop::open_orders(&orders));
+                            }
                         })
                     });
                 }
@@ -173,11 +182,16 @@ impl Shell {
             Command::Refer {
                 refer_to,
                 user_to_user,
-            } => self.signal(Op::Refer {
-                leg: self.control.clone(),
-                refer_to,
-                user_to_user,
-            }),
+                handover,
+            } => {
+                self.signal(Op::Refer {
+                    leg: self.control.clone(),
+                    refer_to,
+                    user_to_user,
+                });
+                // The agent's page shows the caller as the REFER leaves.
+                self.ctx.live.transferred(&self.info.call_id, *handover);
+            }
             Command::AnswerOffer(result) => self.answer_offer(result),
             Command::AnswerRefer(result) => {
                 if let Some(reply) = self.refer_reply.take() {
