@@ -503,7 +503,7 @@ mod tests {
             )
             .unwrap();
         }
-        let err = open(&path).err().expect("refused").to_string();
+        let err = open(&path).expect_err("refused").to_string();
         assert!(err.contains("version 99"), "{err}");
         let _ = std::fs::remove_file(&path);
     }
