@@ -256,6 +256,11 @@ impl CallCore {
             s.started(id);
         }
         self.paused = Some((ended_at, endpointing));
+        debug!(
+            audio_ms = audio.len() / 8,
+            silence_ms = endpointing.as_millis() as u64,
+            "a pause: recognising the speech so far"
+        );
         self.push(Command::Speculate { id, listen, audio });
     }
 
@@ -279,7 +284,20 @@ impl CallCore {
         let Some(s) = self.speculation.as_mut() else {
             return;
         };
-        match s.on_result(id, result, complete) {
+        let asr_ms = result.as_ref().map(|u| u.asr.as_millis() as u64).ok();
+        let outcome = s.on_result(id, result, complete);
+        debug!(
+            ?asr_ms,
+            complete,
+            outcome = match &outcome {
+                OnResult::Dropped => "dropped",
+                OnResult::Kept => "kept",
+                OnResult::EndTurn(_) => "ends the turn",
+                OnResult::Recognised(_) => "the turn waited for it",
+            },
+            "recognition at a pause done"
+        );
+        match outcome {
             OnResult::Dropped | OnResult::Kept => {}
             OnResult::EndTurn(result) => self.end_turn_early(now, result),
             OnResult::Recognised(mut result) => {
