@@ -115,10 +115,7 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::exposition::CONTENT_TYPE)],
         state.metrics.render_prometheus(),
     )
 }

@@ -1,13 +1,14 @@
-//! Who gets in: the call limit, the measured load, the trunk allowlist and
-//! the drain switch, checked by the SIP dispatcher before a dialog is
-//! created.
+//! Who gets in: the call limit, the per-source call cap, the measured load,
+//! the trunk allowlist and the drain switch, checked by the SIP dispatcher
+//! before a dialog is created.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::acl::Allowlist;
+use crate::acl::{Allowlist, Cidr};
 use crate::load::LoadMonitor;
 
 /// Why an INVITE is turned away, and with which status.
@@ -22,6 +23,11 @@ pub enum Refusal {
     Load,
     /// Shutting down: 503 with Retry-After.
     Draining,
+    /// The source already has `sip.rate_limits.max_calls_per_source` calls
+    /// up: 503 with Retry-After. A flood that the INVITE rate limit lets
+    /// through at its permitted rate would otherwise fill `calls.max_calls`
+    /// within seconds and lock out the trunk's callers.
+    SourceBusy,
 }
 
 impl Refusal {
@@ -31,6 +37,7 @@ impl Refusal {
             Refusal::Busy => "busy",
             Refusal::Load => "load",
             Refusal::Draining => "draining",
+            Refusal::SourceBusy => "source_busy",
         }
     }
 
@@ -38,7 +45,7 @@ impl Refusal {
     pub fn status(self) -> u16 {
         match self {
             Refusal::NotAllowed => 403,
-            Refusal::Busy | Refusal::Load | Refusal::Draining => 503,
+            Refusal::Busy | Refusal::Load | Refusal::Draining | Refusal::SourceBusy => 503,
         }
     }
 }
@@ -52,28 +59,122 @@ pub struct Admission {
     draining: AtomicBool,
     /// Fed by the load probe; off (limit 0) until `set_load_limit`.
     load: Mutex<LoadMonitor>,
+    sources: Option<SourceCap>,
+}
+
+/// At most `max` calls at once from one source address, but for the
+/// sources in `exempt` (the PBX or proxy, which carries every caller).
+#[derive(Debug)]
+pub struct SourceCap {
+    max: usize,
+    exempt: Vec<Cidr>,
+    /// Calls up per capped source, and when a refusal of it was last
+    /// logged; a source leaves the map with its last call, so the map is as
+    /// large as the sources with calls up.
+    up: Mutex<HashMap<IpAddr, Up>>,
+}
+
+#[derive(Debug, Default)]
+struct Up {
+    calls: usize,
+    logged: Option<Instant>,
+}
+
+/// A source over its cap is logged at most this often (a flood is refused
+/// many times a second; the metric counts each refusal).
+const SOURCE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl SourceCap {
+    /// `max` 0: no cap.
+    pub fn new(max: usize, exempt: Vec<Cidr>) -> Option<SourceCap> {
+        (max > 0).then(|| SourceCap {
+            max,
+            exempt,
+            up: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn up(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Up>> {
+        // Plain counts: a panic elsewhere cannot leave them half-updated.
+        self.up.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Count a call from `ip`, unless it has `max` up; `Ok(false)` when
+    /// the source is exempt (nothing to give back later).
+    fn take(&self, ip: IpAddr) -> Result<bool, Refusal> {
+        if self.exempt.iter().any(|c| c.contains(ip)) {
+            return Ok(false);
+        }
+        let mut up = self.up();
+        let entry = up.entry(ip).or_default();
+        if entry.calls >= self.max {
+            return Err(Refusal::SourceBusy);
+        }
+        entry.calls += 1;
+        Ok(true)
+    }
+
+    fn give_back(&self, ip: IpAddr) {
+        let mut up = self.up();
+        if let Some(entry) = up.get_mut(&ip) {
+            entry.calls = entry.calls.saturating_sub(1);
+            if entry.calls == 0 {
+                up.remove(&ip);
+            }
+        }
+    }
+
+    /// Whether a refusal of `ip` at `now` is due a log line.
+    fn log_due(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut up = self.up();
+        let Some(entry) = up.get_mut(&ip) else {
+            return true;
+        };
+        let due = entry
+            .logged
+            .is_none_or(|at| now.saturating_duration_since(at) >= SOURCE_LOG_EVERY);
+        if due {
+            entry.logged = Some(now);
+        }
+        due
+    }
 }
 
 /// Holds one call slot; dropping it frees the slot.
 #[derive(Debug)]
 pub struct CallSlot {
     admission: Arc<Admission>,
+    /// The capped source this call counts against.
+    source: Option<IpAddr>,
 }
 
 impl Drop for CallSlot {
     fn drop(&mut self) {
         self.admission.active.fetch_sub(1, Ordering::AcqRel);
+        if let (Some(ip), Some(cap)) = (self.source, &self.admission.sources) {
+            cap.give_back(ip);
+        }
     }
 }
 
 impl Admission {
     pub fn new(max_calls: usize, allow: Allowlist) -> Arc<Admission> {
+        Admission::with_source_cap(max_calls, allow, None)
+    }
+
+    /// [`new`](Self::new) with a per-source cap on calls at once.
+    pub fn with_source_cap(
+        max_calls: usize,
+        allow: Allowlist,
+        sources: Option<SourceCap>,
+    ) -> Arc<Admission> {
         Arc::new(Admission {
             max_calls,
             allow,
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             load: Mutex::new(LoadMonitor::new(Duration::ZERO)),
+            sources,
         })
     }
 
@@ -117,7 +218,15 @@ impl Admission {
         } else if !self.allow.is_open() {
             return Err(Refusal::NotAllowed);
         }
-        self.reserve(now)
+        let mut slot = self.reserve(now)?;
+        if let (Some(ip), Some(cap)) = (source, &self.sources) {
+            // After the call limit: a refused INVITE takes no source count,
+            // and dropping `slot` on refusal frees its call slot.
+            if cap.take(ip)? {
+                slot.source = Some(ip);
+            }
+        }
+        Ok(slot)
     }
 
     /// Admit a call the engine places (a campaign's, `POST /calls`): the
@@ -143,7 +252,17 @@ impl Admission {
         }
         Ok(CallSlot {
             admission: self.clone(),
+            source: None,
         })
+    }
+
+    /// Whether this refusal gets a log line: every refusal does but a
+    /// source over its cap, which is logged once a minute.
+    pub fn log_refusal(&self, refusal: Refusal, source: Option<IpAddr>, now: Instant) -> bool {
+        match (refusal, source, &self.sources) {
+            (Refusal::SourceBusy, Some(ip), Some(cap)) => cap.log_due(ip, now),
+            _ => true,
+        }
     }
 
     pub fn active(&self) -> usize {
@@ -208,6 +327,43 @@ mod tests {
             tick(ms(100), &mut now);
         }
         assert!(a.admit_at(None, now).is_ok());
+    }
+
+    #[test]
+    fn one_source_is_capped_the_exempt_trunk_is_not() {
+        let trunk: IpAddr = "192.0.2.10".parse().unwrap();
+        let flood: IpAddr = "198.51.100.7".parse().unwrap();
+        let other: IpAddr = "198.51.100.8".parse().unwrap();
+        let cap = SourceCap::new(2, vec![Cidr::parse("192.0.2.0/24").unwrap()]);
+        let a = Admission::with_source_cap(10, Allowlist::default(), cap);
+        let f1 = a.admit(Some(flood)).unwrap();
+        let _f2 = a.admit(Some(flood)).unwrap();
+        assert_eq!(a.admit(Some(flood)).unwrap_err(), Refusal::SourceBusy);
+        assert_eq!(Refusal::SourceBusy.status(), 503);
+        // The refusal gave its call slot back; others still get in.
+        assert_eq!(a.active(), 2);
+        let _o = a.admit(Some(other)).unwrap();
+        let trunk_calls: Vec<_> = (0..5).map(|_| a.admit(Some(trunk)).unwrap()).collect();
+        assert_eq!(a.active(), 8);
+        // A finished call frees its source's count.
+        drop(f1);
+        assert!(a.admit(Some(flood)).is_ok());
+        drop(trunk_calls);
+        assert!(SourceCap::new(0, vec![]).is_none());
+        // Logged once a minute per source, not per refused INVITE.
+        let now = Instant::now();
+        assert!(a.log_refusal(Refusal::SourceBusy, Some(flood), now));
+        assert!(!a.log_refusal(
+            Refusal::SourceBusy,
+            Some(flood),
+            now + Duration::from_secs(5)
+        ));
+        assert!(a.log_refusal(
+            Refusal::SourceBusy,
+            Some(flood),
+            now + Duration::from_secs(61)
+        ));
+        assert!(a.log_refusal(Refusal::Busy, Some(flood), now));
     }
 
     #[test]

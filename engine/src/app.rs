@@ -31,6 +31,8 @@ pub enum StartError {
     Ports(String),
     #[error("trunk.allow: {0}")]
     Allowlist(String),
+    #[error("sip.rate_limits.allow: {0}")]
+    RateLimitAllow(String),
     #[error(transparent)]
     Cdr(#[from] CdrError),
     #[error("admin HTTP on {0}: {1}")]
@@ -122,7 +124,19 @@ impl Engine {
         .map_err(|e| StartError::Ports(e.to_string()))?;
         let allow = Allowlist::parse(&config.trunk.allow).map_err(StartError::Allowlist)?;
         let metrics = Arc::new(Metrics::default());
-        let admission = Admission::new(config.calls.max_calls, allow);
+        let limits = &config.sip.rate_limits;
+        let source_cap = if limits.enabled {
+            let exempt = limits
+                .allow
+                .iter()
+                .map(|e| crate::acl::Cidr::parse(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StartError::RateLimitAllow)?;
+            crate::admission::SourceCap::new(limits.max_calls_per_source, exempt)
+        } else {
+            None
+        };
+        let admission = Admission::with_source_cap(config.calls.max_calls, allow, source_cap);
         let node = config.node.name();
         let _ = metrics.node.set(node.clone());
         let cdr = Arc::new(CdrWriter::start(&config.cdr.path, &node, metrics.clone())?);

@@ -541,6 +541,10 @@ pub struct RateLimitsConfig {
     pub allow: Vec<String>,
     /// Most sources tracked at once; beyond, new sources share one bucket.
     pub max_sources: usize,
+    /// Most calls up at once from one source outside `allow` (0: no cap),
+    /// so a flood the INVITE bucket lets through at its rate cannot fill
+    /// `calls.max_calls`.
+    pub max_calls_per_source: usize,
 }
 
 /// One token bucket: `rate` per second on average, `burst` at once. The
@@ -595,6 +599,7 @@ impl Default for RateLimitsConfig {
             // A local proxy and the benches run on loopback.
             allow: vec!["127.0.0.1".to_string(), "::1".to_string()],
             max_sources: 16_384,
+            max_calls_per_source: 32,
         }
     }
 }

@@ -4,7 +4,6 @@
 //! parts that are down, and `/metrics` exports one `voxbridge_component_up`
 //! gauge per part in use.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A part of the engine that readiness depends on.
@@ -69,23 +68,19 @@ impl Health {
             .map(Component::label)
             .collect()
     }
+}
 
-    /// `voxbridge_component_up{component="…"}` for each component in use.
-    pub fn render_prometheus(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "# HELP voxbridge_component_up Whether a part calls depend on is running (1) or stopped (0).\n# TYPE voxbridge_component_up gauge\n"
-        );
-        for c in Component::ALL {
-            if let Some(up) = self.state(c) {
-                let _ = writeln!(
-                    out,
-                    "voxbridge_component_up{{component=\"{}\"}} {}",
-                    c.label(),
-                    u8::from(up)
-                );
-            }
-        }
+/// `voxbridge_component_up{component="…"}` for each component in use.
+impl crate::exposition::Exposed for Health {
+    fn expose(&self, f: &mut crate::exposition::Families<'_, '_>) -> std::fmt::Result {
+        f.gauges(
+            "voxbridge_component_up",
+            "Whether a part calls depend on is running (1) or stopped (0).",
+            Component::ALL.iter().filter_map(|c| {
+                self.state(*c)
+                    .map(|up| ([("component", c.label())], u8::from(up) as u64))
+            }),
+        )
     }
 }
 
@@ -110,8 +105,7 @@ mod tests {
     fn unused_parts_are_neither_up_nor_down() {
         let h = Health::default();
         assert!(h.down().is_empty());
-        let mut text = String::new();
-        h.render_prometheus(&mut text);
+        let text = crate::exposition::render(&std::sync::Arc::new(h));
         assert!(!text.contains("component=\""), "{text}");
     }
 
@@ -126,8 +120,7 @@ mod tests {
         assert_eq!(h.down(), vec!["sip", "outbox"]);
         h.set(Component::Outbox, true);
         assert_eq!(h.down(), vec!["sip"]);
-        let mut text = String::new();
-        h.render_prometheus(&mut text);
+        let text = crate::exposition::render(&std::sync::Arc::new(h));
         assert!(text.contains("voxbridge_component_up{component=\"sip\"} 0\n"));
         assert!(text.contains("voxbridge_component_up{component=\"cdr\"} 1\n"));
         assert!(text.contains("voxbridge_component_up{component=\"outbox\"} 1\n"));

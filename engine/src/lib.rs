@@ -19,6 +19,7 @@ pub mod config;
 pub mod console;
 pub mod crm;
 pub mod dialing;
+pub mod exposition;
 pub mod flow;
 pub mod health;
 pub mod live_calls;

@@ -1,25 +1,28 @@
-//! Process-wide counters, rendered as Prometheus text at `/metrics` and as a
-//! summary log line at shutdown. They are plain atomics so the hot path pays
-//! one relaxed add.
+//! Process-wide counters, shown at `/metrics` (through [`crate::exposition`],
+//! the `prometheus-client` encoder) and as a summary log line at shutdown.
+//! They are plain atomics so the hot path pays one relaxed add.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use voxbridge_media::session::MediaStats;
 
 use crate::admission::Refusal;
 use crate::call::EndReason;
+use crate::exposition::{self, Exposed, Families, HistogramSnapshot, NO_LABELS};
 use crate::health::Health;
 use crate::sip::screen::Rejection;
 use crate::turn_latency::{Stage, TurnKind, TurnLatency};
 
 const REJECTIONS: [Rejection; 9] = Rejection::ALL;
-const REFUSALS: [Refusal; 4] = [
+const REFUSALS: [Refusal; 5] = [
     Refusal::NotAllowed,
     Refusal::Busy,
     Refusal::Load,
     Refusal::Draining,
+    Refusal::SourceBusy,
 ];
 
 /// Upper bounds of the call-setup histogram, in seconds.
@@ -35,7 +38,9 @@ const TURN_BUCKETS: [f64; 16] = [
     0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.5, 5.0,
 ];
 
-/// A Prometheus histogram over fixed bounds.
+/// A Prometheus histogram over fixed bounds: one count per bucket (the
+/// first bound the value fits under; values over every bound are only in
+/// `count`), made cumulative by the encoder.
 #[derive(Debug)]
 pub struct Histogram {
     bounds: &'static [f64],
@@ -56,10 +61,8 @@ impl Histogram {
 
     pub fn observe(&self, value: Duration) {
         let secs = value.as_secs_f64();
-        for (bucket, bound) in self.buckets.iter().zip(self.bounds) {
-            if secs <= *bound {
-                inc(bucket);
-            }
+        if let Some(i) = self.bounds.iter().position(|bound| secs <= *bound) {
+            inc(&self.buckets[i]);
         }
         inc(&self.count);
         self.sum_us
@@ -70,32 +73,16 @@ impl Histogram {
         get(&self.count)
     }
 
-    /// Sample lines for `name` with `labels` (`key="v",` pairs or empty).
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        for (bucket, bound) in self.buckets.iter().zip(self.bounds) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}le=\"{bound}\"}} {}",
-                get(bucket)
-            );
+    /// Read once per scrape; `counts` is where the snapshot borrows from.
+    fn snapshot<'a>(&self, counts: &'a mut Vec<u64>) -> HistogramSnapshot<'a> {
+        counts.clear();
+        counts.extend(self.buckets.iter().map(get));
+        HistogramSnapshot {
+            bounds: self.bounds,
+            counts,
+            count: get(&self.count),
+            sum: get(&self.sum_us) as f64 / 1e6,
         }
-        let count = get(&self.count);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
-        let plain = labels.trim_end_matches(',');
-        let braces = |s: &str| {
-            if s.is_empty() {
-                String::new()
-            } else {
-                format!("{{{s}}}")
-            }
-        };
-        let _ = writeln!(
-            out,
-            "{name}_sum{} {}",
-            braces(plain),
-            get(&self.sum_us) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count{} {count}", braces(plain));
     }
 }
 
@@ -333,64 +320,46 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render_prometheus(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let mut family = |name: &str, kind: &str, help: &str| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
-        };
-        family("voxbridge_calls_active", "gauge", "Calls in progress.");
-        let mut body = format!("voxbridge_calls_active {}\n", get(&self.calls_active));
-        let _ = write!(
-            body,
-            "# HELP voxbridge_calls_total Calls that ended, by outcome.\n# TYPE voxbridge_calls_total counter\n"
-        );
-        for reason in EndReason::ALL {
-            let _ = writeln!(
-                body,
-                "voxbridge_calls_total{{outcome=\"{}\"}} {}",
-                reason.label(),
-                self.ended(reason)
-            );
-        }
-        let _ = write!(
-            body,
-            "# HELP voxbridge_calls_refused_total INVITEs turned away before a dialog, by reason.\n# TYPE voxbridge_calls_refused_total counter\n"
-        );
-        for why in REFUSALS {
-            let _ = writeln!(
-                body,
-                "voxbridge_calls_refused_total{{reason=\"{}\"}} {}",
-                why.label(),
-                self.refused_count(why)
-            );
-        }
-        let _ = writeln!(
-            body,
-            "voxbridge_calls_refused_total{{reason=\"sdp\"}} {}",
-            get(&self.calls_rejected_sdp)
-        );
-        let _ = write!(
-            body,
-            "# HELP voxbridge_sip_responses_total SIP responses sent, by status code.\n# TYPE voxbridge_sip_responses_total counter\n"
-        );
-        for (code, c) in self.responses.iter().enumerate() {
-            let n = get(c);
-            if n > 0 {
-                let _ = writeln!(body, "voxbridge_sip_responses_total{{code=\"{code}\"}} {n}");
-            }
-        }
-        let _ = write!(
-            body,
-            "# HELP voxbridge_sip_malformed_total Malformed SIP datagrams, by kind.\n# TYPE voxbridge_sip_malformed_total counter\n"
-        );
-        for why in REJECTIONS {
-            let _ = writeln!(
-                body,
-                "voxbridge_sip_malformed_total{{kind=\"{}\"}} {}",
-                why.label(),
-                self.screened_count(why)
-            );
-        }
+    pub fn render_prometheus(self: &Arc<Self>) -> String {
+        exposition::render(self)
+    }
+}
+
+impl Exposed for Metrics {
+    fn expose(&self, f: &mut Families<'_, '_>) -> fmt::Result {
+        f.gauge(
+            "voxbridge_calls_active",
+            "Calls in progress.",
+            get(&self.calls_active),
+        )?;
+        f.counters(
+            "voxbridge_calls_total",
+            "Calls that ended, by outcome.",
+            EndReason::ALL.map(|r| ([("outcome", r.label())], self.ended(r))),
+        )?;
+        f.counters(
+            "voxbridge_calls_refused_total",
+            "INVITEs turned away before a dialog, by reason.",
+            REFUSALS
+                .map(|why| ([("reason", why.label())], self.refused_count(why)))
+                .into_iter()
+                .chain([([("reason", "sdp")], get(&self.calls_rejected_sdp))]),
+        )?;
+        f.counters(
+            "voxbridge_sip_responses_total",
+            "SIP responses sent, by status code.",
+            self.responses
+                .iter()
+                .enumerate()
+                .map(|(code, c)| (code, get(c)))
+                .filter(|(_, n)| *n > 0)
+                .map(|(code, n)| ([("code", code.to_string())], n)),
+        )?;
+        f.counters(
+            "voxbridge_sip_malformed_total",
+            "Malformed SIP datagrams, by kind.",
+            REJECTIONS.map(|why| ([("kind", why.label())], self.screened_count(why))),
+        )?;
         let counters: [(&str, &str, &AtomicU64); 21] = [
             (
                 "voxbridge_rtp_packets_received_total",
@@ -499,58 +468,65 @@ impl Metrics {
             ),
         ];
         for (name, help, c) in counters {
-            let _ = write!(
-                body,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                get(c)
-            );
+            f.counter(name, help, get(c))?;
         }
-        let _ = write!(
-            body,
-            "# HELP voxbridge_call_setup_seconds Time from INVITE to our 200 OK.\n# TYPE voxbridge_call_setup_seconds histogram\n"
-        );
-        self.setup
-            .render(&mut body, "voxbridge_call_setup_seconds", "");
-        let _ = write!(
-            body,
-            "# HELP voxbridge_scheduling_delay_seconds How late a task that wakes every 10 ms runs (the media tasks' timers run as late).\n# TYPE voxbridge_scheduling_delay_seconds histogram\n"
-        );
-        self.delay
-            .render(&mut body, "voxbridge_scheduling_delay_seconds", "");
-        let _ = write!(
-            body,
-            "# HELP voxbridge_scheduling_delay_smoothed_seconds The smoothed scheduling delay admission judges by (calls.max_scheduling_delay_ms).\n# TYPE voxbridge_scheduling_delay_smoothed_seconds gauge\nvoxbridge_scheduling_delay_smoothed_seconds {}\n",
-            get(&self.delay_smoothed_us) as f64 / 1e6
-        );
-        let _ = write!(
-            body,
-            "# HELP voxbridge_turn_latency_seconds From the caller's end of speech or last key to the first RTP packet of the reply.\n# TYPE voxbridge_turn_latency_seconds histogram\n"
-        );
-        for (h, kind) in self.turns.iter().zip([TurnKind::Speech, TurnKind::Dtmf]) {
-            let labels = format!("input=\"{}\",", kind.label());
-            h.render(&mut body, "voxbridge_turn_latency_seconds", &labels);
-        }
-        let _ = write!(
-            body,
-            "# HELP voxbridge_turn_stage_seconds Where turn time went: endpointing, asr, intent, dialog, lookup, tts.\n# TYPE voxbridge_turn_stage_seconds histogram\n"
-        );
-        for (h, stage) in self.turn_stages.iter().zip(Stage::ALL) {
-            let labels = format!("stage=\"{}\",", stage.label());
-            h.render(&mut body, "voxbridge_turn_stage_seconds", &labels);
-        }
-        self.health.render_prometheus(&mut body);
-        self.campaigns.render(&mut body);
-        self.outbound.render(&mut body);
-        self.rate_limited.render(&mut body);
+        let mut counts = Vec::new();
+        f.histograms(
+            "voxbridge_call_setup_seconds",
+            "Time from INVITE to our 200 OK.",
+            [(NO_LABELS, self.setup.snapshot(&mut counts))],
+        )?;
+        f.histograms(
+            "voxbridge_scheduling_delay_seconds",
+            "How late a task that wakes every 10 ms runs (the media tasks' timers run as late).",
+            [(NO_LABELS, self.delay.snapshot(&mut counts))],
+        )?;
+        f.gauge(
+            "voxbridge_scheduling_delay_smoothed_seconds",
+            "The smoothed scheduling delay admission judges by (calls.max_scheduling_delay_ms).",
+            get(&self.delay_smoothed_us) as f64 / 1e6,
+        )?;
+        let mut counts2 = Vec::new();
+        f.histograms(
+            "voxbridge_turn_latency_seconds",
+            "From the caller's end of speech or last key to the first RTP packet of the reply.",
+            [
+                (
+                    [("input", TurnKind::Speech.label())],
+                    self.turns[0].snapshot(&mut counts),
+                ),
+                (
+                    [("input", TurnKind::Dtmf.label())],
+                    self.turns[1].snapshot(&mut counts2),
+                ),
+            ],
+        )?;
+        let mut stage_counts: Vec<Vec<u64>> = vec![Vec::new(); Stage::ALL.len()];
+        let stages: Vec<_> = self
+            .turn_stages
+            .iter()
+            .zip(Stage::ALL)
+            .zip(stage_counts.iter_mut())
+            .map(|((h, stage), counts)| ([("stage", stage.label())], h.snapshot(counts)))
+            .collect();
+        f.histograms(
+            "voxbridge_turn_stage_seconds",
+            "Where turn time went: endpointing, asr, intent, dialog, lookup, tts.",
+            stages,
+        )?;
+        self.health.expose(f)?;
+        self.campaigns.expose(f)?;
+        self.outbound.expose(f)?;
+        self.rate_limited.expose(f)?;
         if let Some(node) = self.node.get() {
             // The usual info-metric shape: join on it to label by node.
-            let _ = write!(
-                body,
-                "# HELP voxbridge_node_info This node's node.id.\n# TYPE voxbridge_node_info gauge\nvoxbridge_node_info{{node=\"{node}\"}} 1\n"
-            );
+            f.gauges(
+                "voxbridge_node_info",
+                "This node's node.id.",
+                [([("node", node.as_str())], 1u64)],
+            )?;
         }
-        out.push_str(&body);
-        out
+        Ok(())
     }
 }
 
@@ -581,56 +557,40 @@ impl OutboundMetrics {
         }
     }
 
-    fn render(&self, body: &mut String) {
-        let _ = write!(
-            body,
-            "# HELP voxbridge_outbound_attempts_total Calls the engine placed (campaigns, POST /calls).\n# TYPE voxbridge_outbound_attempts_total counter\nvoxbridge_outbound_attempts_total {}\n",
-            get(&self.attempts)
-        );
-        let _ = write!(
-            body,
-            "# HELP voxbridge_outbound_dispositions_total Placed calls by how they ended.\n# TYPE voxbridge_outbound_dispositions_total counter\n"
-        );
-        for (d, c) in crate::dialing::Disposition::ALL.iter().zip(&self.ended) {
-            let _ = writeln!(
-                body,
-                "voxbridge_outbound_dispositions_total{{disposition=\"{}\"}} {}",
-                d.label(),
-                get(c)
-            );
-        }
-        for (name, help, kind, c) in [
-            (
-                "voxbridge_outbound_active",
-                "Placed calls answered and running.",
-                "gauge",
-                &self.active,
-            ),
-            (
-                "voxbridge_outbound_waiting",
-                "Placed calls waiting for a free call slot.",
-                "gauge",
-                &self.waiting,
-            ),
-            (
-                "voxbridge_outbound_early_media_total",
-                "Placed calls whose callee sent SDP in a provisional response.",
-                "counter",
-                &self.early_media,
-            ),
-            (
-                "voxbridge_outbound_cancelled_total",
-                "Placed calls cancelled at the ring timeout.",
-                "counter",
-                &self.cancelled,
-            ),
-        ] {
-            let _ = write!(
-                body,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
-                get(c)
-            );
-        }
+    fn expose(&self, f: &mut Families<'_, '_>) -> fmt::Result {
+        f.counter(
+            "voxbridge_outbound_attempts_total",
+            "Calls the engine placed (campaigns, POST /calls).",
+            get(&self.attempts),
+        )?;
+        f.counters(
+            "voxbridge_outbound_dispositions_total",
+            "Placed calls by how they ended.",
+            crate::dialing::Disposition::ALL
+                .iter()
+                .zip(&self.ended)
+                .map(|(d, c)| ([("disposition", d.label())], get(c))),
+        )?;
+        f.gauge(
+            "voxbridge_outbound_active",
+            "Placed calls answered and running.",
+            get(&self.active),
+        )?;
+        f.gauge(
+            "voxbridge_outbound_waiting",
+            "Placed calls waiting for a free call slot.",
+            get(&self.waiting),
+        )?;
+        f.counter(
+            "voxbridge_outbound_early_media_total",
+            "Placed calls whose callee sent SDP in a provisional response.",
+            get(&self.early_media),
+        )?;
+        f.counter(
+            "voxbridge_outbound_cancelled_total",
+            "Placed calls cancelled at the ring timeout.",
+            get(&self.cancelled),
+        )
     }
 }
 
@@ -640,7 +600,7 @@ mod tests {
 
     #[test]
     fn prometheus_text_has_families_and_values() {
-        let m = Metrics::default();
+        let m = Arc::new(Metrics::default());
         m.call_ended(EndReason::CallerHangup);
         m.response_sent(200);
         m.response_sent(200);

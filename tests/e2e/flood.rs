@@ -3,7 +3,8 @@
 //! thousands a second while a normal sipp caller on 127.0.0.1 (allowlisted,
 //! as a PBX would be) places 200 calls. Every real call succeeds, the flood
 //! is answered 503 or dropped (as sipp saw it and as `/metrics` counts it),
-//! and the bot's CPU time over the run stays bounded.
+//! the INVITEs it gets through meet the per-source call cap, and the bot's
+//! CPU time over the run stays bounded.
 //!
 //! Bounded: each sipp sends a fixed number of messages (`-m`) and is killed
 //! after a timeout; everything is on loopback.
@@ -38,6 +39,9 @@ const INVITE_COUNT: u32 = 10_000;
 /// limiter that decides cheaply but then works per datagram anyway (a log
 /// line or a parse for every dropped packet).
 const MAX_CPU_SHARE: f64 = 0.35;
+
+/// `sip.rate_limits.max_calls_per_source` for the run (default 32).
+const SOURCE_CAP: u32 = 8;
 
 fn flood(name: &str, scenario: &str, target: &str, rate: u32, count: u32) -> SippRun {
     let dir = scratch_dir(name).expect("scratch dir");
@@ -94,7 +98,17 @@ fn count(counts: &HashMap<String, u64>, column: &str) -> u64 {
 
 #[test]
 fn a_flood_from_one_source_does_not_starve_200_real_calls() {
-    let bot = Bot::start("flood", &BotConfig::default()).expect("bot starts");
+    let bot = Bot::start(
+        "flood",
+        &BotConfig {
+            // Low enough that the flood's INVITEs the rate limit lets
+            // through (its 40 burst arrive within 40 ms, all in call set-up
+            // at once) reach it, so the test sees the cap refuse.
+            sip: format!("rate_limits:\n  max_calls_per_source: {SOURCE_CAP}"),
+            ..BotConfig::default()
+        },
+    )
+    .expect("bot starts");
     let pid = bot.pid();
     let target = bot.addr.to_string();
     let cpu_before = cpu_time(pid).expect("bot CPU time");
@@ -167,6 +181,11 @@ fn a_flood_from_one_source_does_not_starve_200_real_calls() {
         )
         .unwrap_or(0.0) as u64
     };
+    let source_busy = prom_value(
+        &metrics,
+        "voxbridge_calls_refused_total{reason=\"source_busy\"}",
+    )
+    .unwrap_or(0.0) as u64;
     let o = sipp_counts(&options.dir).expect("OPTIONS flood wrote its counts");
     let i = sipp_counts(&invites.dir).expect("INVITE flood wrote its counts");
     let (o_sent, o_503, o_200) = (
@@ -197,6 +216,7 @@ fn a_flood_from_one_source_does_not_starve_200_real_calls() {
         limited("invite", "refused"),
         limited("invite", "dropped"),
     );
+    println!("bot metrics: INVITEs over the per-source call cap ({SOURCE_CAP}) {source_busy}");
     println!(
         "bot CPU {:.2} s over {:.1} s = {:.0}% of one core (bound {:.0}%)",
         cpu.as_secs_f64(),
@@ -230,7 +250,14 @@ fn a_flood_from_one_source_does_not_starve_200_real_calls() {
         ("invite", i_sent, i_503, i_pass),
     ] {
         let (refused, dropped) = (limited(method, "refused"), limited(method, "dropped"));
-        assert_eq!(refused, got_503, "{method}: the bot's 503s are sipp's");
+        // INVITEs through the limiter from a source at its call cap get
+        // their 503 from admission instead.
+        let capped = if method == "invite" { source_busy } else { 0 };
+        assert_eq!(
+            refused + capped,
+            got_503,
+            "{method}: the bot's 503s are sipp's"
+        );
         assert!(
             dropped > 0,
             "{method}: the hard limit dropped some of the flood"
@@ -240,6 +267,9 @@ fn a_flood_from_one_source_does_not_starve_200_real_calls() {
             "{method}: {sent} sent, {refused} refused, {dropped} dropped"
         );
     }
+
+    // The per-source cap refused some of what the INVITE limit let in.
+    assert!(source_busy > 0, "no INVITE met the per-source call cap");
 
     assert!(
         share < MAX_CPU_SHARE,

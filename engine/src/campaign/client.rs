@@ -1,17 +1,14 @@
-//! The CLI's side of the campaign admin API: one HTTP/1.1 request per
-//! connection (loopback or LAN, no TLS), answers printed for a person.
+//! The CLI's side of the campaign admin API (plain HTTP on loopback or the
+//! LAN, through the same client as the transcript poller), answers printed
+//! for a person.
 
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-use crate::test_call::admin_client::{parse_response, Response};
+use crate::test_call::admin_client::{exchange, Response};
 
 /// One request may take this long (a start imports the list first).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const MAX_RESPONSE: u64 = 4 << 20;
 
 /// `METHOD path` with an optional JSON body on `addr` (`host:port`).
 pub async fn request(
@@ -20,34 +17,24 @@ pub async fn request(
     path: &str,
     body: Option<&str>,
 ) -> Result<Response, String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.map_err(|e| {
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("not an HTTP method: {method:?}"))?;
+    exchange(
+        &reqwest::Client::new(),
+        method,
+        addr,
+        path,
+        body,
+        REQUEST_TIMEOUT,
+    )
+    .await
+    .map_err(|e| {
+        if e.unreachable {
             format!("admin API at {addr}: {e} (is the engine running with admin.listen?)")
-        })?;
-        let body = body.unwrap_or("");
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream
-            .write_all(head.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        stream
-            .write_all(body.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        (&mut stream)
-            .take(MAX_RESPONSE + 1)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| e.to_string())?;
-        parse_response(&raw)
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-        .await
-        .map_err(|_| format!("no answer from {addr} within {REQUEST_TIMEOUT:?}"))?
+        } else {
+            e.text
+        }
+    })
 }
 
 /// A campaign named by its file (read for its `name`) or by name.

@@ -3,7 +3,6 @@
 //! attempts in the last second and progress.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -61,37 +60,31 @@ impl CampaignMetrics {
             .map(|g| g.in_flight)
             .sum()
     }
+}
 
-    /// Prometheus text of every campaign family.
-    pub fn render(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = write!(
-            out,
-            "# HELP voxbridge_campaign_attempts_total Campaign attempts handed to the dialler.\n# TYPE voxbridge_campaign_attempts_total counter\nvoxbridge_campaign_attempts_total {}\n",
-            get(&self.attempts)
-        );
-        let _ = write!(
-            out,
-            "# HELP voxbridge_campaign_answers_total Campaign attempts a person answered.\n# TYPE voxbridge_campaign_answers_total counter\nvoxbridge_campaign_answers_total {}\n",
-            self.outcomes(Disposition::Answered)
-        );
-        let _ = write!(
-            out,
-            "# HELP voxbridge_campaign_machines_total Campaign attempts an answering machine answered.\n# TYPE voxbridge_campaign_machines_total counter\nvoxbridge_campaign_machines_total {}\n",
-            self.outcomes(Disposition::Machine)
-        );
-        let _ = write!(
-            out,
-            "# HELP voxbridge_campaign_outcomes_total Campaign attempts by disposition (do_not_call: contacts never dialled).\n# TYPE voxbridge_campaign_outcomes_total counter\n"
-        );
-        for d in DISPOSITIONS {
-            let _ = writeln!(
-                out,
-                "voxbridge_campaign_outcomes_total{{disposition=\"{}\"}} {}",
-                d.label(),
-                self.outcomes(d)
-            );
-        }
+/// Every campaign family, the gauges labelled by campaign.
+impl crate::exposition::Exposed for CampaignMetrics {
+    fn expose(&self, f: &mut crate::exposition::Families<'_, '_>) -> std::fmt::Result {
+        f.counter(
+            "voxbridge_campaign_attempts_total",
+            "Campaign attempts handed to the dialler.",
+            self.attempts.load(Ordering::Relaxed),
+        )?;
+        f.counter(
+            "voxbridge_campaign_answers_total",
+            "Campaign attempts a person answered.",
+            self.outcomes(Disposition::Answered),
+        )?;
+        f.counter(
+            "voxbridge_campaign_machines_total",
+            "Campaign attempts an answering machine answered.",
+            self.outcomes(Disposition::Machine),
+        )?;
+        f.counters(
+            "voxbridge_campaign_outcomes_total",
+            "Campaign attempts by disposition (do_not_call: contacts never dialled).",
+            DISPOSITIONS.map(|d| ([("disposition", d.label())], self.outcomes(d))),
+        )?;
         let gauges = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
         for (name, help, pick) in [
             (
@@ -116,10 +109,14 @@ impl CampaignMetrics {
                 },
             ),
         ] {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
-            for (campaign, g) in gauges.iter() {
-                let _ = writeln!(out, "{name}{{campaign=\"{campaign}\"}} {}", pick(g));
-            }
+            f.gauges(
+                name,
+                help,
+                gauges
+                    .iter()
+                    .map(|(campaign, g)| ([("campaign", campaign.as_str())], pick(g))),
+            )?;
         }
+        Ok(())
     }
 }

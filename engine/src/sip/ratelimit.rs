@@ -393,31 +393,30 @@ impl RateLimitMetrics {
     pub fn dropped(&self, class: Class) -> u64 {
         self.dropped[class as usize].load(Ordering::Relaxed)
     }
+}
 
-    /// The counter family in Prometheus text.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = write!(
-            out,
-            "# HELP voxbridge_sip_rate_limited_total SIP datagrams over a per-source rate limit: refused (503) or dropped.\n# TYPE voxbridge_sip_rate_limited_total counter\n"
-        );
+/// `voxbridge_sip_rate_limited_total` by method and action.
+impl crate::exposition::Exposed for RateLimitMetrics {
+    fn expose(&self, f: &mut crate::exposition::Families<'_, '_>) -> std::fmt::Result {
+        let mut samples = Vec::new();
         for class in Class::ALL {
             // ACKs, responses and keepalives are never answered, so never refused.
             if !matches!(class, Class::Ack | Class::Response | Class::Keepalive) {
-                let _ = writeln!(
-                    out,
-                    "voxbridge_sip_rate_limited_total{{method=\"{}\",action=\"refused\"}} {}",
-                    class.label(),
-                    self.refused(class)
-                );
+                samples.push((
+                    [("method", class.label()), ("action", "refused")],
+                    self.refused(class),
+                ));
             }
-            let _ = writeln!(
-                out,
-                "voxbridge_sip_rate_limited_total{{method=\"{}\",action=\"dropped\"}} {}",
-                class.label(),
-                self.dropped(class)
-            );
+            samples.push((
+                [("method", class.label()), ("action", "dropped")],
+                self.dropped(class),
+            ));
         }
+        f.counters(
+            "voxbridge_sip_rate_limited_total",
+            "SIP datagrams over a per-source rate limit: refused (503) or dropped.",
+            samples,
+        )
     }
 }
 

@@ -349,14 +349,20 @@ impl Dispatcher {
             Ok(slot) => slot,
             Err(refusal) => {
                 self.metrics.refused(refusal);
-                warn!(
-                    call_id = %info.call_id,
-                    source = ?source,
-                    from = %mask_uri(&info.from),
-                    reason = refusal.label(),
-                    status = refusal.status(),
-                    "INVITE refused"
-                );
+                if self.admission.log_refusal(
+                    refusal,
+                    source.map(|s| s.ip()),
+                    std::time::Instant::now(),
+                ) {
+                    warn!(
+                        call_id = %info.call_id,
+                        source = ?source,
+                        from = %mask_uri(&info.from),
+                        reason = refusal.label(),
+                        status = refusal.status(),
+                        "INVITE refused"
+                    );
+                }
                 let mut headers = vec![];
                 if refusal.status() == 503 {
                     headers.push(Header::RetryAfter(self.retry_after.to_string().into()));

@@ -8,8 +8,7 @@ pub mod early;
 pub mod sink;
 pub mod understanding;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use voxbridge_dialog::format::Lang;
@@ -53,14 +52,28 @@ pub struct Speech {
     whisper: Option<WhisperRecognizer>,
     intent: Option<IntentClassifier>,
     /// Grammars by their phrases and slots: a prompt asked again reuses its
-    /// grammar (and the decoders their compiled copy of it).
-    grammars: Mutex<HashMap<String, Arc<Grammar>>>,
+    /// grammar (and the decoders their compiled copy of it). See
+    /// [`grammar_cache`].
+    grammars: moka::sync::Cache<String, Arc<Grammar>>,
     endpoint: EndpointConfig,
     grammar_end_silence_ms: u32,
     grammar_early_end_ms: u32,
     whisper_speculate_ms: u32,
     whisper_early_end_confidence: f32,
     timeout: Duration,
+}
+
+/// Scripts have a bounded number of questions, so the cache normally holds
+/// all of them; the bound (by phrase bytes, least recently used out first)
+/// only keeps a script that generates phrases without end from growing it.
+const GRAMMAR_CACHE_BYTES: u64 = 4 << 20;
+
+fn grammar_cache() -> moka::sync::Cache<String, Arc<Grammar>> {
+    moka::sync::Cache::builder()
+        .max_capacity(GRAMMAR_CACHE_BYTES)
+        .weigher(|k: &String, _: &Arc<Grammar>| u32::try_from(k.len()).unwrap_or(u32::MAX))
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .build()
 }
 
 fn lang(l: Lang) -> Language {
@@ -124,7 +137,7 @@ impl Speech {
             grammar,
             whisper,
             intent,
-            grammars: Mutex::new(HashMap::new()),
+            grammars: grammar_cache(),
             endpoint: EndpointConfig {
                 start_ms: cfg.start_ms,
                 end_silence_ms: cfg.end_silence_ms,
@@ -213,21 +226,16 @@ impl Speech {
     ) -> Result<Arc<Grammar>, SpeechError> {
         let spec = understanding::grammar_spec(listen, sphinx.dictionary());
         let key = format!("{:?}|{:?}", spec.phrases, spec.slots);
-        let mut cache = self.grammars.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(g) = cache.get(&key) {
-            return Ok(g.clone());
-        }
-        let g = Arc::new(
-            Grammar::build(&spec, sphinx.dictionary())
-                .map_err(|e| SpeechError::Failed(e.to_string()))?,
-        );
-        // Scripts have a bounded number of prompts; this only guards
-        // against a script generating phrases without end.
-        if cache.len() > 1024 {
-            cache.clear();
-        }
-        cache.insert(key, g.clone());
-        Ok(g)
+        // One build per key at a time: the calls of a burst asking the same
+        // question wait for the first one's grammar instead of each
+        // building their own.
+        self.grammars
+            .try_get_with(key, || {
+                Grammar::build(&spec, sphinx.dictionary())
+                    .map(Arc::new)
+                    .map_err(|e| SpeechError::Failed(e.to_string()))
+            })
+            .map_err(|e| SpeechError::Failed(e.to_string()))
     }
 
     /// Recognise the speech so far at a pause, unless the recogniser

@@ -1,14 +1,11 @@
-//! Follows the bot's transcript on its admin endpoint while the call runs:
-//! a minimal HTTP/1.1 GET (one request per connection, loopback or LAN, no
-//! TLS) so the CLI needs no HTTP client crate, and the poller that prints
-//! the lines the bot adds.
+//! Follows the bot's transcript on its admin endpoint while the call runs
+//! (one GET per poll with `reqwest`, the client `voxbridge dial` uses too),
+//! and the poller that prints the lines the bot adds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::transcript::{label, CallView, Follower, Printer};
@@ -22,101 +19,100 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest response we read: a long call's transcript is well under this.
 const MAX_RESPONSE: usize = 4 << 20;
 
-/// What one GET returned.
+/// What one request returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
-/// `GET path` on `addr` (`host:port`).
-pub async fn get(addr: &str, path: &str) -> Result<Response, String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        (&mut stream)
-            .take(MAX_RESPONSE as u64 + 1)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| e.to_string())?;
-        if raw.len() > MAX_RESPONSE {
-            return Err(format!("response over {MAX_RESPONSE} bytes"));
-        }
-        parse_response(&raw)
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-        .await
-        .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// Nothing accepted the connection (the engine is not running there, or
+    /// its admin endpoint is off).
+    pub unreachable: bool,
+    pub text: String,
 }
 
-/// Status and body of a whole HTTP/1.x response (read until close).
-pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("response without a header end")?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| "response head is not text")?;
-    let body = &raw[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .filter(|_| status_line.starts_with("HTTP/1."))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("transfer-encoding")
-            && value.to_ascii_lowercase().contains("chunked")
-        {
-            chunked = true;
-        } else if name.eq_ignore_ascii_case("content-length") {
-            length = value.parse::<usize>().ok();
-        }
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        match length {
-            Some(n) if n <= body.len() => body[..n].to_vec(),
-            Some(_) => return Err("response body shorter than its Content-Length".into()),
-            None => body.to_vec(),
-        }
-    };
-    Ok(Response { status, body })
 }
 
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+/// `METHOD http://addr/path` with an optional JSON body, read whole up to
+/// `max` bytes, within `timeout`. `addr` is `host:port`; the admin API is
+/// plain HTTP on loopback or the LAN.
+pub async fn exchange(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    addr: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<Response, RequestError> {
+    let url = format!("http://{addr}{path}");
+    let mut request = client
+        .request(method, &url)
+        .timeout(timeout)
+        .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(body) = body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+    }
+    let mut response = request.send().await.map_err(|e| describe(&e, timeout))?;
+    let status = response.status().as_u16();
     let mut out = Vec::new();
-    loop {
-        let end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunked body")?;
-        let size_text = std::str::from_utf8(&rest[..end]).map_err(|_| "bad chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size")?;
-        rest = &rest[end + 2..];
-        if size == 0 {
-            return Ok(out);
+    // Read chunk by chunk so an endless or huge body is cut off at `max`
+    // instead of being held in memory whole.
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e, timeout))? {
+        if out.len() + chunk.len() > MAX_RESPONSE {
+            return Err(RequestError {
+                unreachable: false,
+                text: format!("response over {MAX_RESPONSE} bytes"),
+            });
         }
-        let chunk = rest.get(..size).ok_or("truncated chunked body")?;
-        out.extend_from_slice(chunk);
-        rest = rest.get(size + 2..).ok_or("truncated chunked body")?;
+        out.extend_from_slice(&chunk);
     }
+    Ok(Response { status, body: out })
+}
+
+/// The error of one request for a person: the timeout named as such, else
+/// reqwest's own text with its cause (it keeps "connection refused" there).
+fn describe(e: &reqwest::Error, timeout: Duration) -> RequestError {
+    if e.is_timeout() {
+        return RequestError {
+            unreachable: false,
+            text: format!("no answer within {timeout:?}"),
+        };
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    RequestError {
+        unreachable: e.is_connect(),
+        text,
+    }
+}
+
+/// `GET path` on `addr` (`host:port`).
+pub async fn get(client: &reqwest::Client, addr: &str, path: &str) -> Result<Response, String> {
+    exchange(
+        client,
+        reqwest::Method::GET,
+        addr,
+        path,
+        None,
+        REQUEST_TIMEOUT,
+    )
+    .await
+    .map_err(|e| e.text)
 }
 
 /// The admin path of one call: the Call-ID percent-encoded as one segment.
@@ -169,6 +165,7 @@ pub async fn follow(
     mut stop: watch::Receiver<bool>,
 ) {
     let path = call_path(&call_id);
+    let client = reqwest::Client::new();
     let mut follower = Follower::default();
     let mut complained = false;
     loop {
@@ -177,7 +174,7 @@ pub async fn follow(
             // Give the bot a moment to write down how the call ended.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        match get(&addr, &path).await {
+        match get(&client, &addr, &path).await {
             Ok(Response { status: 200, body }) => match CallView::parse(&body) {
                 Ok(view) => {
                     for u in follower.update(&view) {
@@ -218,26 +215,8 @@ fn complain_once(printer: &Printer, addr: &str, complained: &mut bool, why: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
-
-    #[test]
-    fn responses_plain_sized_and_chunked() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
-        let r = parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap();
-        assert_eq!((r.status, r.body.len()), (404, 0));
-        let r = parse_response(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(r.body, b"{\"a\":1}");
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").is_err());
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
-        );
-    }
 
     #[test]
     fn bot_lines_remember_the_latest() {
@@ -269,6 +248,57 @@ mod tests {
             }
         });
         addr
+    }
+
+    /// A server answering one connection with `response`, then closing.
+    async fn answer_once(response: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(&response).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn chunked_and_oversized_bodies_and_nobody_listening() {
+        let client = reqwest::Client::new();
+        let addr = answer_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n"
+                .to_vec(),
+        )
+        .await;
+        let r = get(&client, &addr, "/x").await.unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"{\"a\":1}"[..]));
+
+        let mut big = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_RESPONSE + 1
+        )
+        .into_bytes();
+        big.resize(big.len() + MAX_RESPONSE + 1, b'x');
+        let addr = answer_once(big).await;
+        let e = get(&client, &addr, "/x").await.unwrap_err();
+        assert!(e.contains("over"), "{e}");
+
+        // A port nothing listens on: told apart from a bad answer.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap().to_string();
+        drop(free);
+        let e = exchange(
+            &client,
+            reqwest::Method::GET,
+            &addr,
+            "/x",
+            None,
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.unreachable, "{e}");
     }
 
     #[tokio::test]

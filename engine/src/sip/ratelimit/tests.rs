@@ -18,6 +18,7 @@ fn config() -> RateLimitsConfig {
         hard_limit: BucketConfig::new(20, 40),
         allow: vec![],
         max_sources: 100,
+        max_calls_per_source: 0,
     }
 }
 
@@ -322,8 +323,7 @@ fn the_metric_counts_by_method_and_action() {
     m.count(Class::Options, Decision::Drop);
     m.count(Class::Options, Decision::Drop);
     m.count(Class::Register, Decision::Pass);
-    let mut text = String::new();
-    m.render(&mut text);
+    let text = crate::exposition::render(&std::sync::Arc::new(m));
     assert!(
         text.contains("voxbridge_sip_rate_limited_total{method=\"invite\",action=\"refused\"} 1\n")
     );
