@@ -116,6 +116,8 @@ fn record(id: &str, node: &str, direction: Direction) -> CallRecord {
     }
 }
 
+// The store takes the writer's queue as it is: boxed records.
+#[allow(clippy::vec_box)]
 fn boxed(records: &[CallRecord]) -> Vec<Box<CallRecord>> {
     records.iter().cloned().map(Box::new).collect()
 }
