@@ -35,6 +35,8 @@ pub enum StartError {
     RateLimitAllow(String),
     #[error(transparent)]
     Cdr(#[from] CdrError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageChoiceError),
     #[error("admin HTTP on {0}: {1}")]
     Admin(std::net::SocketAddr, std::io::Error),
     #[error("CRM: {0}")]
@@ -139,7 +141,8 @@ impl Engine {
         let admission = Admission::with_source_cap(config.calls.max_calls, allow, source_cap);
         let node = config.node.name();
         let _ = metrics.node.set(node.clone());
-        let cdr = Arc::new(CdrWriter::start(&config.cdr.path, &node, metrics.clone())?);
+        let cdr_backend = crate::storage::backend(&config, &config.cdr.path)?;
+        let cdr = Arc::new(CdrWriter::start(cdr_backend, &node, metrics.clone())?);
 
         let dialer: crate::outbound::api::DialerCell = Default::default();
         let crm = match &config.crm.config {

@@ -153,6 +153,7 @@ mod tests {
                 tts_ms: 20.0,
             }],
             node: None,
+            direction: Some(crate::cdr::Direction::Inbound),
         }
     }
 

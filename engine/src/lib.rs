@@ -3,8 +3,9 @@
 //! `sip` speaks SIP through `rsipstack`; `sdp` does offer/answer; `call` runs
 //! one call; `flow` decides what a call does; `admission` decides who gets
 //! in, by `load` too (how late the runtime runs tasks); `cdr` keeps call
-//! records; `health` knows which parts are up; `admin` serves health and
-//! metrics; `app` wires a process together.
+//! records, in SQLite or the shared PostgreSQL (`storage`); `health` knows
+//! which parts are up; `admin` serves health and metrics; `app` wires a
+//! process together.
 
 pub mod acl;
 pub mod admin;
@@ -35,6 +36,7 @@ pub mod script_store;
 pub mod sdp;
 pub mod sip;
 pub mod speech;
+pub mod storage;
 pub mod test_call;
 pub mod transcribe;
 pub mod transfer;

@@ -83,6 +83,10 @@ enum Command {
         /// The outbox database (the `outbox.path` of the CRM configuration).
         #[arg(long, global = true, default_value = "var/outbox.sqlite")]
         db: PathBuf,
+        /// The CRM configuration instead: its `storage.url` (the shared
+        /// PostgreSQL, every node's records) or else its `outbox.path`.
+        #[arg(long, global = true, value_name = "FILE")]
+        crm_config: Option<PathBuf>,
         #[command(subcommand)]
         action: OutboxAction,
     },
@@ -196,7 +200,8 @@ enum Command {
     },
     /// Read the call records (CDR) the engine wrote.
     Calls {
-        /// Configuration file naming the database (`cdr.path`).
+        /// Configuration file naming the database (`cdr.path`, or
+        /// `storage.url` in the CRM configuration it names).
         #[arg(
             short,
             long,
@@ -428,7 +433,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
-        Command::Outbox { db, action } => outbox(&db, action),
+        Command::Outbox {
+            db,
+            crm_config,
+            action,
+        } => outbox(&db, crm_config.as_deref(), action),
         Command::Campaign { admin, action } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -726,9 +735,26 @@ async fn campaign(admin: &str, action: CampaignAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn outbox(db: &std::path::Path, action: OutboxAction) -> anyhow::Result<()> {
+fn outbox(
+    db: &std::path::Path,
+    crm_config: Option<&std::path::Path>,
+    action: OutboxAction,
+) -> anyhow::Result<()> {
     use voxbridge_crm::outbox::admin::{self, ListFilter, Selection};
     use voxbridge_crm::outbox::RecordState;
+    use voxbridge_crm::storage::{Backend, StorageConfig};
+    let (storage, path) = match crm_config {
+        Some(file) => {
+            let c = voxbridge_crm::CrmConfig::load(file)?;
+            (c.storage, c.outbox.path)
+        }
+        None => (StorageConfig::default(), db.to_path_buf()),
+    };
+    let place = match storage.backend(path.clone())? {
+        Backend::Sqlite(p) => p.display().to_string(),
+        Backend::Postgres(t) => format!("PostgreSQL {}", t.shown()),
+    };
+    let mut store = admin::open(&storage, &path)?;
     let pick = |ids: Vec<i64>, all_dead: bool, all_delivered: bool| -> anyhow::Result<Selection> {
         match (ids.is_empty(), all_dead, all_delivered) {
             (false, false, false) => Ok(Selection::Ids(ids)),
@@ -746,20 +772,20 @@ fn outbox(db: &std::path::Path, action: OutboxAction) -> anyhow::Result<()> {
                     None => anyhow::bail!("--state {text}: use pending, delivered or dead"),
                 },
             };
-            let counts = admin::counts(db)?;
+            let counts = store.counts()?;
             println!(
-                "{}: {} pending, {} delivered, {} dead",
-                db.display(),
-                counts.pending,
-                counts.delivered,
-                counts.dead
+                "{place}: {} pending, {} delivered, {} dead",
+                counts.pending, counts.delivered, counts.dead
             );
-            for entry in admin::list(db, &ListFilter { state, limit })? {
+            for entry in store.list(&ListFilter { state, limit })? {
                 println!("{entry}");
             }
         }
         OutboxAction::Retry { ids, all_dead } => {
-            let n = admin::retry(db, &pick(ids, all_dead, false)?)?;
+            let n = store.retry(
+                &pick(ids, all_dead, false)?,
+                voxbridge_crm::datetime::now_ms(),
+            )?;
             println!("{n} records queued for delivery now");
         }
         OutboxAction::Purge {
@@ -767,7 +793,7 @@ fn outbox(db: &std::path::Path, action: OutboxAction) -> anyhow::Result<()> {
             all_dead,
             all_delivered,
         } => {
-            let n = admin::purge(db, &pick(ids, all_dead, all_delivered)?)?;
+            let n = store.purge(&pick(ids, all_dead, all_delivered)?)?;
             println!("{n} records deleted");
         }
     }
@@ -776,35 +802,42 @@ fn outbox(db: &std::path::Path, action: OutboxAction) -> anyhow::Result<()> {
 
 fn calls(config: &Config, action: CallsAction) -> anyhow::Result<()> {
     use voxbridge_engine::cdr;
-    let conn = cdr::open(&config.cdr.path)?;
+    // The shared PostgreSQL when `storage.url` names one: every node's calls.
+    let backend = voxbridge_engine::storage::backend(config, &config.cdr.path)?;
+    let mut store = cdr::open_store(&backend)?;
     match action {
         CallsAction::List { limit } => {
             println!(
-                "{:<24} {:<36} {:>9} {:<16} {:<12} {:<16} FROM",
-                "STARTED", "CALL-ID", "SECONDS", "END", "DTMF", "NODE"
+                "{:<24} {:<36} {:>9} {:<16} {:<12} {:<16} {:<9} FROM",
+                "STARTED", "CALL-ID", "SECONDS", "END", "DTMF", "NODE", "DIRECTION"
             );
-            for r in cdr::list(&conn, limit)? {
+            for r in store.list(limit)? {
                 println!(
-                    "{:<24} {:<36} {:>9.1} {:<16} {:<12} {:<16} {}",
+                    "{:<24} {:<36} {:>9.1} {:<16} {:<12} {:<16} {:<9} {}",
                     cdr::format_time(r.started),
                     r.call_id,
                     r.duration().as_secs_f64(),
                     r.end_reason,
                     r.dtmf,
                     r.node.as_deref().unwrap_or("-"),
+                    r.direction.map(cdr::Direction::label).unwrap_or("-"),
                     voxbridge_engine::pii::mask_uri(&r.from)
                 );
             }
         }
         CallsAction::Show { call_id } => {
-            let Some(r) = cdr::show(&conn, &call_id)? else {
+            let Some(r) = store.show(&call_id)? else {
                 anyhow::bail!(
                     "no call with Call-ID {call_id} in {}",
-                    config.cdr.path.display()
+                    cdr::describe(&backend)
                 );
             };
             println!("call_id:         {}", r.call_id);
             println!("node:            {}", r.node.as_deref().unwrap_or("-"));
+            println!(
+                "direction:       {}",
+                r.direction.map(cdr::Direction::label).unwrap_or("-")
+            );
             println!("from:            {}", r.from);
             println!("to:              {}", r.to);
             println!("started:         {}", cdr::format_time(r.started));

@@ -2,9 +2,16 @@
 //! ship (`deploy/kamailio/dispatcher.cfg`): a node killed mid-load loses
 //! only the calls it had, Kamailio stops sending to it, and the calls after
 //! go through the others; a rolling restart (SIGTERM, drain, start again,
-//! one node after the other) under steady load fails no call. Every call
-//! that completed has exactly one call record, on one node. 127.0.0.1
-//! only; sipp is bounded by call count and a timeout.
+//! one node after the other) under steady load fails no call. The nodes
+//! share one PostgreSQL (a throwaway cluster from test-support, one per
+//! test binary, a database per test) for their call records and their CRM
+//! outbox, and log calls to a REST CRM stand-in that records each call log
+//! with its idempotency key: every call that completed has exactly one call
+//! record (read back through `voxbridge calls list`, which on any node
+//! shows the whole cluster's) and exactly one call log at the CRM, the
+//! killed node's undelivered ones included (the other nodes take them over
+//! when its lease ends). 127.0.0.1 only; sipp is bounded by call count and
+//! a timeout.
 
 use std::collections::HashMap;
 use std::fs;
@@ -12,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use voxbridge_e2e::rest_crm::RestCrm;
 use voxbridge_e2e::{
     free_port, run_sipp, scenario_dir, scratch_dir, tail, workspace_root, Bot, BotConfig, Kamailio,
     SippRun,
@@ -21,19 +29,48 @@ use voxbridge_e2e::{
 const RATE: u32 = 20;
 const HOLD_MS: u32 = 2000;
 
+/// How long a node's claim on an outbox record holds: the killed node's
+/// claimed call logs wait this long before another node delivers them.
+const LEASE: &str = "2s";
+
 struct Cluster {
     kamailio: Kamailio,
     nodes: Vec<Bot>,
+    crm: RestCrm,
+}
+
+/// The CRM configuration every node reads: the stand-in, and the shared
+/// PostgreSQL for the outbox and the call records (`storage.url`).
+fn crm_config(name: &str, crm: &RestCrm) -> PathBuf {
+    let server = voxbridge_test_support::postgres::shared().unwrap_or_else(|e| panic!("{e:#}"));
+    let db = server.create_database(name).expect("createdb");
+    let dir = scratch_dir(&format!("{name}_crm")).expect("scratch dir");
+    let path = dir.join("crm.yaml");
+    // `config_yaml` ends inside its `outbox:` block.
+    let text = format!(
+        "{}  lease: {LEASE}\nstorage:\n  url: {}\n  password: {{ file: {} }}\n",
+        crm.config_yaml(&dir.join("unused-outbox.sqlite")),
+        server.url(&db),
+        server.password_file().display()
+    );
+    fs::write(&path, text).expect("crm.yaml");
+    path
 }
 
 fn start_cluster(name: &str, nodes: usize) -> Cluster {
+    let crm = RestCrm::start().expect("the CRM stand-in starts");
+    let crm_yaml = crm_config(name, &crm);
     let nodes: Vec<Bot> = (0..nodes)
         .map(|i| {
             Bot::start(
                 &format!("{name}_node{}", i + 1),
                 &BotConfig {
-                    // Long enough for a call in progress to end by itself.
-                    env: vec![("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS".into(), "15".into())],
+                    more: format!("crm:\n  config: {}\n", crm_yaml.display()),
+                    env: vec![
+                        // Long enough for a call in progress to end by itself.
+                        ("VOXBRIDGE_CALLS_DRAIN_TIMEOUT_SECS".into(), "15".into()),
+                        ("VOXBRIDGE_NODE_ID".into(), format!("node-{}", i + 1)),
+                    ],
                     ..BotConfig::default()
                 },
             )
@@ -60,7 +97,11 @@ fn start_cluster(name: &str, nodes: usize) -> Cluster {
         port,
     )
     .expect("kamailio starts with deploy/kamailio/dispatcher.cfg");
-    Cluster { kamailio, nodes }
+    Cluster {
+        kamailio,
+        nodes,
+        crm,
+    }
 }
 
 /// sipp's routed caller through Kamailio, `calls` calls at [`RATE`], in a
@@ -124,28 +165,32 @@ fn done_calls(dir: &Path) -> HashMap<u32, String> {
     done
 }
 
-/// Every Call-ID in the node's call records (read from its database file,
-/// so a killed node's too).
-fn recorded(node: &Bot) -> Vec<String> {
-    let list = node
+/// Every call record in the shared database as (Call-ID, node), read
+/// through `voxbridge calls list` on one node (any node shows them all).
+fn recorded(via: &Bot) -> Vec<(String, String)> {
+    let list = via
         .cli(&["calls", "list", "-n", "100000"])
         .expect("voxbridge calls list");
     list.lines()
         .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            // STARTED CALL-ID SECONDS END DTMF NODE DIRECTION FROM, where
+            // DTMF may be empty: NODE is the third word from the end.
+            let node = words.len().checked_sub(3).and_then(|i| words.get(i))?;
+            Some((words.get(1)?.to_string(), node.to_string()))
+        })
         .collect()
 }
 
-/// Each call sipp completed has exactly one record, on exactly one node.
-fn one_record_each(nodes: &[Bot], done: &HashMap<u32, String>) -> Vec<usize> {
-    let mut owners: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut per_node = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let ids = recorded(node);
-        per_node.push(ids.len());
-        for id in ids {
-            owners.entry(id).or_default().push(i + 1);
-        }
+/// Each call sipp completed has exactly one call record, on one node, in
+/// the shared database; the records per node.
+fn one_record_each(via: &Bot, done: &HashMap<u32, String>) -> HashMap<String, usize> {
+    let mut owners: HashMap<String, Vec<String>> = HashMap::new();
+    let mut per_node: HashMap<String, usize> = HashMap::new();
+    for (id, node) in recorded(via) {
+        *per_node.entry(node.clone()).or_default() += 1;
+        owners.entry(id).or_default().push(node);
     }
     for (n, id) in done {
         let on = owners.get(id).cloned().unwrap_or_default();
@@ -156,6 +201,44 @@ fn one_record_each(nodes: &[Bot], done: &HashMap<u32, String>) -> Vec<usize> {
         );
     }
     per_node
+}
+
+/// Each call sipp completed has exactly one call log at the CRM, and no
+/// idempotency key arrived twice. Waits for the outbox (a dead node's
+/// claims end after [`LEASE`]); the number of call logs received.
+fn one_call_log_each(crm: &RestCrm, done: &HashMap<u32, String>) -> usize {
+    let call_ids = |crm: &RestCrm| -> HashMap<String, usize> {
+        let mut per_call = HashMap::new();
+        for body in crm.call_logs() {
+            let id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["call_id"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            *per_call.entry(id).or_insert(0) += 1;
+        }
+        per_call
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut per_call = call_ids(crm);
+    while done.values().any(|id| !per_call.contains_key(id)) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(200));
+        per_call = call_ids(crm);
+    }
+    for (n, id) in done {
+        assert_eq!(
+            per_call.get(id).copied().unwrap_or(0),
+            1,
+            "call {n} ({id}) completed: call logs at the CRM"
+        );
+    }
+    let keys = crm.call_logs_by_key();
+    let twice: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "call logs delivered twice: {twice:?}");
+    assert!(
+        !keys.contains_key(&None),
+        "every call log carries its idempotency key"
+    );
+    keys.values().sum()
 }
 
 #[test]
@@ -189,7 +272,8 @@ fn a_node_killed_under_load_loses_only_its_calls_in_progress() {
         .copied()
         .filter(|n| !done.contains_key(n))
         .collect();
-    let per_node = one_record_each(&cluster.nodes, &done);
+    let per_node = one_record_each(&cluster.nodes[0], &done);
+    let logs = one_call_log_each(&cluster.crm, &done);
     let klog = cluster.kamailio.log();
     // sipp's Call-IDs start with the call number: the calls Kamailio had
     // to move off the dead node.
@@ -204,7 +288,8 @@ fn a_node_killed_under_load_loses_only_its_calls_in_progress() {
         "cluster: {CALLS} calls at {RATE}/s through Kamailio to 3 nodes, node 2 killed at {:.1} s \
          (call {KILL_AT_CALL}); completed {} of {CALLS}; lost up to the end of the window (call \
          {window_calls}): {} {lost:?}; after it: {after_ok} of {} ({:.2} %); records per node \
-         {per_node:?}; Kamailio marked a node inactive {marked} times and moved calls {moved:?} \
+         (shared PostgreSQL) {per_node:?}; call logs at the CRM {logs}; Kamailio marked a node \
+         inactive {marked} times and moved calls {moved:?} \
          to another node",
         killed_at.as_secs_f64(),
         done.len(),
@@ -266,11 +351,12 @@ fn a_rolling_restart_under_load_fails_no_call() {
     let run = sipp.join().expect("sipp thread");
     let done = done_calls(&dir);
     let stats = run.stats.as_ref().expect("sipp wrote its stats");
-    let per_node = one_record_each(&cluster.nodes, &done);
+    let per_node = one_record_each(&cluster.nodes[2], &done);
+    let logs = one_call_log_each(&cluster.crm, &done);
     println!(
         "rolling restart: {CALLS} calls at {RATE}/s; nodes drained and restarted in turn \
          (node, drain time) {restarts:?}; sipp: {} successful, {} failed; records per node \
-         {per_node:?}",
+         (shared PostgreSQL) {per_node:?}; call logs at the CRM {logs}",
         stats.successful, stats.failed
     );
     assert_eq!(stats.created, u64::from(CALLS), "{}", run.describe());

@@ -31,6 +31,9 @@ pub struct Seen {
     /// Path and query, as sent.
     pub target: String,
     pub body: String,
+    /// The `Idempotency-Key` header, when sent (the outbox sends one per
+    /// record; a redelivery repeats it).
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Default)]
@@ -129,6 +132,18 @@ impl RestCrm {
             .collect()
     }
 
+    /// How many call logs arrived per idempotency key (`None`: sent
+    /// without one).
+    pub fn call_logs_by_key(&self) -> std::collections::HashMap<Option<String>, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for s in self.seen() {
+            if s.method == "POST" && s.target.starts_with("/api/calls") {
+                *counts.entry(s.idempotency_key).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     /// The CRM configuration (the content of a `crm.config` file) for this
     /// server, its outbox in `outbox`. Retries, breaker and outbox backoff
     /// are short so a test sees delivery soon after the CRM returns.
@@ -223,11 +238,17 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut words = head.split_whitespace();
     let method = words.next().unwrap_or("").to_string();
     let target = words.next().unwrap_or("").to_string();
+    let idempotency_key = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("idempotency-key"))
+        .map(|(_, v)| v.trim().to_string());
     let (status, reply) = route(&method, &target, state);
     lock(state).seen.push(Seen {
         method,
         target,
         body,
+        idempotency_key,
     });
     write!(
         stream,

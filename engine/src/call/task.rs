@@ -16,7 +16,7 @@ pub use super::shell::Party;
 use super::shell::{self, ShellEnd};
 use super::{CallContext, EndReason};
 use crate::call_log::call_log;
-use crate::cdr::CallRecord;
+use crate::cdr::{CallRecord, Direction};
 use crate::pii::mask_uri;
 use crate::sip::{CallInfo, CallLeg};
 
@@ -95,6 +95,11 @@ pub async fn run_leg(
         turns: std::mem::take(&mut outcome.turns),
         // The CDR writer names this node.
         node: None,
+        direction: Some(if outbound {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        }),
     };
     info!(
         call_id = %info.call_id,

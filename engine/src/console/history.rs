@@ -133,6 +133,7 @@ mod tests {
             transfer_target: None,
             turns: vec![],
             node: None,
+            direction: Some(crate::cdr::Direction::Inbound),
         }
     }
 
