@@ -34,6 +34,7 @@ pub mod script_store;
 pub mod sdp;
 pub mod sip;
 pub mod speech;
+pub mod srtp_policy;
 pub mod test_call;
 pub mod transcribe;
 pub mod transfer;

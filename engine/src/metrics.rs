@@ -120,6 +120,12 @@ pub struct Metrics {
     pub rtp_frames_skipped: AtomicU64,
     /// RTP packets dropped because they came from a foreign source.
     pub rtp_foreign: AtomicU64,
+    /// Calls answered with SRTP (SDES).
+    pub srtp_calls: AtomicU64,
+    /// SRTP packets dropped: authentication tag wrong (or plain RTP).
+    pub srtp_auth_failed: AtomicU64,
+    /// SRTP packets dropped as replays.
+    pub srtp_replayed: AtomicU64,
     setup: Histogram,
     /// How late the load probe woke, each tick.
     delay: Histogram,
@@ -177,6 +183,9 @@ impl Default for Metrics {
             rtp_late_out: AtomicU64::new(0),
             rtp_frames_skipped: AtomicU64::new(0),
             rtp_foreign: AtomicU64::new(0),
+            srtp_calls: AtomicU64::new(0),
+            srtp_auth_failed: AtomicU64::new(0),
+            srtp_replayed: AtomicU64::new(0),
             setup: Histogram::new(&SETUP_BUCKETS),
             delay: Histogram::new(&DELAY_BUCKETS),
             delay_smoothed_us: AtomicU64::new(0),
@@ -298,6 +307,10 @@ impl Metrics {
             .fetch_add(stats.frames_skipped, Ordering::Relaxed);
         self.rtp_foreign
             .fetch_add(stats.ignored_source, Ordering::Relaxed);
+        self.srtp_auth_failed
+            .fetch_add(stats.srtp_auth_failed, Ordering::Relaxed);
+        self.srtp_replayed
+            .fetch_add(stats.srtp_replayed, Ordering::Relaxed);
     }
 
     /// A one-line summary for logs and the end of a run.
@@ -496,6 +509,21 @@ impl Metrics {
                 "voxbridge_rtp_foreign_packets_total",
                 "RTP packets dropped because they came from neither the signalled address nor the caller's latched NAT source (finished calls).",
                 &self.rtp_foreign,
+            ),
+            (
+                "voxbridge_srtp_calls_total",
+                "Calls answered with SRTP (SDES keys, RFC 4568).",
+                &self.srtp_calls,
+            ),
+            (
+                "voxbridge_srtp_auth_failures_total",
+                "SRTP packets dropped because their authentication tag did not match: forged, corrupted, another key, or plain RTP on an SRTP call (finished calls).",
+                &self.srtp_auth_failed,
+            ),
+            (
+                "voxbridge_srtp_replays_total",
+                "SRTP packets dropped as replays (finished calls).",
+                &self.srtp_replayed,
             ),
         ];
         for (name, help, c) in counters {

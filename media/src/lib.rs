@@ -22,6 +22,7 @@ pub mod prompt;
 pub mod prompt_files;
 pub mod rtp;
 pub mod session;
+pub mod srtp;
 
 /// Sample-rate conversion (the workspace's one resampler, on rubato):
 /// `voxbridge_media::resample::to_8k` and friends.
@@ -37,6 +38,7 @@ pub use port_pool::{PortPool, PortPoolError};
 pub use prompt::{Prompt, PromptError};
 pub use prompt_files::PromptFiles;
 pub use rtp::{RtpError, RtpHeader, RtpPacketView};
+pub use srtp::{SrtpError, SrtpKey, SrtpParams, SrtpSession, SrtpSuite};
 pub use session::{
     AudioSink, Latching, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
     ParamsError, PlaybackId, StartError,
