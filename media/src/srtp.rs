@@ -135,7 +135,7 @@ pub enum SrtpError {
 
 fn classify(error: LibError) -> SrtpError {
     match error {
-        LibError::ErrFailedToVerifyAuthTag => SrtpError::Auth,
+        LibError::ErrFailedToVerifyAuthTag | LibError::RtpFailedToVerifyAuthTag => SrtpError::Auth,
         LibError::SrtpSsrcDuplicated(..) | LibError::ErrDuplicated => SrtpError::Replay,
         LibError::ErrTooShortRtp
         | LibError::ErrShortPacket

@@ -376,22 +376,17 @@ fn srtp_mandatory_call_is_heard_both_ways_and_encrypted_on_the_wire() {
         session
             .unprotect(payload, &mut plain)
             .unwrap_or_else(|e| panic!("a packet {src}->{dst} does not decrypt: {e}"));
-        assert_ne!(plain[12..], payload[12..12 + 160], "payload in the clear");
-        // Audio in the clear would be μ-law: speech and prompts are far
-        // from the 0xFF/0x7F of silence and repeat bytes; ciphertext never does.
-        if plain[12..]
+        // Ciphertext agrees with the audio it hides in about 1 byte in 256
+        // (0.6 of 160); audio in the clear agrees in all.
+        let same = plain[12..]
             .iter()
-            .filter(|&&b| b != 0xFF && b != 0x7F)
-            .count()
-            > 80
-        {
+            .zip(&payload[12..12 + 160])
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(same < 20, "{same} of 160 payload bytes in the clear ({src}->{dst})");
+        // Speech or prompt audio, not μ-law silence (0xFF/0x7F).
+        if plain[12..].iter().filter(|&&b| b != 0xFF && b != 0x7F).count() > 80 {
             loud += 1;
-            assert!(
-                !payload[12..172]
-                    .windows(4)
-                    .any(|w| w.iter().all(|&b| b == w[0])),
-                "a run of one byte in the ciphertext"
-            );
         }
         *count += 1;
     }
