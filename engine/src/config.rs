@@ -1369,6 +1369,7 @@ mod tests {
                 "calls.time_zone" => "Europe/Berlin",
                 "rtp.latching" => "strict",
                 "sip.rate_limits.enabled" => "false",
+                "sip.srtp" => "required",
                 "sip.rate_limits.allow" => "192.0.2.0/24, 2001:db8::1",
                 k if k.starts_with("rtp.port") || k.starts_with("calls.") => "7",
                 _ => "/elsewhere/file",

@@ -404,7 +404,7 @@ impl Metrics {
                 self.screened_count(why)
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 21] = [
+        let counters: [(&str, &str, &AtomicU64); 24] = [
             (
                 "voxbridge_rtp_packets_received_total",
                 "RTP packets received (finished calls).",

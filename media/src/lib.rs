@@ -38,8 +38,8 @@ pub use port_pool::{PortPool, PortPoolError};
 pub use prompt::{Prompt, PromptError};
 pub use prompt_files::PromptFiles;
 pub use rtp::{RtpError, RtpHeader, RtpPacketView};
-pub use srtp::{SrtpError, SrtpKey, SrtpParams, SrtpSession, SrtpSuite};
 pub use session::{
     AudioSink, Latching, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
     ParamsError, PlaybackId, StartError,
 };
+pub use srtp::{SrtpError, SrtpKey, SrtpParams, SrtpSession, SrtpSuite};

@@ -383,9 +383,17 @@ fn srtp_mandatory_call_is_heard_both_ways_and_encrypted_on_the_wire() {
             .zip(&payload[12..12 + 160])
             .filter(|(a, b)| a == b)
             .count();
-        assert!(same < 20, "{same} of 160 payload bytes in the clear ({src}->{dst})");
+        assert!(
+            same < 20,
+            "{same} of 160 payload bytes in the clear ({src}->{dst})"
+        );
         // Speech or prompt audio, not μ-law silence (0xFF/0x7F).
-        if plain[12..].iter().filter(|&&b| b != 0xFF && b != 0x7F).count() > 80 {
+        if plain[12..]
+            .iter()
+            .filter(|&&b| b != 0xFF && b != 0x7F)
+            .count()
+            > 80
+        {
             loud += 1;
         }
         *count += 1;
