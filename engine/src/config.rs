@@ -130,6 +130,10 @@ pub struct AccountConfig {
     /// Send outbound INVITEs here rather than to the registrar (a SIP URI).
     #[serde(default)]
     pub outbound_proxy: Option<String>,
+    /// SRTP for calls to this account (the To user is its username):
+    /// `off`, `optional` or `required`; unset: the trunk's or `sip.srtp`.
+    #[serde(default)]
+    pub srtp: Option<crate::sdp::SrtpPolicy>,
 }
 
 fn default_expires() -> u32 {
@@ -200,6 +204,9 @@ pub struct TrunkConfig {
     /// Addresses or CIDRs (`192.0.2.10`, `10.1.0.0/16`, `::1`) allowed to
     /// send INVITEs. Empty: everyone may (registration or a closed network).
     pub allow: Vec<String>,
+    /// SRTP for calls from `allow`'s sources: `off`, `optional` or
+    /// `required`; unset: `sip.srtp`.
+    pub srtp: Option<crate::sdp::SrtpPolicy>,
 }
 
 /// Per-call recording.
@@ -520,6 +527,10 @@ pub struct SipConfig {
     pub codecs: Vec<CodecName>,
     /// Per-source request limits on the UDP listener (see `sip::ratelimit`).
     pub rate_limits: RateLimitsConfig,
+    /// SRTP (SDES keys, RFC 4568) for inbound calls no trunk or account
+    /// policy covers: `off` (plain RTP; an SRTP-only offer gets 488),
+    /// `optional` (SRTP when offered), `required` (a plain offer gets 488).
+    pub srtp: crate::sdp::SrtpPolicy,
 }
 
 /// Per-source SIP rate limits: a token bucket per source IP and kind of
@@ -722,6 +733,7 @@ impl Default for SipConfig {
             ring_ms: 0,
             codecs: vec![CodecName::Pcmu, CodecName::Pcma],
             rate_limits: RateLimitsConfig::default(),
+            srtp: crate::sdp::SrtpPolicy::Optional,
         }
     }
 }
@@ -772,6 +784,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("VOXBRIDGE_NODE_ID", "node.id"),
     ("VOXBRIDGE_SIP_LISTEN", "sip.listen"),
     ("VOXBRIDGE_SIP_PUBLIC_ADDRESS", "sip.public_address"),
+    ("VOXBRIDGE_SIP_SRTP", "sip.srtp"),
     (
         "VOXBRIDGE_SIP_RATE_LIMITS_ENABLED",
         "sip.rate_limits.enabled",
@@ -855,6 +868,10 @@ impl Config {
                 "sip.listen" => self.sip.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
                 "sip.public_address" => {
                     self.sip.public_address = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
+                "sip.srtp" => {
+                    self.sip.srtp = crate::sdp::SrtpPolicy::from_word(&value)
+                        .ok_or_else(|| bad(format!("`{value}` is not off, optional or required")))?
                 }
                 "sip.rate_limits.enabled" => {
                     self.sip.rate_limits.enabled = match value.as_str() {
@@ -1357,6 +1374,7 @@ mod tests {
                 "calls.time_zone" => "Europe/Berlin",
                 "rtp.latching" => "strict",
                 "sip.rate_limits.enabled" => "false",
+                "sip.srtp" => "required",
                 "sip.rate_limits.allow" => "192.0.2.0/24, 2001:db8::1",
                 k if k.starts_with("rtp.port") || k.starts_with("calls.") => "7",
                 _ => "/elsewhere/file",

@@ -37,6 +37,7 @@ pub mod sdp;
 pub mod sip;
 pub mod speech;
 pub mod storage;
+pub mod srtp_policy;
 pub mod test_call;
 pub mod transcribe;
 pub mod transfer;

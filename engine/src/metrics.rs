@@ -107,6 +107,12 @@ pub struct Metrics {
     pub rtp_frames_skipped: AtomicU64,
     /// RTP packets dropped because they came from a foreign source.
     pub rtp_foreign: AtomicU64,
+    /// Calls answered with SRTP (SDES).
+    pub srtp_calls: AtomicU64,
+    /// SRTP packets dropped: authentication tag wrong (or plain RTP).
+    pub srtp_auth_failed: AtomicU64,
+    /// SRTP packets dropped as replays.
+    pub srtp_replayed: AtomicU64,
     setup: Histogram,
     /// How late the load probe woke, each tick.
     delay: Histogram,
@@ -164,6 +170,9 @@ impl Default for Metrics {
             rtp_late_out: AtomicU64::new(0),
             rtp_frames_skipped: AtomicU64::new(0),
             rtp_foreign: AtomicU64::new(0),
+            srtp_calls: AtomicU64::new(0),
+            srtp_auth_failed: AtomicU64::new(0),
+            srtp_replayed: AtomicU64::new(0),
             setup: Histogram::new(&SETUP_BUCKETS),
             delay: Histogram::new(&DELAY_BUCKETS),
             delay_smoothed_us: AtomicU64::new(0),
@@ -285,6 +294,10 @@ impl Metrics {
             .fetch_add(stats.frames_skipped, Ordering::Relaxed);
         self.rtp_foreign
             .fetch_add(stats.ignored_source, Ordering::Relaxed);
+        self.srtp_auth_failed
+            .fetch_add(stats.srtp_auth_failed, Ordering::Relaxed);
+        self.srtp_replayed
+            .fetch_add(stats.srtp_replayed, Ordering::Relaxed);
     }
 
     /// A one-line summary for logs and the end of a run.
@@ -360,7 +373,9 @@ impl Exposed for Metrics {
             "Malformed SIP datagrams, by kind.",
             REJECTIONS.map(|why| ([("kind", why.label())], self.screened_count(why))),
         )?;
-        let counters: [(&str, &str, &AtomicU64); 21] = [
+        // A slice, not an array: its length would conflict whenever two
+        // changes add a counter.
+        let counters: &[(&str, &str, &AtomicU64)] = &[
             (
                 "voxbridge_rtp_packets_received_total",
                 "RTP packets received (finished calls).",
@@ -465,6 +480,21 @@ impl Exposed for Metrics {
                 "voxbridge_rtp_foreign_packets_total",
                 "RTP packets dropped because they came from neither the signalled address nor the caller's latched NAT source (finished calls).",
                 &self.rtp_foreign,
+            ),
+            (
+                "voxbridge_srtp_calls_total",
+                "Calls answered with SRTP (SDES keys, RFC 4568).",
+                &self.srtp_calls,
+            ),
+            (
+                "voxbridge_srtp_auth_failures_total",
+                "SRTP packets dropped because their authentication tag did not match: forged, corrupted, another key, or plain RTP on an SRTP call (finished calls).",
+                &self.srtp_auth_failed,
+            ),
+            (
+                "voxbridge_srtp_replays_total",
+                "SRTP packets dropped as replays (finished calls).",
+                &self.srtp_replayed,
             ),
         ];
         for (name, help, c) in counters {

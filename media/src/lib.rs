@@ -22,6 +22,7 @@ pub mod prompt;
 pub mod prompt_files;
 pub mod rtp;
 pub mod session;
+pub mod srtp;
 
 /// Sample-rate conversion (the workspace's one resampler, on rubato):
 /// `voxbridge_media::resample::to_8k` and friends.
@@ -41,3 +42,4 @@ pub use session::{
     AudioSink, Latching, MediaCore, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats,
     ParamsError, PlaybackId, StartError,
 };
+pub use srtp::{SrtpError, SrtpKey, SrtpParams, SrtpSession, SrtpSuite};

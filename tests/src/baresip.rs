@@ -49,11 +49,13 @@ impl Baresip {
         target: &str,
         limit: Duration,
     ) -> Result<Baresip> {
-        Self::dial_with(dir, user, source, target, limit, &[], "")
+        Self::dial_with(dir, user, source, target, limit, &[], "", "")
     }
 
-    /// [`dial`](Self::dial) with more `modules` loaded (`srtp.so`) and
-    /// `account_params` after the account's address (`;mediaenc=srtp-mand`).
+    /// [`dial`](Self::dial) with more `modules` loaded (`srtp.so`),
+    /// `account_params` after the account's address (`;mediaenc=srtp-mand`)
+    /// and `config_lines` added to its config (`snd_path DIR` for `sndfile.so`).
+    #[allow(clippy::too_many_arguments)]
     pub fn dial_with(
         dir: &Path,
         user: &str,
@@ -62,6 +64,7 @@ impl Baresip {
         limit: Duration,
         modules: &[&str],
         account_params: &str,
+        config_lines: &str,
     ) -> Result<Baresip> {
         let extra_modules: String = modules.iter().map(|m| format!("module {m}\n")).collect();
         let sip_port = free_port()?;
@@ -71,7 +74,7 @@ impl Baresip {
         std::fs::write(
             conf.join("config"),
             format!(
-                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,nil\naudio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule cons.so\n{extra_modules}module_app account.so\nmodule_app menu.so\ncons_listen 127.0.0.1:{cons}\n",
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,nil\naudio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule cons.so\n{extra_modules}module_app account.so\nmodule_app menu.so\ncons_listen 127.0.0.1:{cons}\n{config_lines}",
                 source.display()
             ),
         )?;

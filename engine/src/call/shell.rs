@@ -121,7 +121,7 @@ pub async fn run(
 ) -> ShellEnd {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let socket = party.socket.take();
-    let start = call_start(&info, &party);
+    let start = call_start(&info, &party, &ctx.config);
     let leg_events = leg.events();
     let control = leg.control();
     let mut shell = Shell {
@@ -182,12 +182,14 @@ fn settings(ctx: &CallContext, ears: Option<Ears>, machine: Option<MachineCheck>
     }
 }
 
-fn call_start(info: &CallInfo, party: &Party) -> CallStart {
+fn call_start(info: &CallInfo, party: &Party, config: &crate::config::Config) -> CallStart {
     CallStart {
         call_id: info.call_id.clone(),
         from: party.uri.clone(),
         offer: info.body.clone(),
         received: info.received,
+        srtp: crate::srtp_policy::SrtpPolicies::new(config)
+            .for_call(info.source.map(|s| s.ip()), &info.to),
     }
 }
 

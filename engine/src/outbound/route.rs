@@ -128,6 +128,7 @@ mod tests {
             expires_secs: 300,
             name: Some("trunk-1".into()),
             outbound_proxy: Some("sip:127.0.0.1:5099".into()),
+            srtp: None,
         });
         c
     }

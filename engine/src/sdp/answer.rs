@@ -43,7 +43,12 @@ pub fn answer(n: &Negotiated, ip: IpAddr, rtp_port: u16, origin: SessionOrigin) 
             let _ = write!(s, "m={kind} 0 {protocol} {first_format}\r\n");
             continue;
         }
-        let _ = write!(s, "m=audio {rtp_port} RTP/AVP {}", n.payload_type);
+        let _ = write!(
+            s,
+            "m=audio {rtp_port} {} {}",
+            n.answer_protocol(),
+            n.payload_type
+        );
         if let Some(te) = n.dtmf_payload_type {
             let _ = write!(s, " {te}");
         }
@@ -65,6 +70,9 @@ pub fn answer(n: &Negotiated, ip: IpAddr, rtp_port: u16, origin: SessionOrigin) 
             n.ptime_ms,
             n.direction.attribute()
         );
+        if let Some(sdes) = &n.srtp {
+            let _ = write!(s, "a=crypto:{}\r\n", sdes.answer_value());
+        }
     }
     s
 }

@@ -6,13 +6,15 @@
 mod answer;
 mod negotiate;
 mod parse;
+pub mod sdes;
 
 #[cfg(test)]
 mod fuzz;
 
 pub use answer::{answer, offer, SessionOrigin};
-pub use negotiate::{negotiate, Negotiated};
+pub use negotiate::{negotiate, negotiate_with, Negotiated};
 pub use parse::{parse, MediaDescription, Offer, RtpMap};
+pub use sdes::SrtpPolicy;
 
 use thiserror::Error;
 
@@ -37,6 +39,10 @@ pub enum SdpError {
     NoTransport,
     #[error("SDP audio stream has no usable connection address or port")]
     NoConnection,
+    #[error("SDP offers plain RTP only; SRTP (RTP/SAVP with a=crypto) is required here")]
+    SrtpRequired,
+    #[error("SDP offers SRTP without an a=crypto line we can use: {0}")]
+    NoUsableCrypto(sdes::CryptoError),
 }
 
 impl SdpError {
@@ -47,6 +53,11 @@ impl SdpError {
             SdpError::NoCommonCodec => (488, Some(305)),
             SdpError::NoTransport => (488, Some(302)),
             SdpError::NoConnection => (488, Some(301)),
+            // 302 "Incompatible transport protocol" (RFC 3261 §20.43):
+            // RTP/AVP where only RTP/SAVP will do.
+            SdpError::SrtpRequired => (488, Some(302)),
+            // 306 "Attribute not understood": the a=crypto lines.
+            SdpError::NoUsableCrypto(_) => (488, Some(306)),
             SdpError::TooLong(_)
             | SdpError::NotUtf8
             | SdpError::BadLine { .. }
@@ -57,6 +68,18 @@ impl SdpError {
     /// `Warning:` value for a 488: `code agent "text"` (RFC 3261 §20.43).
     pub fn warning(&self, agent: &str) -> Option<String> {
         let (_, code) = self.refusal();
-        code.map(|c| format!("{c} {agent} \"{self}\""))
+        // Some texts quote the offer (an a=crypto suite or parameter): keep
+        // the quoted-string valid and the header short whatever it holds.
+        let text: String = self
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' => '\'',
+                c if c.is_ascii_graphic() || c == ' ' => c,
+                _ => '?',
+            })
+            .take(200)
+            .collect();
+        code.map(|c| format!("{c} {agent} \"{text}\""))
     }
 }

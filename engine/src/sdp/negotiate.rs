@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 
-use voxbridge_media::{Codec, Direction};
+use voxbridge_media::{Codec, Direction, SrtpKey};
 
 use super::parse::{MediaDescription, Offer};
+use super::sdes::{self, CryptoError, Sdes, SrtpPolicy};
 use super::SdpError;
 
 /// Packet times we will send; outside this range we fall back to 20 ms,
@@ -31,14 +32,61 @@ pub struct Negotiated {
     /// Kind, protocol and first format of each offered `m=` line, to refuse
     /// the others with port 0 as RFC 3264 §6 requires.
     pub offered_lines: Vec<(String, String, String)>,
+    /// SRTP keys when the stream is secured by SDES (RFC 4568).
+    pub srtp: Option<Sdes>,
 }
+
+impl Negotiated {
+    /// The profile our answer's m= line names: the offered one's family
+    /// (`RTP/SAVP` for SRTP, RTP/AVP else; best-effort SRTP, an `RTP/AVP`
+    /// line with `a=crypto`, is answered in kind). Feedback (AVPF) we do
+    /// not do, so never claimed.
+    pub fn answer_protocol(&self) -> &'static str {
+        let offered = self
+            .offered_lines
+            .get(self.audio_index)
+            .map(|(_, p, _)| p.as_str())
+            .unwrap_or("RTP/AVP");
+        if self.srtp.is_some() && is_savp(offered) {
+            "RTP/SAVP"
+        } else {
+            "RTP/AVP"
+        }
+    }
+}
+
+fn is_savp(protocol: &str) -> bool {
+    protocol.eq_ignore_ascii_case("RTP/SAVP") || protocol.eq_ignore_ascii_case("RTP/SAVPF")
+}
+
+fn is_avp(protocol: &str) -> bool {
+    protocol.eq_ignore_ascii_case("RTP/AVP") || protocol.eq_ignore_ascii_case("RTP/AVPF")
+}
+
+/// Never used: [`negotiate`] runs with SRTP off, which draws no key.
+const NO_KEY: SrtpKey = SrtpKey::from_bytes([0; voxbridge_media::srtp::KEY_SALT_LEN]);
 
 /// Pick the first usable audio stream and our most preferred codec in it.
 /// When none is usable, the error names what stopped the best candidate: a
 /// stream with a codec but no address, then one with no codec of ours, then
 /// one over another transport (SRTP, DTLS), then no audio at all.
 pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, SdpError> {
+    negotiate_with(offer, preferences, SrtpPolicy::Off, &NO_KEY)
+}
+
+/// [`negotiate`] under an SRTP policy: with `optional` or `required`, a
+/// stream with an `a=crypto` line we can use is secured, answered with
+/// `local_key` (fresh from a CSPRNG, one per call); `required` refuses
+/// plain streams, `off` refuses SRTP-only ones. Errors name the best
+/// candidate's problem, as [`negotiate`]'s do.
+pub fn negotiate_with(
+    offer: &Offer,
+    preferences: &[Codec],
+    policy: SrtpPolicy,
+    local_key: &SrtpKey,
+) -> Result<Negotiated, SdpError> {
     let (mut no_address, mut no_codec, mut no_transport) = (false, false, false);
+    let (mut plain_refused, mut no_crypto) = (false, None::<CryptoError>);
     for (index, m) in offer.media.iter().enumerate() {
         if m.kind != "audio" {
             continue;
@@ -50,12 +98,47 @@ pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, Sdp
         if m.port == 0 {
             continue;
         }
-        if !m.protocol.eq_ignore_ascii_case("RTP/AVP")
-            && !m.protocol.eq_ignore_ascii_case("RTP/AVPF")
-        {
+        let savp = is_savp(&m.protocol);
+        if !savp && !is_avp(&m.protocol) {
             no_transport = true;
             continue;
         }
+        let srtp = match policy {
+            SrtpPolicy::Off if savp => {
+                no_transport = true;
+                continue;
+            }
+            SrtpPolicy::Off => None,
+            SrtpPolicy::Optional | SrtpPolicy::Required => match sdes::choose(&m.crypto) {
+                Ok(c) => Some(Sdes {
+                    tag: c.tag,
+                    suite: c.suite,
+                    remote: c.key,
+                    local: local_key.clone(),
+                }),
+                // Plain RTP with no keys at all: refused only if required.
+                Err(_) if !savp && m.crypto.is_empty() => {
+                    if policy == SrtpPolicy::Required {
+                        plain_refused = true;
+                        continue;
+                    }
+                    None
+                }
+                // SRTP keyed some other way (DTLS, MIKEY): a transport we
+                // do not speak, as with SRTP off.
+                Err(CryptoError::Missing) => {
+                    no_transport = true;
+                    continue;
+                }
+                // Best-effort SRTP with keys we cannot use falls back to
+                // plain RTP where that is allowed.
+                Err(_) if !savp && policy == SrtpPolicy::Optional => None,
+                Err(e) => {
+                    no_crypto.get_or_insert(e);
+                    continue;
+                }
+            },
+        };
         let Some((codec, payload_type)) = pick_codec(m, preferences) else {
             no_codec = true;
             continue;
@@ -100,12 +183,17 @@ pub fn negotiate(offer: &Offer, preferences: &[Codec]) -> Result<Negotiated, Sdp
                     )
                 })
                 .collect(),
+            srtp,
         });
     }
     Err(if no_address {
         SdpError::NoConnection
     } else if no_codec {
         SdpError::NoCommonCodec
+    } else if let Some(e) = no_crypto {
+        SdpError::NoUsableCrypto(e)
+    } else if plain_refused {
+        SdpError::SrtpRequired
     } else if no_transport {
         SdpError::NoTransport
     } else {
@@ -305,5 +393,102 @@ mod tests {
             assert_eq!(err.refusal(), (488, Some(warning)), "{sdp}");
         }
         assert_eq!(SdpError::NotUtf8.refusal(), (400, None));
+    }
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+
+    fn srtp(sdp: &str, policy: SrtpPolicy) -> Result<Negotiated, SdpError> {
+        let ours = SrtpKey::from_bytes([0xAB; 30]);
+        negotiate_with(&parse(sdp.as_bytes()).unwrap(), PREFS, policy, &ours)
+    }
+
+    fn savp(proto: &str, crypto: &str) -> String {
+        format!("v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 {proto} 0 101\na=rtpmap:101 telephone-event/8000\n{crypto}")
+    }
+
+    #[test]
+    fn sdes_offer_is_secured_and_answered_with_our_key() {
+        let offer = savp(
+            "RTP/SAVP",
+            &format!("a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:{KEY}\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY}|2^31\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{KEY}\n"),
+        );
+        for policy in [SrtpPolicy::Optional, SrtpPolicy::Required] {
+            let n = srtp(&offer, policy).unwrap();
+            let sdes = n.srtp.as_ref().unwrap();
+            assert_eq!(
+                (sdes.tag, sdes.suite),
+                (2, voxbridge_media::SrtpSuite::AesCm128HmacSha1_32)
+            );
+            assert_eq!(sdes.remote.as_bytes()[29], 29);
+            let text = super::super::answer(
+                &n,
+                "192.0.2.9".parse().unwrap(),
+                20000,
+                super::super::SessionOrigin::new(1),
+            );
+            assert!(text.contains("m=audio 20000 RTP/SAVP 0 101\r\n"), "{text}");
+            let line = text.lines().find(|l| l.starts_with("a=crypto:")).unwrap();
+            let back = sdes::parse_crypto(line.trim_start_matches("a=crypto:")).unwrap();
+            assert_eq!((back.tag, back.key), (2, SrtpKey::from_bytes([0xAB; 30])));
+            assert_eq!(text.matches("a=crypto").count(), 1);
+        }
+        // SRTP off: a SAVP-only offer is refused, transport named.
+        assert_eq!(srtp(&offer, SrtpPolicy::Off), Err(SdpError::NoTransport));
+    }
+
+    #[test]
+    fn policies_decide_plain_and_best_effort_offers() {
+        let plain = savp("RTP/AVP", "");
+        assert!(srtp(&plain, SrtpPolicy::Off).unwrap().srtp.is_none());
+        assert!(srtp(&plain, SrtpPolicy::Optional).unwrap().srtp.is_none());
+        let err = srtp(&plain, SrtpPolicy::Required).unwrap_err();
+        assert_eq!(err, SdpError::SrtpRequired);
+        assert_eq!(err.refusal(), (488, Some(302)));
+        // Best effort (RTP/AVP with a=crypto, baresip's `mediaenc=srtp`):
+        // secured unless off, answered in RTP/AVP.
+        let best = savp(
+            "RTP/AVP",
+            &format!("a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:{KEY}\n"),
+        );
+        assert!(srtp(&best, SrtpPolicy::Off).unwrap().srtp.is_none());
+        let n = srtp(&best, SrtpPolicy::Required).unwrap();
+        assert_eq!(n.answer_protocol(), "RTP/AVP");
+        assert_eq!(n.srtp.unwrap().tag, 5);
+        // Best effort with keys we cannot use: plain if allowed.
+        let mki = savp(
+            "RTP/AVP",
+            &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY}|2^20|1:4\n"),
+        );
+        assert!(srtp(&mki, SrtpPolicy::Optional).unwrap().srtp.is_none());
+        assert_eq!(
+            srtp(&mki, SrtpPolicy::Required),
+            Err(SdpError::NoUsableCrypto(CryptoError::Mki))
+        );
+        // A SAVP line we cannot key is refused with the reason; the plain
+        // line next to it is taken when allowed.
+        let bad = savp(
+            "RTP/SAVP",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:short\n",
+        );
+        let err = srtp(&bad, SrtpPolicy::Optional).unwrap_err();
+        assert_eq!(err, SdpError::NoUsableCrypto(CryptoError::BadKey));
+        assert_eq!(err.refusal(), (488, Some(306)));
+        assert_eq!(
+            srtp(&savp("RTP/SAVP", ""), SrtpPolicy::Required),
+            Err(SdpError::NoTransport)
+        );
+        let both = format!("{bad}m=audio 7002 RTP/AVP 0\n");
+        let n = srtp(&both, SrtpPolicy::Optional).unwrap();
+        assert_eq!((n.audio_index, n.srtp.is_none()), (1, true));
+        // Warnings quote offer text safely.
+        let quoted = savp("RTP/SAVP", "a=crypto:1 \"EVIL\\ inline:x\n");
+        let w = srtp(&quoted, SrtpPolicy::Required)
+            .unwrap_err()
+            .warning("voxbridge")
+            .unwrap();
+        assert!(
+            w.starts_with("306 voxbridge \"") && w.ends_with('"') && w.matches('"').count() == 2,
+            "{w}"
+        );
     }
 }

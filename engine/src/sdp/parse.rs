@@ -37,6 +37,9 @@ pub struct MediaDescription {
     pub ptime: Option<u32>,
     /// Media-level direction attribute, if any.
     pub direction: Option<Direction>,
+    /// `a=crypto` values (SDES keys, RFC 4568), unread: the negotiation
+    /// decides which it can use.
+    pub crypto: Vec<String>,
     /// False when the m= line itself could not be read (a port over 65535,
     /// no formats): refused in the answer, never used.
     pub usable: bool,
@@ -115,6 +118,7 @@ pub fn parse(body: &[u8]) -> Result<Offer, SdpError> {
                             m.rtpmaps.push(map);
                         }
                     }
+                    ("crypto", Some(arg)) => m.crypto.push(arg.trim().to_string()),
                     ("ptime", Some(arg)) => {
                         if let Ok(ptime) = arg.trim().parse::<u32>() {
                             m.ptime = Some(ptime);
@@ -169,6 +173,7 @@ fn parse_media(value: &str) -> MediaDescription {
         rtpmaps: Vec::new(),
         ptime: None,
         direction: None,
+        crypto: Vec::new(),
         usable,
     }
 }

@@ -175,6 +175,7 @@ impl SipServer {
             retry_after: config.calls.retry_after_secs,
             sent,
             codecs: config.sip.codecs.iter().map(|c| c.codec()).collect(),
+            srtp: crate::srtp_policy::SrtpPolicies::new(config),
         };
         let stop = cancel.clone();
         let health_metrics = dispatcher.metrics.clone();
@@ -231,6 +232,8 @@ struct Dispatcher {
     sent: Arc<SentWatch>,
     /// Our codecs in preference order, to judge offers before ringing.
     codecs: Vec<voxbridge_media::Codec>,
+    /// The SRTP policies offers are judged by (the call applies the same).
+    srtp: crate::srtp_policy::SrtpPolicies,
 }
 
 /// Counts every response the stack sends, by status code.
@@ -329,8 +332,12 @@ impl Dispatcher {
         // and say in a Warning (RFC 3261 §20.43) what stopped it. An INVITE
         // without an offer goes on to the call, which refuses it.
         if !tx.original.body.is_empty() {
-            if let Err(e) =
-                sdp::parse(&tx.original.body).and_then(|o| sdp::negotiate(&o, &self.codecs))
+            let policy = self.srtp.for_call(source.map(|s| s.ip()), &info.to);
+            // Only judged here, never used: the call draws its own key.
+            let key =
+                voxbridge_media::SrtpKey::from_bytes([0; voxbridge_media::srtp::KEY_SALT_LEN]);
+            if let Err(e) = sdp::parse(&tx.original.body)
+                .and_then(|o| sdp::negotiate_with(&o, &self.codecs, policy, &key))
             {
                 self.metrics
                     .calls_rejected_sdp

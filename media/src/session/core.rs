@@ -13,7 +13,7 @@ use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info, trace};
+use tracing::{debug, info, trace, warn};
 
 use super::event::{AudioSink, MediaEvent, MediaStats, PlaybackId};
 use super::latch::{Latch, Verdict};
@@ -24,6 +24,7 @@ use crate::g711;
 use crate::jitter::{Concealer, JitterBuffer, JitterOutput};
 use crate::prompt::Prompt;
 use crate::rtp::{RtpHeader, RtpPacketView, RTP_HEADER_LEN};
+use crate::srtp::{SrtpError, SrtpSession};
 
 /// Packets waiting to be polled beyond this are dropped, oldest first: a
 /// shell that stopped draining must not make us grow without bound.
@@ -108,6 +109,11 @@ pub struct MediaCore {
     /// Restart the inactivity timer at the next input: commands carry no
     /// time, and `now` may be stale after a long inactive period.
     rearm_inactivity: bool,
+
+    /// SRTP contexts when the call negotiated SDES keys.
+    srtp: Option<SrtpSession>,
+    /// The packet being unprotected (reused: no allocation per packet).
+    srtp_rx: Vec<u8>,
 }
 
 impl std::fmt::Debug for MediaCore {
@@ -132,6 +138,7 @@ impl MediaCore {
     /// A session starting at `now`; the first frame is due immediately.
     pub fn new(now: Instant, params: MediaParams) -> Result<Self, ParamsError> {
         params.validate()?;
+        let srtp = srtp_session(&params)?;
         let random = random_u64();
         let clock = PacingClock::new(now, params.ptime).with_rtp_origin((random >> 32) as u32);
         Ok(MediaCore {
@@ -160,6 +167,8 @@ impl MediaCore {
             last_activity: now,
             inactive_reported: false,
             rearm_inactivity: false,
+            srtp,
+            srtp_rx: Vec::new(),
             params,
         })
     }
@@ -269,6 +278,11 @@ impl MediaCore {
     /// sequence numbers, timestamps and the playing prompt carry on.
     pub fn update(&mut self, params: MediaParams) -> Result<(), ParamsError> {
         params.validate()?;
+        // Same keys: the contexts (rollover counters, replay window) carry
+        // on; new keys (a re-INVITE's new a=crypto): new contexts.
+        if self.srtp.as_ref().map(SrtpSession::params) != params.srtp.as_ref() {
+            self.srtp = srtp_session(&params)?;
+        }
         let old = std::mem::replace(&mut self.params, params);
         let new = &self.params;
         if old.ptime != new.ptime {
@@ -361,6 +375,33 @@ impl MediaCore {
 
     fn on_receive(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         self.set_now(now);
+        let Some(srtp) = &mut self.srtp else {
+            self.on_rtp(now, from, data);
+            return;
+        };
+        // Authenticate before anything else looks at the packet, latching
+        // included: a stranger without the key can then neither be heard
+        // nor latch in the NAT window.
+        let mut plain = std::mem::take(&mut self.srtp_rx);
+        match srtp.unprotect(data, &mut plain) {
+            Ok(()) => self.on_rtp(now, from, &plain),
+            Err(error) => {
+                let first = self.stats.srtp_auth_failed + self.stats.srtp_replayed == 0;
+                match error {
+                    SrtpError::Replay => self.stats.srtp_replayed += 1,
+                    SrtpError::Malformed(_) => self.stats.bad_packets += 1,
+                    _ => self.stats.srtp_auth_failed += 1,
+                }
+                // Once per call, not per packet: a flood must not flood the log.
+                if first && !matches!(error, SrtpError::Malformed(_)) {
+                    info!(%from, %error, "dropping SRTP packet that failed its check (counted; logged once per call)");
+                }
+            }
+        }
+        self.srtp_rx = plain;
+    }
+
+    fn on_rtp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let packet = match RtpPacketView::parse(data) {
             Ok(packet) => packet,
             Err(error) => {
@@ -456,6 +497,25 @@ impl MediaCore {
     }
 
     fn enqueue(&mut self, packet: Vec<u8>) {
+        let packet = match &mut self.srtp {
+            None => packet,
+            Some(srtp) => {
+                let mut protected = self.tx_free.pop().unwrap_or_default();
+                let result = srtp.protect(&packet, &mut protected);
+                self.tx_free.push(packet);
+                if let Err(error) = result {
+                    // Only at 2^48 packets with one key, or a bug: say so
+                    // once a call rather than 50 times a second.
+                    if self.stats.srtp_send_failed == 0 {
+                        warn!(%error, "cannot protect an RTP packet; not sending it");
+                    }
+                    self.stats.srtp_send_failed += 1;
+                    self.tx_free.push(protected);
+                    return;
+                }
+                protected
+            }
+        };
         if self.tx_queue.len() >= MAX_QUEUED_PACKETS {
             if let Some(old) = self.tx_queue.pop_front() {
                 self.tx_free.push(old);
@@ -555,6 +615,16 @@ impl MediaCore {
             self.events.push_back(MediaEvent::PlaybackDone(id));
         }
     }
+}
+
+/// The SRTP contexts for `params`, if it carries keys.
+fn srtp_session(params: &MediaParams) -> Result<Option<SrtpSession>, ParamsError> {
+    params
+        .srtp
+        .as_ref()
+        .map(SrtpSession::new)
+        .transpose()
+        .map_err(|e| ParamsError::Srtp(e.to_string()))
 }
 
 #[cfg(test)]

@@ -86,4 +86,11 @@ pub struct MediaStats {
     pub late_out: u64,
     /// Socket send errors (shell only).
     pub send_errors: u64,
+    /// SRTP packets dropped because their authentication tag did not
+    /// match (forged, corrupted, other key, or plain RTP on an SRTP call).
+    pub srtp_auth_failed: u64,
+    /// SRTP packets dropped as replays (an index already seen or too old).
+    pub srtp_replayed: u64,
+    /// Packets of ours not sent because SRTP could not protect them.
+    pub srtp_send_failed: u64,
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::srtp::SrtpParams;
 use crate::{Codec, Direction};
 
 /// Shortest packet interval we send or expect.
@@ -44,6 +45,8 @@ pub struct MediaParams {
     /// Where the call's SIP came from: behind NAT the RTP comes from this
     /// IP even when the SDP names a private one.
     pub sip_source: Option<IpAddr>,
+    /// SRTP keys when SDES negotiated them; `None`: plain RTP.
+    pub srtp: Option<SrtpParams>,
 }
 
 /// Which RTP sources a session takes audio from (and sends to). Packets
@@ -82,6 +85,7 @@ impl MediaParams {
             latching: Latching::Nat,
             latch_window: DEFAULT_LATCH_WINDOW,
             sip_source: None,
+            srtp: None,
         }
     }
 
@@ -124,6 +128,9 @@ pub enum ParamsError {
     /// ptime outside 10..=60 ms or not a whole number of milliseconds.
     #[error("ptime {0:?} is not a whole number of milliseconds in 10..=60")]
     Ptime(Duration),
+    /// The SRTP keys could not be turned into contexts.
+    #[error("SRTP: {0}")]
+    Srtp(String),
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ pub struct CallStart {
     pub offer: Vec<u8>,
     /// When the call arrived.
     pub received: Instant,
+    /// Whether its media must, may or must not be SRTP (`srtp_policy`).
+    pub srtp: crate::sdp::SrtpPolicy,
 }
 
 /// Settings of the core, from the engine configuration.
@@ -160,6 +162,9 @@ pub struct CallCore {
 
     // Setup.
     negotiated: Option<Negotiated>,
+    /// Our SRTP key, drawn once per call when SRTP may be used and kept
+    /// across re-INVITEs (the send context's state then carries on).
+    srtp_key: Option<voxbridge_media::SrtpKey>,
     port: Option<u16>,
     ring_until: Option<Instant>,
     /// The caller lookup is running; the answer waits until `answer_by`.
@@ -226,6 +231,7 @@ impl CallCore {
             next_id: 0,
             origin: SessionOrigin::new(origin_id),
             negotiated: None,
+            srtp_key: None,
             port: None,
             ring_until: None,
             looking_up: false,

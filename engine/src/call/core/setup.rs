@@ -17,8 +17,7 @@ use crate::sdp::{self, Negotiated};
 impl CallCore {
     pub(super) fn setup_begin(&mut self, now: Instant) {
         let _ = now;
-        let parsed = sdp::parse(&self.start.offer)
-            .and_then(|offer| sdp::negotiate(&offer, &self.preferences()));
+        let parsed = self.negotiate(&self.start.offer.clone());
         match parsed {
             Ok(n) => {
                 self.negotiated = Some(n);
@@ -39,6 +38,36 @@ impl CallCore {
                 self.reject(code, &e.to_string());
             }
         }
+    }
+
+    /// Read and negotiate an offer under the call's SRTP policy; our key
+    /// is drawn from the CSPRNG the first time SRTP may be used.
+    fn negotiate(&mut self, body: &[u8]) -> Result<Negotiated, sdp::SdpError> {
+        let offer = sdp::parse(body)?;
+        let policy = self.start.srtp;
+        if policy == sdp::SrtpPolicy::Off {
+            return sdp::negotiate(&offer, &self.preferences());
+        }
+        let key = match &self.srtp_key {
+            Some(key) => key.clone(),
+            None => match voxbridge_media::SrtpKey::random() {
+                Ok(key) => {
+                    self.srtp_key = Some(key.clone());
+                    key
+                }
+                Err(e) => {
+                    // No randomness: plain RTP where allowed, never a weak key.
+                    warn!(error = %e, "no SRTP key for this call");
+                    return sdp::negotiate(&offer, &self.preferences()).and_then(
+                        |n| match policy {
+                            sdp::SrtpPolicy::Required => Err(sdp::SdpError::SrtpRequired),
+                            _ => Ok(n),
+                        },
+                    );
+                }
+            },
+        };
+        sdp::negotiate_with(&offer, &self.preferences(), policy, &key)
     }
 
     fn reject(&mut self, code: u16, why: &str) {
@@ -120,6 +149,13 @@ impl CallCore {
         };
         let sdp = sdp::answer(&n, self.advertised_ip(), port, self.origin);
         let media = self.media_params(&n);
+        if let Some(sdes) = &n.srtp {
+            self.settings
+                .metrics
+                .srtp_calls
+                .fetch_add(1, Ordering::Relaxed);
+            info!(call_id = %self.start.call_id, suite = sdes.suite.sdp_name(), "media secured by SRTP (SDES)");
+        }
         self.phase = Phase::Answering;
         self.settings
             .metrics
@@ -162,7 +198,7 @@ impl CallCore {
 
     /// A re-INVITE: the new media parameters and our answer, or 488.
     pub(super) fn reoffer(&mut self, body: &[u8]) {
-        let parsed = sdp::parse(body).and_then(|o| sdp::negotiate(&o, &self.preferences()));
+        let parsed = self.negotiate(body);
         match (parsed, self.port) {
             (Ok(n), Some(port)) => {
                 self.origin = self.origin.next();
@@ -201,5 +237,6 @@ pub fn media_params(config: &Config, n: &Negotiated) -> MediaParams {
         latch_window: Duration::from_millis(config.rtp.latch_window_ms),
         // The shell knows where the SIP came from and fills it in.
         sip_source: None,
+        srtp: n.srtp.as_ref().map(|s| s.media()),
     }
 }

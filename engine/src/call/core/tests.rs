@@ -80,6 +80,7 @@ impl Sim {
             from: "sip:+15550001234@pbx".into(),
             offer: OFFER.as_bytes().to_vec(),
             received: now,
+            srtp: Default::default(),
         };
         let mut core = CallCore::new(settings, start, 1);
         core.begin(now);
@@ -247,6 +248,7 @@ fn bad_offers_are_refused_and_cancel_ends_the_ringing() {
         from: String::new(),
         offer: b"v=0\r\nm=video 1 RTP/AVP 31\r\n".to_vec(),
         received: Instant::now(),
+        srtp: Default::default(),
     };
     let mut core = CallCore::new(settings, start, 1);
     core.begin(Instant::now());
@@ -644,3 +646,90 @@ fn a_prompts_barge_in_rule_reaches_the_endpointer() {
 
 mod early;
 mod listening;
+
+/// The commands a fresh core gives for `offer` under `srtp`, with a port
+/// allocated at once.
+fn setup_commands(offer: &str, srtp: crate::sdp::SrtpPolicy) -> Vec<Command> {
+    let settings = CoreSettings {
+        config: Arc::new(Config::default()),
+        metrics: Arc::new(Metrics::default()),
+        new_flow: Arc::new(|_| Box::new(Fake(Box::new(|_| vec![])))),
+        ears: None,
+        crm: false,
+        machine: None,
+    };
+    let start = CallStart {
+        call_id: "srtp".into(),
+        from: String::new(),
+        offer: offer.as_bytes().to_vec(),
+        received: Instant::now(),
+        srtp,
+    };
+    let mut core = CallCore::new(settings, start, 1);
+    let now = Instant::now();
+    core.begin(now);
+    let mut out = vec![];
+    loop {
+        match core.poll_output() {
+            Output::Command(Command::AllocatePort) => {
+                core.handle_input(now, Input::Done(Done::Port(Ok(40000))))
+            }
+            Output::Command(c) => out.push(c),
+            Output::Timeout(_) => return out,
+        }
+    }
+}
+
+#[test]
+fn sdes_offer_is_answered_with_a_fresh_key_and_the_media_gets_both() {
+    use crate::sdp::SrtpPolicy;
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+    let offer = format!("v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/SAVP 0\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n");
+    let answers: Vec<(String, voxbridge_media::MediaParams)> = (0..2)
+        .map(|_| {
+            let out = setup_commands(&offer, SrtpPolicy::Required);
+            out.into_iter()
+                .find_map(|c| match c {
+                    Command::Answer { sdp, media } => Some((sdp, media)),
+                    _ => None,
+                })
+                .expect("answered")
+        })
+        .collect();
+    let (sdp, media) = &answers[0];
+    assert!(sdp.contains("m=audio 40000 RTP/SAVP 0\r\n"), "{sdp}");
+    let line = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:"))
+        .expect("our a=crypto");
+    let ours = crate::sdp::sdes::parse_crypto(line).unwrap();
+    assert_eq!(ours.tag, 3);
+    let srtp = media.srtp.as_ref().expect("SRTP media");
+    assert_eq!(srtp.send, ours.key);
+    assert_eq!(srtp.receive.as_bytes()[29], 29, "the caller's key receives");
+    // A fresh key per call, never the caller's.
+    assert_ne!(srtp.send, srtp.receive);
+    assert_ne!(answers[1].1.srtp.as_ref().unwrap().send, srtp.send);
+
+    // Plain RTP to `required`, SRTP to `off`: refused before ringing.
+    for (offer, policy) in [
+        (
+            "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\n",
+            SrtpPolicy::Required,
+        ),
+        (offer.as_str(), SrtpPolicy::Off),
+    ] {
+        let out = setup_commands(offer, policy);
+        assert!(matches!(out[0], Command::Reject { code: 488 }), "{out:?}");
+    }
+    // `optional` takes a plain offer as plain RTP.
+    let out = setup_commands(
+        "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\n",
+        SrtpPolicy::Optional,
+    );
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Answer { media, .. } if media.srtp.is_none())),
+        "{out:?}"
+    );
+}

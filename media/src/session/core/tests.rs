@@ -31,6 +31,8 @@ struct Sent {
     ts: u32,
     ssrc: u32,
     payload: Vec<u8>,
+    /// The datagram as sent (SRTP: encrypted and tagged).
+    raw: Vec<u8>,
 }
 
 /// A core plus the fake clock and everything it produced.
@@ -72,6 +74,7 @@ impl Harness {
                         ts: p.timestamp,
                         ssrc: p.ssrc,
                         payload: p.payload.to_vec(),
+                        raw: bytes.to_vec(),
                     });
                 }
                 Output::Event(e) => self.events.push((self.now - self.start, e)),
@@ -710,4 +713,78 @@ fn sink_sees_one_sent_frame_per_tick_with_prompt_then_silence() {
     assert!(frames[0].iter().all(|&s| s == 1000));
     assert!(frames[2][..80].iter().all(|&s| s == 1000) && frames[2][80..].iter().all(|&s| s == 0));
     assert!(frames[3].iter().all(|&s| s == 0));
+}
+
+#[test]
+fn srtp_call_protects_what_it_sends_and_hears_only_what_passes_the_check() {
+    use crate::srtp::{SrtpKey, SrtpParams, SrtpSession, SrtpSuite};
+    let suite = SrtpSuite::AesCm128HmacSha1_32;
+    let (ours, theirs) = (SrtpKey::from_bytes([7; 30]), SrtpKey::from_bytes([9; 30]));
+    let mut p = params(20);
+    p.srtp = Some(SrtpParams {
+        suite,
+        send: ours.clone(),
+        receive: theirs.clone(),
+    });
+    let mut h = Harness::new(p);
+    let mut peer = SrtpSession::new(&SrtpParams {
+        suite,
+        send: theirs,
+        receive: ours,
+    })
+    .unwrap();
+    // A stranger on the peer's IP without the key cannot latch, even in
+    // the NAT window (plain RTP would).
+    h.receive("192.0.2.10:30002", &rtp(0, 9, 9, 9, &[0xFF; 160]));
+    assert_eq!(h.core.latched(), None);
+    h.core.play(Prompt::from_samples(vec![1000i16; 1600]));
+    h.run_until(Duration::from_millis(190));
+    assert_eq!(h.sent.len(), 10);
+    let code = g711::linear_to_ulaw(1000);
+    for s in &h.sent {
+        // On the wire: header, 160 bytes of ciphertext, a 4-byte tag.
+        assert_eq!(s.raw.len(), 12 + 160 + 4);
+        assert!(!s.raw[12..172].iter().all(|&b| b == code));
+        let mut plain = Vec::new();
+        peer.unprotect(&s.raw, &mut plain).unwrap();
+        assert!(plain[12..].iter().all(|&b| b == code), "{plain:?}");
+    }
+
+    // Plain RTP and a forged packet are dropped and counted, not heard.
+    let press = |end| {
+        TelephoneEvent {
+            event: 4,
+            end,
+            volume: 10,
+            duration: 800,
+        }
+        .to_bytes()
+    };
+    h.receive(PEER, &rtp(101, 500, 3200, 77, &press(true)));
+    let mut wire = Vec::new();
+    peer.protect(&rtp(101, 501, 4000, 77, &press(false)), &mut wire)
+        .unwrap();
+    let mut forged = wire.clone();
+    forged[14] ^= 0x40;
+    h.receive(PEER, &forged);
+    assert_eq!(h.core.stats().srtp_auth_failed, 3);
+    assert_eq!(h.core.stats().packets_in, 0);
+    // The real one is heard; its replay is not.
+    h.receive(PEER, &wire);
+    h.receive(PEER, &wire);
+    for seq in 502..505 {
+        peer.protect(&rtp(101, seq, 4000, 77, &press(true)), &mut wire)
+            .unwrap();
+        h.receive(PEER, &wire);
+    }
+    let stats = h.core.stats();
+    assert_eq!((stats.packets_in, stats.srtp_replayed), (4, 1));
+    assert_eq!(
+        h.event_list()
+            .iter()
+            .filter(|e| **e == MediaEvent::Dtmf('4'))
+            .count(),
+        1
+    );
+    assert_eq!(h.core.latched(), Some(addr(PEER)));
 }
