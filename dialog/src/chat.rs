@@ -190,6 +190,9 @@ fn print_commands(
                     t.subject
                 )?;
             }
+            Command::FollowUp(f) => {
+                writeln!(out, "  [follow-up task ({}): \"{}\"]", f.trigger, f.subject)?
+            }
             Command::Transfer { to, context } => {
                 let ctx: Vec<String> = context.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let answer = answers.next().unwrap_or_default();
@@ -204,13 +207,17 @@ fn print_commands(
                     .collect();
                 writeln!(
                     out,
-                    "  [record: disposition={} ended_by={:?} facts: {}]",
+                    "  [record: disposition={} ended_by={:?} facts: {}{}]",
                     r.disposition,
                     r.ended_by,
                     if facts.is_empty() {
                         "none".to_string()
                     } else {
                         facts.join(", ")
+                    },
+                    match r.score {
+                        Some(s) => format!(" score={}", crate::value::format_number(s)),
+                        None => String::new(),
                     }
                 )?;
             }

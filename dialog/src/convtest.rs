@@ -244,6 +244,12 @@ pub struct End {
     /// How many tickets were created.
     #[serde(default)]
     pub tickets: Option<usize>,
+    /// The follow-up tasks the triggers asked for: exactly these subjects, in order.
+    #[serde(default)]
+    pub tasks: Option<Vec<String>>,
+    /// The lead score the record carries (`null`: none).
+    #[serde(default)]
+    pub score: Option<Value>,
     /// Whether the call must have ended. Default true.
     #[serde(default)]
     pub finished: Option<bool>,
@@ -546,6 +552,7 @@ fn describe(c: &Command) -> String {
         Command::Listen(_) => "listen".into(),
         Command::Lookup(l) => format!("lookup {}", l.name),
         Command::CreateTicket(t) => format!("ticket {} ({})", t.queue, t.priority.name()),
+        Command::FollowUp(f) => format!("follow-up \"{}\"", f.subject),
         Command::Transfer { to, .. } => format!("transfer {to}"),
         Command::Hangup { disposition } => format!("hangup {disposition}"),
         Command::Record(_) => "record".into(),
@@ -595,6 +602,22 @@ fn check_end(sim: &Simulator, end: &End) -> Result<(), String> {
     if let Some(n) = end.tickets {
         if record.tickets.len() != n {
             errors.push(format!("{} tickets, expected {n}", record.tickets.len()));
+        }
+    }
+    if let Some(want) = &end.tasks {
+        let got: Vec<&str> = record
+            .follow_ups
+            .iter()
+            .map(|f| f.subject.as_str())
+            .collect();
+        if got != want.iter().map(String::as_str).collect::<Vec<_>>() {
+            errors.push(format!("follow-up tasks {got:?}, expected {want:?}"));
+        }
+    }
+    if let Some(want) = &end.score {
+        let got = record.score.map(Value::Number).unwrap_or(Value::Null);
+        if !equal(&got, want) {
+            errors.push(format!("score {got}, expected {want}"));
         }
     }
     for (k, want) in &end.facts {

@@ -34,3 +34,51 @@ fn reference_example_is_a_valid_script() {
         .any(|c| matches!(c, Command::Say { text, .. } if text == "Order 1 2 3 4 is shipped.")));
     assert!(call.is_finished());
 }
+
+/// The example of "Triggers and lead scores": a trigger word in an answer
+/// asks for one task, the answer still moves the call on, and the score
+/// reaches the record.
+#[test]
+fn reference_trigger_example_runs() {
+    let doc = include_str!("../../docs/dialog-scripts.md");
+    let section = doc
+        .find("### Triggers and lead scores")
+        .expect("the triggers section");
+    let start =
+        section + doc[section..].find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + doc[start..].find("```").expect("block end");
+    let program = match Program::parse("docs/dialog-scripts.md", &doc[start..end]) {
+        Ok(p) => Arc::new(p),
+        Err(e) => panic!("{e}"),
+    };
+    assert!(program.warnings().is_empty(), "{:?}", program.warnings());
+    let mut call = Interpreter::new(program);
+    call.handle(Event::CallStarted(CallStart {
+        customer: Some(voxbridge_dialog::value::Value::map([(
+            "name",
+            "Ann Lee".into(),
+        )])),
+        ..CallStart::default()
+    }));
+    let out = call.handle(Event::Heard(Heard {
+        text: "yes, and what's the price?".into(),
+        ..Heard::default()
+    }));
+    let tasks: Vec<&str> = out
+        .iter()
+        .filter_map(|c| match c {
+            Command::FollowUp(f) => Some(f.subject.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tasks, vec!["Send Ann Lee a quote within 24 h"]);
+    assert!(call.is_finished());
+    let record = call.record().expect("a record");
+    assert_eq!(record.disposition, "interested");
+    assert_eq!(record.score, Some(80.0));
+    assert_eq!(record.follow_ups.len(), 1);
+    assert_eq!(
+        record.follow_ups[0].body,
+        "They said: yes, and what's the price?"
+    );
+}

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use voxbridge_crm::model::{CallLog, IntentHit, Speaker, Turn};
+use voxbridge_crm::model::{CallLog, IntentHit, NewTask, Speaker, Turn};
 use voxbridge_dialog::interp::CallRecord as ScriptRecord;
 
 use crate::cdr::{ms, CallRecord};
@@ -73,6 +73,12 @@ pub fn call_log(
                 slots.insert(name.clone(), value.to_string());
             }
             slots.insert("language".to_string(), script.language.code().to_string());
+            if let Some(score) = script.score {
+                slots.insert(
+                    "score".to_string(),
+                    voxbridge_dialog::value::format_number(score),
+                );
+            }
             // A transfer that went through ends the call for the script
             // too, but the script only hears of it as a hang-up.
             let hangup_after_transfer =
@@ -121,6 +127,30 @@ pub fn call_log(
         recording: record.recording.as_ref().map(|p| p.display().to_string()),
         transfer_target: record.transfer_target.clone(),
     }
+}
+
+/// The follow-up tasks the script's triggers asked for, for the outbox
+/// with the call log (one transaction: both or neither).
+pub fn follow_up_tasks(
+    record: &CallRecord,
+    script: Option<&ScriptRecord>,
+    customer_id: Option<&str>,
+) -> Vec<NewTask> {
+    let Some(script) = script else {
+        return Vec::new();
+    };
+    script
+        .follow_ups
+        .iter()
+        .map(|f| NewTask {
+            subject: f.subject.clone(),
+            body: f.body.clone(),
+            customer_id: customer_id.map(str::to_string),
+            phone: crate::crm::caller_number(&record.from),
+            call_id: Some(record.call_id.clone()),
+            ..NewTask::default()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -177,6 +207,8 @@ mod tests {
             facts: Default::default(),
             intents: vec!["agent".into()],
             tickets: vec![],
+            score: None,
+            follow_ups: vec![],
             transferred_to: None,
             path: vec!["menu".into()],
             transcript: vec![

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use voxbridge_crm::model::{CallLog, Customer, NewTicket, Order, Priority, ProductQuery, Write};
+use voxbridge_crm::model::{
+    CallLog, Customer, NewTask, NewTicket, Order, Priority, ProductQuery, Write,
+};
 use voxbridge_crm::outbox::{DeliveryTarget, Outbox};
 use voxbridge_crm::{Bridge, CrmConfig};
 use voxbridge_dialog::interp::{LookupRequest, TicketRequest};
@@ -177,9 +179,19 @@ impl CrmLink {
 
     /// Queue the post-call record durably; returns once it is committed.
     pub async fn record(&self, log: CallLog) {
+        self.record_with_tasks(log, Vec::new()).await
+    }
+
+    /// Queue the post-call record and the follow-up tasks the script's
+    /// triggers asked for in one transaction (both or neither, each once:
+    /// their keys come from the call id); returns once it is committed.
+    pub async fn record_with_tasks(&self, log: CallLog, tasks: Vec<NewTask>) {
         let call_id = log.call_id.clone();
-        match self.outbox.enqueue(Write::CallLog(log)).await {
-            Ok(_) => info!(call_id = %call_id, "call log queued for the CRM"),
+        let n = tasks.len();
+        let mut writes = vec![Write::CallLog(log)];
+        writes.extend(tasks.into_iter().map(Write::Task));
+        match self.outbox.enqueue_all(writes).await {
+            Ok(_) => info!(call_id = %call_id, tasks = n, "call log queued for the CRM"),
             Err(e) => warn!(call_id = %call_id, error = %e, "call log NOT queued"),
         }
     }

@@ -52,6 +52,10 @@ pub struct DialRequest {
     pub machine: MachinePolicy,
     /// Played after the beep under [`MachinePolicy::LeaveMessage`].
     pub machine_message: Option<String>,
+    /// The campaign's pacing as "at most `n` INVITEs leaving in any
+    /// window", applied where the INVITE leaves (`None`: unpaced, e.g. one
+    /// call placed through the API).
+    pub invite_rate: Option<(usize, Duration)>,
 }
 
 /// How one attempt ended. Every final SIP status maps to one of these.
@@ -124,12 +128,32 @@ pub struct ScriptResult {
     pub slots: BTreeMap<String, String>,
     /// The caller's words, one line per turn.
     pub transcript: Vec<String>,
-    /// The lead score the script set, if any.
+    /// The lead score the script set (its `score` variable), if any.
     pub score: Option<f64>,
-    /// Follow-up tasks for a human the script asked for.
-    pub tasks: Vec<String>,
+    /// Follow-up tasks for a human the script's triggers asked for.
+    pub tasks: Vec<FollowUpTask>,
+    /// Ids of the tickets the script opened during the call (already in
+    /// the ticket system: they go into the call log, not the outbox again).
+    pub tickets: Vec<String>,
     /// The caller asked not to be called again (`stop_calling`).
     pub stop_calling: bool,
+}
+
+/// A follow-up task for a human, written through the CRM outbox.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FollowUpTask {
+    pub subject: String,
+    /// Empty: the write-back says which campaign call it came from.
+    pub body: String,
+}
+
+impl From<&str> for FollowUpTask {
+    fn from(subject: &str) -> Self {
+        FollowUpTask {
+            subject: subject.to_string(),
+            body: String::new(),
+        }
+    }
 }
 
 /// How one attempt went.

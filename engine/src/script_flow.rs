@@ -218,6 +218,10 @@ impl ScriptFlow {
                     self.waiting = Waiting::Done;
                 }
                 Command::Record(record) => actions.push(FlowAction::Record(Box::new(record))),
+                // Nothing to do mid-call: the task is in the record's
+                // `follow_ups` and is written with it, through the outbox,
+                // when the call ends.
+                Command::FollowUp(_) => {}
             }
         }
         actions

@@ -11,17 +11,22 @@
 //! - `pacing_holds_against_sipp`: 300 contacts, `max_concurrent: 20`,
 //!   `calls_per_second: 5`, against a sipp that answers, speaks a little
 //!   and hangs up: sipp's own message log shows at most 20 calls at once
-//!   and at most 5 INVITEs in any second, and every contact ends with
-//!   exactly one disposition.
+//!   and at most 5 INVITEs in any one-second window (sliding, not only
+//!   clock seconds), and every contact ends with exactly one disposition.
+//!
+//! - `through_kamailio_demanding_digest_auth`: the account's outbound
+//!   proxy is a real Kamailio that answers every INVITE with 407 and
+//!   relays the authenticated one to the sipp callees (a person, busy, no
+//!   answer); the Request-URI's host is neither of them, so the CANCEL at
+//!   `ring_timeout` only reaches sipp if it follows the INVITE's Route
+//!   through the proxy.
 //!
 //! The campaign routes through `registration.accounts` (`via: trunk`)
-//! whose `outbound_proxy` is the sipp. Its registrar names the sipp's
-//! address over TCP, where sipp does not listen: the Request-URI's host
-//! (and so the CANCEL's destination, see below) is the sipp, while the
-//! account's REGISTER is refused and retried in the background, which the
-//! calls do not wait for. (The stack sends CANCEL to the Request-URI, not
-//! to the outbound proxy the INVITE went to: with a registrar elsewhere
-//! the CANCEL never reaches the callee: rsipstack's `Dialog::cancel`.)
+//! whose `outbound_proxy` is the sipp (or Kamailio). Its registrar names an
+//! address over TCP where nobody listens: the account's REGISTER is refused
+//! and retried in the background, which the calls do not wait for. The
+//! outbound proxy goes on the INVITE as a pre-loaded Route, and the CANCEL
+//! (built by the stack from the INVITE) follows it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,7 +36,7 @@ use std::time::{Duration, Instant};
 use voxbridge_e2e::pcap::PcapBuilder;
 use voxbridge_e2e::speech::{espeak_8k, wav_8k};
 use voxbridge_e2e::{
-    free_port, http_get, scratch_dir, tail, voxbridge_bin, wait_child, Bot, BotConfig,
+    free_port, http_get, scratch_dir, tail, voxbridge_bin, wait_child, Bot, BotConfig, Kamailio,
 };
 
 fn script() -> PathBuf {
@@ -73,6 +78,19 @@ fn callee(dir: &Path, scenario: &str, calls: usize, keys: &[(&str, &Path)]) -> (
 /// A bot with the follow-up script, the embedded CRM and a campaign store
 /// in `dir`, and the account `trunk` sending INVITEs to `proxy_port`.
 fn bot(name: &str, dir: &Path, proxy_port: u16, max_calls: u32) -> Bot {
+    bot_via(name, dir, proxy_port, proxy_port, "unused", max_calls)
+}
+
+/// [`bot`] with the account's registrar (the Request-URI's host, over TCP
+/// where nobody listens) apart from its outbound proxy, and its password.
+fn bot_via(
+    name: &str,
+    dir: &Path,
+    registrar_port: u16,
+    proxy_port: u16,
+    password: &str,
+    max_calls: u32,
+) -> Bot {
     let crm = voxbridge_e2e::embedded_crm(dir).expect("writing the CRM config");
     let cfg = BotConfig {
         more: format!(
@@ -80,13 +98,13 @@ fn bot(name: &str, dir: &Path, proxy_port: u16, max_calls: u32) -> Bot {
              crm:\n  config: {crm}\n  lookup_budget_ms: 2000\n\
              campaigns:\n  store: {store}\n\
              calls:\n  max_calls: {max_calls}\n\
-             registration:\n  accounts:\n    - registrar: sip:127.0.0.1:{proxy_port};transport=tcp\n      username: bot\n      name: trunk\n      password_env: VB_E2E_TRUNK_PASSWORD\n      outbound_proxy: sip:127.0.0.1:{proxy_port}\n",
+             registration:\n  accounts:\n    - registrar: sip:127.0.0.1:{registrar_port};transport=tcp\n      username: bot\n      name: trunk\n      password_env: VB_E2E_TRUNK_PASSWORD\n      outbound_proxy: sip:127.0.0.1:{proxy_port}\n",
             script = script().display(),
             cdr = dir.join("cdr.sqlite").display(),
             crm = crm.display(),
             store = dir.join("campaigns.db").display(),
         ),
-        env: vec![("VB_E2E_TRUNK_PASSWORD".into(), "unused".into())],
+        env: vec![("VB_E2E_TRUNK_PASSWORD".into(), password.into())],
         ..BotConfig::default()
     };
     Bot::start(name, &cfg).unwrap()
@@ -365,6 +383,119 @@ fn one_contact_per_outcome() {
 }
 
 #[test]
+#[ignore = "TODO(next): fails as of 2026-12-02: Kamailio answers each INVITE with 407 (log: `INVITE challenge for …, auth result -5`), but no INVITE with credentials follows; every contact ends no_answer after ring_timeout + the CANCEL grace. Not yet known whether the 407 reaches the stack or rsipstack does not retry"]
+fn through_kamailio_demanding_digest_auth() {
+    let dir = scratch_dir("campaign_kamailio").unwrap();
+    let human = dir.join("human.pcap");
+    PcapBuilder::new()
+        .silence(400)
+        .speech(&espeak_8k("Hello?", "en-us").expect("espeak-ng speaks"))
+        .silence(9000)
+        .speech(&espeak_8k("No.", "en-us").unwrap())
+        .silence(8000)
+        .write(&human)
+        .unwrap();
+    std::fs::write(
+        dir.join("list.csv"),
+        "phone,id,name\n+12125550101,person,Ann Lee\n+12125550102,busy,Bo\n+12125550103,no_answer,Cy\n",
+    )
+    .unwrap();
+    let file = dir.join("proxied.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: e2e-proxied\nscript: {}\ncaller_id: \"+15550100\"\nvia: trunk\nlist: {{ csv: list.csv }}\n\
+             pacing: {{ max_concurrent: 3, calls_per_second: 5 }}\nring_timeout: 3s\n",
+            script().display()
+        ),
+    )
+    .unwrap();
+    let (mut sipp, sipp_port) = callee(&dir, "callee-campaign.xml", 3, &[("human", &human)]);
+    let proxy_port = free_port().unwrap();
+    let cfg = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("kamailio/outbound-proxy.cfg"),
+    )
+    .unwrap()
+    .replace("@PORT@", &proxy_port.to_string())
+    .replace("@PASSWORD@", "tr4nk-Secret")
+    .replace("@CALLEE@", &format!("127.0.0.1:{sipp_port}"));
+    let cfg_path = dir.join("kamailio.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let kamailio = Kamailio::with_config(&dir, &cfg_path, &[], proxy_port).unwrap();
+    // The registrar (the Request-URI's host) is neither Kamailio nor sipp:
+    // everything, the CANCEL included, must go through the proxy.
+    let nowhere = free_port().unwrap();
+    let bot = bot_via(
+        "campaign_kamailio_bot",
+        &dir,
+        nowhere,
+        proxy_port,
+        "tr4nk-Secret",
+        20,
+    );
+    campaign_cli(&bot, &["start", file.to_str().unwrap()]);
+    let status = wait_done(&bot, "e2e-proxied", Duration::from_secs(60));
+
+    let got = contacts(&dir, "e2e-proxied");
+    let want = [
+        ("person", "answered"),
+        ("busy", "busy"),
+        ("no_answer", "no_answer"),
+    ];
+    for (id, disposition) in want {
+        assert_eq!(
+            got.get(id),
+            Some(&(Some(disposition.to_string()), 1)),
+            "{id}: {got:?}\n{status}\n{}\nkamailio:\n{}",
+            tail(&bot.log(), 40),
+            tail(&kamailio.log(), 30)
+        );
+    }
+    // sipp ends only when every call did: the cancelled one included.
+    assert_eq!(
+        wait_child(&mut sipp, Duration::from_secs(30)),
+        Some(0),
+        "sipp did not see every call end\nkamailio:\n{}",
+        tail(&kamailio.log(), 30)
+    );
+    let k = kamailio.log();
+    assert_eq!(
+        k.matches("INVITE challenge for").count(),
+        3,
+        "{}",
+        tail(&k, 30)
+    );
+    assert_eq!(
+        k.matches("INVITE authenticated for").count(),
+        3,
+        "{}",
+        tail(&k, 30)
+    );
+    assert!(
+        k.contains("CANCEL for sip:+12125550103@"),
+        "{}",
+        tail(&k, 30)
+    );
+    let log = std::fs::read_to_string(dir.join("callee-messages.log")).unwrap();
+    for n in 1..=3 {
+        // Only the authenticated INVITE reaches the callee.
+        assert_eq!(
+            log.matches(&format!("INVITE sip:+1212555010{n}@")).count(),
+            1,
+            "+1212555010{n}"
+        );
+    }
+    assert!(
+        log.contains("CANCEL sip:+12125550103@"),
+        "the CANCEL at ring_timeout did not reach the callee through the proxy"
+    );
+    assert!(
+        !log.contains("Proxy-Authenticate"),
+        "the callee saw a challenge"
+    );
+}
+
+#[test]
 fn pacing_holds_against_sipp() {
     const CONTACTS: usize = 300;
     let dir = scratch_dir("campaign_pacing").unwrap();
@@ -477,13 +608,15 @@ fn pacing_holds_against_sipp() {
     // The engine never starts a sixth attempt within a second of the first
     // of five.
     assert!(engine_six >= 1.0, "six starts within {engine_six:.3} s");
-    // TODO(next): at the callee, INVITEs of consecutive one-second windows
-    // can arrive bunched (measured: up to 8 in one clock second on a
-    // loaded 2-core box, though the engine placed them 1 s apart within
-    // 10 ms); until the send side is paced by when the INVITE leaves,
-    // sipp's count is printed and bounded loosely, not held to 5.
+    // At the callee: no six INVITEs within one second (a sliding window,
+    // so no clock second either). The engine paces INVITEs by when they
+    // leave its socket (`sip::invite_pace`), not only attempt starts.
     assert!(
-        busiest_second <= 10,
+        tightest_six >= 1.0,
+        "six INVITEs within {tightest_six:.3} s at sipp"
+    );
+    assert!(
+        busiest_second <= 5,
         "{busiest_second} INVITEs in one second"
     );
 }

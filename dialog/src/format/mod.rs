@@ -13,6 +13,7 @@ mod barge_in;
 mod duration;
 mod prompt;
 mod target;
+mod trigger;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -24,6 +25,7 @@ pub use barge_in::BargeIn;
 pub use duration::Span;
 pub use prompt::{ByLang, Lang, Phrases, Prompt, PromptSpec, Say};
 pub use target::{Branch, Target, REPEAT};
+pub use trigger::Trigger;
 
 use crate::value::Value;
 
@@ -52,6 +54,11 @@ pub struct Script {
     /// uses must be listed here.
     #[serde(default)]
     pub intents: IndexMap<String, Phrases>,
+    /// In-call triggers, by name: words or intents that, the first time the
+    /// caller says them, ask for a follow-up task for a human without
+    /// changing the conversation.
+    #[serde(default)]
+    pub triggers: IndexMap<String, Trigger>,
     /// Files with reusable `flows` (paths relative to this script).
     #[serde(default)]
     pub imports: Vec<String>,
@@ -238,6 +245,11 @@ pub const BUILTIN_VARIABLES: &[(&str, &str)] = &[
         "the last thing understood: last.text, last.intent, last.confidence, last.entities",
     ),
 ];
+
+/// The variable that holds a sales lead's intent score (0–100): set it
+/// with `set: { score: 60 }` or a template; the call record and a
+/// campaign's result carry its last value.
+pub const SCORE_VARIABLE: &str = "score";
 
 /// Outcome names lookups, tickets and transfers produce.
 pub const OUTCOME_ERROR: &str = "error";

@@ -33,8 +33,8 @@ use std::sync::Arc;
 pub use program::Program;
 pub use prompts::StaticPrompt;
 pub use protocol::{
-    CallRecord, CallStart, Command, EndedBy, Event, Heard, Listen, LookupRequest, Speaker,
-    TicketRequest, Turn,
+    CallRecord, CallStart, Command, EndedBy, Event, FollowUp, Heard, Listen, LookupRequest,
+    Speaker, TicketRequest, Turn,
 };
 
 use crate::analysis::{escalation, slot_type, Action};
@@ -42,7 +42,7 @@ use crate::expr::{Expr, With};
 use crate::extract;
 use crate::format::{
     Ask, BargeIn, InputMode, Lang, Priority, PrioritySpec, Say, SlotType, State, Target,
-    OUTCOME_ERROR, OUTCOME_FAILED, OUTCOME_NOT_FOUND, REPEAT,
+    OUTCOME_ERROR, OUTCOME_FAILED, OUTCOME_NOT_FOUND, REPEAT, SCORE_VARIABLE,
 };
 use crate::template::Template;
 use crate::value::Value;
@@ -105,6 +105,7 @@ pub struct Interpreter {
     path: Vec<String>,
     intents: Vec<String>,
     tickets: Vec<String>,
+    follow_ups: Vec<FollowUp>,
     caller: String,
     customer_id: Option<String>,
     pending_transfer: Option<String>,
@@ -128,6 +129,7 @@ impl Interpreter {
             path: Vec::new(),
             intents: Vec::new(),
             tickets: Vec::new(),
+            follow_ups: Vec::new(),
             caller: String::new(),
             customer_id: None,
             pending_transfer: None,
@@ -285,6 +287,8 @@ impl Interpreter {
             facts,
             intents: self.intents.clone(),
             tickets: self.tickets.clone(),
+            score: score_of(self.vars.get(SCORE_VARIABLE)),
+            follow_ups: self.follow_ups.clone(),
             transferred_to,
             path: self.path.clone(),
             transcript: self.transcript.clone(),
@@ -743,6 +747,7 @@ impl Interpreter {
         if let Some(i) = &intent {
             self.intents.push(i.clone());
         }
+        self.triggers(&h.text, intent.as_deref(), out);
         let local = |i: &str| ask.intents.iter().any(|x| x == i) || state.on.contains_key(i);
         let global = intent
             .as_deref()
@@ -772,6 +777,35 @@ impl Interpreter {
                     None => self.failed(false, out),
                 }
             }
+        }
+    }
+
+    /// Fire the triggers this utterance matches that have not fired yet
+    /// on this call: one task per trigger and call however often the
+    /// caller repeats the word. Runs before the answer is acted on, so the
+    /// task is asked for even when the answer ends the call.
+    fn triggers(&mut self, text: &str, intent: Option<&str>, out: &mut Vec<Command>) {
+        let program = self.program.clone();
+        for (name, trigger) in &program.script().triggers {
+            if self.follow_ups.iter().any(|f| &f.trigger == name)
+                || !trigger.fires(self.lang, text, intent)
+            {
+                continue;
+            }
+            let subject = template(&trigger.task).render(&self.vars);
+            let body = match &trigger.body {
+                Some(b) => template(b).render(&self.vars),
+                None => format!("The caller said: \"{text}\""),
+            };
+            let task = FollowUp {
+                trigger: name.clone(),
+                subject,
+                body,
+                state: self.pos.qualified(),
+            };
+            self.note(format!("trigger {name}: task \"{}\"", task.subject));
+            self.follow_ups.push(task.clone());
+            out.push(Command::FollowUp(task));
         }
     }
 
@@ -1034,6 +1068,16 @@ impl Interpreter {
 
 #[cfg(test)]
 mod tests;
+
+/// The lead score a `score` variable holds: a number, or text that reads
+/// as one (a template renders to text); anything else is no score.
+fn score_of(value: Option<&Value>) -> Option<f64> {
+    match value? {
+        Value::Number(n) if n.is_finite() => Some(*n),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        _ => None,
+    }
+}
 
 /// Parse a template; text that does not parse (only in an unvalidated
 /// script) is spoken as written rather than stopping the call.

@@ -90,6 +90,11 @@ pub enum Command {
     Lookup(LookupRequest),
     /// Create a ticket; answer with `TicketCreated` or `TicketFailed`.
     CreateTicket(TicketRequest),
+    /// A trigger fired: a follow-up task for a human. Nothing to answer and
+    /// the conversation goes on; the same task is in the record's
+    /// `follow_ups`, from which the engine writes it with the call's
+    /// record (through the CRM outbox).
+    FollowUp(FollowUp),
     /// Hand the call over; answer with `TransferFailed`, or `Hangup` once it left.
     Transfer {
         to: String,
@@ -149,6 +154,17 @@ pub struct TicketRequest {
     pub caller: String,
 }
 
+/// A follow-up task a trigger asked for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FollowUp {
+    /// The trigger's name in the script.
+    pub trigger: String,
+    pub subject: String,
+    pub body: String,
+    /// The state the call was in when it fired (`flow/state` inside a flow).
+    pub state: String,
+}
+
 /// Who spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -197,6 +213,10 @@ pub struct CallRecord {
     /// Intents understood, in order.
     pub intents: Vec<String>,
     pub tickets: Vec<String>,
+    /// The lead score (`score` variable) when the call ended, if set to a number.
+    pub score: Option<f64>,
+    /// Follow-up tasks the script's triggers asked for, at most one per trigger.
+    pub follow_ups: Vec<FollowUp>,
     pub transferred_to: Option<String>,
     /// States entered, in order.
     pub path: Vec<String>,

@@ -838,3 +838,138 @@ states:
     assert_eq!(hangup(&out), Some("bye"));
     assert_eq!(record(&out).facts["ok"], Value::Bool(true));
 }
+
+const SALES: &str = r#"
+name: sales
+languages: [en, zh]
+defaults:
+  max_retries: 3
+  no_input:
+    - say: { en: "Sorry?", zh: "什么？" }
+      reprompt: true
+    - goto: bye
+  no_match:
+    - say: { en: "Pardon?", zh: "请再说一遍。" }
+      reprompt: true
+    - goto: bye
+intents:
+  pricing: { en: [how much is it], zh: [多少钱] }
+triggers:
+  quote:
+    words: { en: [price, contract], zh: [价格, 合同] }
+    intents: [pricing]
+    task: "Send {{ customer.name }} a quote within 24 h"
+  manager:
+    words: [manager]
+    task: "A manager should call"
+    body: "Asked in {{ language }}: {{ last.text }}"
+start: ask
+states:
+  ask:
+    ask:
+      prompt: { en: "Interested?", zh: "感兴趣吗？" }
+      slot: interested
+      type: yes_no
+    on: { yes: hot, no: cold }
+  hot:
+    set: { score: 80 }
+    ask:
+      prompt: { en: "Anything else?", zh: "还有别的吗？" }
+      slot: note
+      type: text
+    next: bye
+  cold:
+    set: { score: "{{ customer.base_score }}" }
+    hangup: cold
+  bye:
+    hangup: hot
+"#;
+
+fn follow_ups(cmds: &[Command]) -> Vec<&FollowUp> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::FollowUp(f) => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_trigger_word_asks_for_one_task_and_the_conversation_goes_on() {
+    let p = program(SALES);
+    let customer = Value::map([("name", Value::from("Ann Lee"))]);
+    let (mut i, _) = start(&p, Some(customer));
+    // "yes" answers the question; "price" fires the trigger on the way.
+    let out = i.handle(heard("yes, what's the price?", None, 0.0));
+    let f = follow_ups(&out);
+    assert_eq!(f.len(), 1, "{out:?}");
+    assert_eq!(f[0].trigger, "quote");
+    assert_eq!(f[0].subject, "Send Ann Lee a quote within 24 h");
+    assert_eq!(f[0].state, "ask");
+    assert_eq!(f[0].body, "The caller said: \"yes, what's the price?\"");
+    // The answer still moved the call on, as without the trigger.
+    assert_eq!(i.state(), "hot");
+    assert_eq!(said(&out), vec!["Anything else?"]);
+    // The word again, and the trigger's intent: no second task.
+    let out = i.handle(heard(
+        "the contract price, how much is it",
+        Some("pricing"),
+        0.9,
+    ));
+    assert!(follow_ups(&out).is_empty(), "{out:?}");
+    let r = record(&out);
+    assert_eq!(r.follow_ups.len(), 1);
+    assert_eq!(r.score, Some(80.0));
+    assert_eq!(r.disposition, "hot");
+}
+
+#[test]
+fn triggers_fire_on_intents_and_several_at_once() {
+    let p = program(SALES);
+    let (mut i, _) = start(&p, None);
+    let out = i.handle(heard(
+        "how much, can I talk to a manager",
+        Some("pricing"),
+        0.9,
+    ));
+    let f = follow_ups(&out);
+    let names: Vec<&str> = f.iter().map(|f| f.trigger.as_str()).collect();
+    assert_eq!(names, vec!["quote", "manager"]);
+    assert_eq!(f[1].body, "Asked in en: how much, can I talk to a manager");
+    // No customer: the template's hole is empty, the task still goes.
+    assert_eq!(f[0].subject, "Send  a quote within 24 h");
+    // Not understood as a yes/no: the question is asked again.
+    assert_eq!(i.state(), "ask");
+}
+
+#[test]
+fn an_unconfident_intent_does_not_fire_a_trigger() {
+    let p = program(SALES);
+    let (mut i, _) = start(&p, None);
+    let out = i.handle(heard("hmm", Some("pricing"), 0.2));
+    assert!(follow_ups(&out).is_empty());
+}
+
+#[test]
+fn chinese_trigger_words_match_inside_the_sentence() {
+    let p = program(SALES);
+    let (mut i, _) = start(&p, Some(Value::map([("language", Value::from("zh"))])));
+    assert_eq!(i.language(), Lang::Zh);
+    let out = i.handle(heard("是的，价格是多少", None, 0.0));
+    assert_eq!(follow_ups(&out).len(), 1);
+}
+
+#[test]
+fn a_score_from_a_template_keeps_its_number_and_no_score_is_none() {
+    let p = program(SALES);
+    let customer = Value::map([("base_score", Value::Number(35.0))]);
+    let (mut i, _) = start(&p, Some(customer));
+    let out = i.handle(heard("no", None, 0.0));
+    let r = record(&out);
+    assert_eq!(r.score, Some(35.0));
+    assert!(r.follow_ups.is_empty());
+
+    let (mut i, _) = start(&p, None);
+    let out = i.handle(Event::Hangup);
+    assert_eq!(record(&out).score, None);
+}

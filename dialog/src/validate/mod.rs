@@ -6,9 +6,11 @@
 //! `intents` and, when given, the intent model's label list), outcomes
 //! that cannot happen, variables used before they can be set, template and
 //! condition syntax, missing no-input/no-match handling, handlers that never
-//! leave, prompts missing a language, missing WAV files.
+//! leave, prompts missing a language, missing WAV files, triggers that
+//! nothing can fire, lead scores that are not numbers from 0 to 100.
 
 mod state;
+mod triggers;
 mod vars;
 
 use std::collections::BTreeSet;
@@ -213,6 +215,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        triggers::check(self);
         if let Some(labels) = self.labels {
             for intent in s.intents.keys() {
                 if !labels.names.contains(intent) {
@@ -370,6 +373,7 @@ impl<'a> Checker<'a> {
         }
         for (name, state) in unit.states {
             state::check(self, unit, name, state);
+            triggers::score(self, unit, name, state);
         }
         let edges = analysis::edges(self.s, unit);
         for e in &edges {

@@ -43,6 +43,11 @@ pub(super) fn check(c: &mut Checker, units: &[Unit]) {
         c.parse_text(0, t);
         use_vars(c, 0, t, &Vars::new(), "any question", false);
     }
+    // Triggers fire at any question too.
+    for t in &super::triggers::trigger_texts(c) {
+        c.parse_text(0, t);
+        use_vars(c, 0, t, &Vars::new(), "any question", false);
+    }
 }
 
 /// What each flow surely sets by the time it returns, per returned

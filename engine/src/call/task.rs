@@ -15,7 +15,7 @@ use super::leg::Leg;
 pub use super::shell::Party;
 use super::shell::{self, ShellEnd};
 use super::{CallContext, EndReason};
-use crate::call_log::call_log;
+use crate::call_log::{call_log, follow_up_tasks};
 use crate::cdr::{CallRecord, Direction};
 use crate::pii::mask_uri;
 use crate::sip::{CallInfo, CallLeg};
@@ -111,11 +111,22 @@ pub async fn run_leg(
     // closes the call record, and the task waits for its commit.
     if let (Some(crm), true) = (&ctx.crm, record.answered.is_some()) {
         outcome.activity.customer_id = outcome.customer.as_ref().map(|c| c.id.clone());
-        crm.record(call_log(
-            &record,
-            outcome.script_record.as_deref(),
-            &outcome.activity,
-        ))
+        // A call we placed hands its follow-ups to whoever placed it (a
+        // campaign writes them with the attempt's result, under keys that
+        // survive a restart): writing them here too would make two tasks.
+        let tasks = if outbound {
+            Vec::new()
+        } else {
+            follow_up_tasks(
+                &record,
+                outcome.script_record.as_deref(),
+                outcome.activity.customer_id.as_deref(),
+            )
+        };
+        crm.record_with_tasks(
+            call_log(&record, outcome.script_record.as_deref(), &outcome.activity),
+            tasks,
+        )
         .await;
     }
     ctx.live.end(&info.call_id);

@@ -54,6 +54,7 @@ mod tests {
                 fields: Default::default(),
                 machine: Default::default(),
                 machine_message: None,
+                invite_rate: None,
             })
             .await;
         assert_eq!(out.disposition, Disposition::Failed);

@@ -82,16 +82,24 @@ pub fn writes(
         if let Some(score) = script.score {
             slots.insert("score".into(), format!("{score}"));
         }
+        if !script.tickets.is_empty() {
+            slots.insert("tickets".into(), script.tickets.join(", "));
+        }
         if script.stop_calling {
             slots.insert("do_not_call".into(), "yes".into());
         }
-        for subject in &script.tasks {
+        for task in &script.tasks {
+            let origin = format!(
+                "Campaign {}, attempt {}, call {call_id}.",
+                request.campaign, request.attempt
+            );
             tasks.push(NewTask {
-                subject: subject.clone(),
-                body: format!(
-                    "Campaign {}, attempt {}, call {call_id}.",
-                    request.campaign, request.attempt
-                ),
+                subject: task.subject.clone(),
+                body: if task.body.is_empty() {
+                    origin
+                } else {
+                    format!("{}\n\n{origin}", task.body)
+                },
                 customer_id: request.customer_id.clone(),
                 phone: Some(request.number.clone()),
                 call_id: Some(call_id.clone()),
@@ -116,4 +124,61 @@ pub fn writes(
     let mut out = vec![Write::CallLog(log)];
     out.extend(tasks.into_iter().map(Write::Task));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialing::{Disposition, FollowUpTask, ScriptResult};
+
+    fn request() -> DialRequest {
+        DialRequest {
+            campaign: "nov".into(),
+            contact_id: "c7".into(),
+            attempt: 2,
+            number: "+12125550107".into(),
+            caller_id: "+15550100".into(),
+            via: None,
+            ring_timeout: std::time::Duration::from_secs(20),
+            script: "s.yaml".into(),
+            customer_id: Some("C7".into()),
+            fields: Default::default(),
+            machine: Default::default(),
+            machine_message: None,
+            invite_rate: None,
+        }
+    }
+
+    #[test]
+    fn a_trigger_task_and_the_score_reach_the_outbox_writes() {
+        let outcome = DialOutcome {
+            disposition: Disposition::Answered,
+            sip_status: Some(200),
+            script: Some(ScriptResult {
+                call_id: "abc@vb".into(),
+                score: Some(90.0),
+                tasks: vec![FollowUpTask {
+                    subject: "Send Ann a quote within 24 h".into(),
+                    body: "The caller said: \"the price?\"".into(),
+                }],
+                tickets: vec!["1001".into()],
+                ..ScriptResult::default()
+            }),
+        };
+        let writes = writes(&request(), &outcome, 1_000, 2_000, false);
+        assert_eq!(writes.len(), 2, "the call log and exactly one task");
+        let Write::CallLog(log) = &writes[0] else {
+            panic!("the call log first: {writes:?}")
+        };
+        assert_eq!(log.slots["score"], "90");
+        assert_eq!(log.slots["tickets"], "1001");
+        let Write::Task(task) = &writes[1] else {
+            panic!("then the task: {writes:?}")
+        };
+        assert_eq!(task.subject, "Send Ann a quote within 24 h");
+        assert!(task.body.starts_with("The caller said: \"the price?\""));
+        assert!(task.body.contains("Campaign nov, attempt 2, call abc@vb."));
+        assert_eq!(task.customer_id.as_deref(), Some("C7"));
+        assert_eq!(task.call_id.as_deref(), Some("abc@vb"));
+    }
 }

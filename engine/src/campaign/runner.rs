@@ -371,6 +371,7 @@ impl Run {
             fields,
             machine: c.machine,
             machine_message: c.machine_message.clone(),
+            invite_rate: Some(c.pacing.window()),
         }
     }
 

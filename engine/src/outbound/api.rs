@@ -70,6 +70,7 @@ pub struct ScriptView {
     pub slots: BTreeMap<String, String>,
     pub transcript: Vec<String>,
     pub score: Option<f64>,
+    /// The follow-up tasks' subjects.
     pub tasks: Vec<String>,
     pub stop_calling: bool,
 }
@@ -85,7 +86,7 @@ impl From<DialOutcome> for PlaceResponse {
                 slots: s.slots,
                 transcript: s.transcript,
                 score: s.score,
-                tasks: s.tasks,
+                tasks: s.tasks.into_iter().map(|t| t.subject).collect(),
                 stop_calling: s.stop_calling,
             }),
         }
@@ -129,6 +130,7 @@ async fn place(
         fields: body.fields,
         machine: MachinePolicy::Ignore,
         machine_message: None,
+        invite_rate: None,
     };
     Ok(Json(dialer.dial(request).await.into()))
 }

@@ -5,8 +5,9 @@
 //! on the call core like any call: live calls, the call record and the CRM
 //! call log come from the same call task as an inbound call's.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ use crate::call::{run_leg, CallContext, MachineCheck, Party};
 use crate::dialing::{DialOutcome, DialRequest, Dialer, Disposition, MachinePolicy};
 use crate::pii::mask_uri;
 use crate::sdp::{self, SessionOrigin};
-use crate::sip::{OutboundCall, Placed};
+use crate::sip::{InvitePace, OutboundCall, Placed};
 
 /// How often an attempt waiting for a slot looks again.
 const SLOT_POLL: Duration = Duration::from_millis(100);
@@ -33,6 +34,8 @@ pub struct SipDialer {
     /// Our SIP address's host and port, the From host of a direct call.
     local_host: String,
     scripts: script::Scripts,
+    /// Each campaign's INVITE pacing, shared by its attempts.
+    paces: Mutex<HashMap<String, Arc<InvitePace>>>,
 }
 
 impl SipDialer {
@@ -42,6 +45,22 @@ impl SipDialer {
             admission,
             local_host,
             scripts: script::Scripts::default(),
+            paces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The campaign's pace for this request, made (or remade, when the
+    /// campaign's pacing changed) on first use.
+    fn pace(&self, request: &DialRequest) -> Option<Arc<InvitePace>> {
+        let (n, window) = request.invite_rate?;
+        let mut paces = self.paces.lock().unwrap_or_else(|p| p.into_inner());
+        match paces.get(&request.campaign) {
+            Some(p) if p.limits() == (n.max(1), window) => Some(p.clone()),
+            _ => {
+                let fresh = Arc::new(InvitePace::new(n, window));
+                paces.insert(request.campaign.clone(), fresh.clone());
+                Some(fresh)
+            }
         }
     }
 
@@ -152,6 +171,7 @@ impl SipDialer {
                 credential: r.credential.clone(),
                 offer,
                 ring_timeout: request.ring_timeout,
+                pace: self.pace(&request),
             })
             .await;
         let metrics = &ctx.metrics.outbound;

@@ -13,7 +13,7 @@ use voxbridge_dialog::interp::{CallRecord as ScriptRecord, Speaker};
 use voxbridge_dialog::value::Value;
 
 use crate::call::{FlowFactory, FlowStart};
-use crate::dialing::ScriptResult;
+use crate::dialing::{FollowUpTask, ScriptResult};
 use crate::flow::CallFlow;
 use crate::script_flow::ScriptFlow;
 use crate::script_store::ScriptStore;
@@ -92,11 +92,6 @@ pub fn result(call_id: &str, record: Option<&ScriptRecord>) -> ScriptResult {
         .filter(|(_, v)| !matches!(v, Value::Null | Value::Map(_) | Value::List(_)))
         .map(|(k, v)| (k.clone(), v.to_string()))
         .collect();
-    let score = match r.facts.get("score") {
-        Some(Value::Number(n)) => Some(*n),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    };
     ScriptResult {
         call_id: call_id.to_string(),
         intents: r.intents.clone(),
@@ -107,8 +102,16 @@ pub fn result(call_id: &str, record: Option<&ScriptRecord>) -> ScriptResult {
             .filter(|t| t.speaker == Speaker::Caller)
             .map(|t| t.text.clone())
             .collect(),
-        score,
-        tasks: r.tickets.clone(),
+        score: r.score,
+        tasks: r
+            .follow_ups
+            .iter()
+            .map(|f| FollowUpTask {
+                subject: f.subject.clone(),
+                body: f.body.clone(),
+            })
+            .collect(),
+        tickets: r.tickets.clone(),
         stop_calling: r.intents.iter().any(|i| i == STOP_CALLING),
     }
 }
@@ -117,6 +120,38 @@ pub fn result(call_id: &str, record: Option<&ScriptRecord>) -> ScriptResult {
 mod tests {
     use super::*;
     use voxbridge_crm::model::Customer;
+
+    #[test]
+    fn the_records_score_tasks_and_tickets_reach_the_result() {
+        use voxbridge_dialog::interp::{EndedBy, FollowUp};
+        let record = ScriptRecord {
+            script: "outbound-follow-up".into(),
+            caller: "+12125550101".into(),
+            customer_id: None,
+            language: voxbridge_dialog::format::Lang::En,
+            ended_by: EndedBy::Bot,
+            disposition: "callback_booked".into(),
+            facts: [("score".to_string(), Value::Number(90.0))].into(),
+            intents: vec![],
+            tickets: vec!["1001".into()],
+            score: Some(90.0),
+            follow_ups: vec![FollowUp {
+                trigger: "quote".into(),
+                subject: "Send a quote".into(),
+                body: "The caller said: \"price\"".into(),
+                state: "ask_interest".into(),
+            }],
+            transferred_to: None,
+            path: vec![],
+            transcript: vec![],
+        };
+        let r = result("abc@vb", Some(&record));
+        assert_eq!(r.score, Some(90.0));
+        assert_eq!(r.tasks.len(), 1);
+        assert_eq!(r.tasks[0].subject, "Send a quote");
+        // The ticket was opened during the call: not a task to write again.
+        assert_eq!(r.tickets, vec!["1001".to_string()]);
+    }
 
     #[test]
     fn fields_join_the_profile_and_stand_in_for_it() {

@@ -108,6 +108,9 @@ pub struct OutboundCall {
     pub offer: String,
     /// CANCEL when no final answer came by then.
     pub ring_timeout: std::time::Duration,
+    /// The campaign's INVITE pacing: the INVITE waits for its turn and
+    /// the turn ends when it was seen leaving (see `invite_pace`).
+    pub pace: Option<Arc<super::InvitePace>>,
 }
 
 /// The account's digest credentials (never logged).
@@ -142,6 +145,23 @@ pub enum Placed {
     Failed(String),
 }
 
+/// `<proxy;lr>`: the outbound proxy as a loose-routing Route entry.
+fn loose_route(mut proxy: rsipstack::sip::Uri) -> rsipstack::sip::typed::Route {
+    if !proxy
+        .params
+        .iter()
+        .any(|p| matches!(p, rsipstack::sip::Param::Lr))
+    {
+        proxy.params.push(rsipstack::sip::Param::Lr);
+    }
+    rsipstack::sip::typed::Route::from(proxy)
+}
+
+/// A Call-ID for an INVITE we place: random, unique per attempt.
+fn new_call_id() -> String {
+    format!("{:032x}@voxbridge", rand::random::<u128>())
+}
+
 /// How long we wait for the final response once CANCEL is sent.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
 
@@ -157,13 +177,13 @@ impl Dialer {
             (Ok(t), Ok(f)) => (t, f),
             (Err(e), _) | (_, Err(e)) => return Placed::Failed(e),
         };
-        let destination = match call.proxy.as_deref().map(uri) {
+        let (destination, route_set) = match call.proxy.as_deref().map(uri) {
             Some(Ok(p)) => match rsipstack::transport::SipAddr::try_from(&p) {
-                Ok(a) => Some(a),
+                Ok(a) => (Some(a), vec![loose_route(p)]),
                 Err(e) => return Placed::Failed(format!("proxy {p}: {e}")),
             },
             Some(Err(e)) => return Placed::Failed(e),
-            None => None,
+            None => (None, Vec::new()),
         };
         let mut headers = Vec::new();
         if let Some(pai) = &call.asserted {
@@ -187,13 +207,44 @@ impl Dialer {
                     auth_username: c.auth_username,
                 }),
             headers: Some(headers),
+            // The outbound proxy as a pre-loaded Route (RFC 3261 §8.1.2),
+            // not only as where the INVITE is sent: the stack builds the
+            // CANCEL from the INVITE and sends it to the first Route, else
+            // to the Request-URI's host, where a CANCEL that must pass the
+            // proxy would be lost (§9.1: a CANCEL carries the INVITE's Route
+            // headers).
+            route_set,
+            // Ours, so the watch for the INVITE leaving is set up before
+            // the stack can send it.
+            call_id: Some(new_call_id()),
             ..Default::default()
         };
+        let call_id = option.call_id.clone().unwrap_or_default();
+        let turn = match &call.pace {
+            Some(pace) => Some(pace.turn().await),
+            None => None,
+        };
+        let left = turn.as_ref().map(|_| self.sent.expect_invite(&call_id));
         let (states_tx, mut states_rx) = self.layer.new_dialog_state_channel();
         let (dialog, mut handle) = match self.layer.do_invite_async(option, states_tx) {
             Ok(started) => started,
-            Err(e) => return Placed::Failed(SipError::from(e).to_string()),
+            Err(e) => {
+                self.sent.forget_invite(&call_id);
+                return Placed::Failed(SipError::from(e).to_string());
+            }
         };
+        if let (Some(turn), Some(left)) = (turn, left) {
+            let at = match tokio::time::timeout(super::invite_pace::DEPARTURE_WAIT, left).await {
+                Ok(Ok(at)) => at,
+                _ => {
+                    // Not seen leaving (a transport that does not report):
+                    // count it as gone now, which only holds the next later.
+                    self.sent.forget_invite(&call_id);
+                    std::time::Instant::now()
+                }
+            };
+            turn.departed(at);
+        }
         let mut early_sdp: Option<Vec<u8>> = None;
         let ring_until = tokio::time::Instant::now() + call.ring_timeout;
         let mut cancelled = false;

@@ -4,6 +4,7 @@
 mod dialer;
 mod digest_compat;
 mod info_dtmf;
+pub mod invite_pace;
 mod leg;
 pub mod ratelimit;
 mod registration;
@@ -14,6 +15,7 @@ mod server;
 mod user_agent;
 
 pub use dialer::{DialCredential, DialError, Dialer, OutboundCall, Placed};
+pub use invite_pace::InvitePace;
 pub use leg::{CallInfo, CallLeg};
 pub use registration::Registrations;
 pub use sent::SentWatch;

@@ -7,11 +7,14 @@
 //! that as an error. So the leg registers the response it expects, the
 //! transport reports every response it wrote, and the leg sends its next
 //! request only after its reply is out: a real order, not a sleep.
+//!
+//! The same watch tells a campaign when an INVITE it sent has left (see
+//! `invite_pace`): the time the transport wrote it is what its pacing counts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tracing::debug;
@@ -30,6 +33,9 @@ pub struct SentWatch {
     /// How many are waiting, so the transport's hot path skips parsing
     /// when nobody is.
     count: AtomicUsize,
+    /// INVITEs awaited by Call-ID: fired with the time the first one left.
+    invites: Mutex<HashMap<String, oneshot::Sender<Instant>>>,
+    invite_count: AtomicUsize,
 }
 
 impl SentWatch {
@@ -61,8 +67,44 @@ impl SentWatch {
         }
     }
 
+    /// Expect the INVITE with this Call-ID to be written; the receiver gets
+    /// the time it was. Register before the INVITE is handed to the stack.
+    pub fn expect_invite(&self, call_id: &str) -> oneshot::Receiver<Instant> {
+        let (tx, rx) = oneshot::channel();
+        let mut invites = self.invites.lock().unwrap_or_else(|p| p.into_inner());
+        if invites.insert(call_id.to_string(), tx).is_none() {
+            self.invite_count.fetch_add(1, Ordering::Relaxed);
+        }
+        rx
+    }
+
+    /// Stop waiting for an INVITE (it was not sent, or was given up on).
+    pub fn forget_invite(&self, call_id: &str) {
+        let mut invites = self.invites.lock().unwrap_or_else(|p| p.into_inner());
+        if invites.remove(call_id).is_some() {
+            self.invite_count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn invite_written(&self, message: &[u8]) {
+        let Some(call_id) = header_call_id(message) else {
+            return;
+        };
+        let mut invites = self.invites.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = invites.remove(&call_id) {
+            self.invite_count.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(Instant::now());
+        }
+    }
+
     /// A datagram or stream message was written: fire who waits for it.
     pub fn written(&self, message: &[u8]) {
+        if message.starts_with(b"INVITE ") {
+            if self.invite_count.load(Ordering::Relaxed) > 0 {
+                self.invite_written(message);
+            }
+            return;
+        }
         if self.count.load(Ordering::Relaxed) == 0 || !message.starts_with(b"SIP/2.0 ") {
             return;
         }
@@ -81,6 +123,21 @@ impl SentWatch {
             }
         }
     }
+}
+
+/// The Call-ID of a message, from its header lines.
+fn header_call_id(message: &[u8]) -> Option<String> {
+    let head_end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(message.len());
+    let head = std::str::from_utf8(message.get(..head_end)?).ok()?;
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        (name.eq_ignore_ascii_case("call-id") || name.eq_ignore_ascii_case("i"))
+            .then(|| value.trim().to_string())
+    })
 }
 
 /// Call-ID and CSeq number of a response, from its header lines.
@@ -130,6 +187,23 @@ mod tests {
         let rx = watch.expect("x", 1);
         watch.wait("x", 1, rx).await;
         assert_eq!(watch.count.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_invite_leaving_is_reported_once_with_its_time() {
+        let watch = SentWatch::default();
+        let mut rx = watch.expect_invite("inv-1@vb");
+        let other = watch.expect_invite("inv-2@vb");
+        let before = Instant::now();
+        watch.written(b"INVITE sip:+1@h SIP/2.0\r\nCall-ID: inv-1@vb\r\nCSeq: 1 INVITE\r\n\r\n");
+        let at = rx.try_recv().expect("reported");
+        assert!(at >= before);
+        // The retry with credentials finds nobody waiting.
+        watch.written(b"INVITE sip:+1@h SIP/2.0\r\ni: inv-1@vb\r\nCSeq: 2 INVITE\r\n\r\n");
+        assert_eq!(watch.invite_count.load(Ordering::Relaxed), 1);
+        watch.forget_invite("inv-2@vb");
+        drop(other);
+        assert_eq!(watch.invite_count.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -243,14 +243,21 @@ struct ResponseCounter(Arc<Metrics>, Arc<SentWatch>);
 
 impl MessageInspector for ResponseCounter {
     fn before_send(&self, msg: SipMessage, dest: Option<&SipAddr>) -> SipMessage {
-        if let SipMessage::Response(resp) = &msg {
-            self.0.response_sent(resp.status_code.code());
-            let udp = dest
-                .and_then(|d| d.r#type)
-                .is_none_or(|t| matches!(t, rsipstack::sip::transport::Transport::Udp));
-            if !udp {
-                self.1.written(resp.to_string().as_bytes());
+        let udp = dest
+            .and_then(|d| d.r#type)
+            .is_none_or(|t| matches!(t, rsipstack::sip::transport::Transport::Udp));
+        match &msg {
+            SipMessage::Response(resp) => {
+                self.0.response_sent(resp.status_code.code());
+                if !udp {
+                    self.1.written(resp.to_string().as_bytes());
+                }
             }
+            // INVITEs leaving over a stream, for the campaigns' pacing.
+            SipMessage::Request(req) if !udp && req.method == rsipstack::sip::Method::Invite => {
+                self.1.written(req.to_string().as_bytes());
+            }
+            SipMessage::Request(_) => {}
         }
         msg
     }
