@@ -70,6 +70,11 @@ impl Histogram {
         get(&self.count)
     }
 
+    /// The bucket bounds (seconds) and how many values are at or below each.
+    pub fn cumulative(&self) -> (&'static [f64], Vec<u64>) {
+        (self.bounds, self.buckets.iter().map(get).collect())
+    }
+
     /// Sample lines for `name` with `labels` (`key="v",` pairs or empty).
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         for (bucket, bound) in self.buckets.iter().zip(self.bounds) {
@@ -278,6 +283,18 @@ impl Metrics {
         if ms > 0.0 {
             h.observe(Duration::from_secs_f64(ms / 1000.0));
         }
+    }
+
+    /// Every turn (speech and keys together) as one histogram: the bounds,
+    /// the cumulative bucket counts and the count. The console's overview
+    /// takes per-minute quantiles from the differences.
+    pub fn turn_histogram(&self) -> (&'static [f64], Vec<u64>, u64) {
+        let (bounds, mut all) = self.turns[0].cumulative();
+        let (_, keys) = self.turns[1].cumulative();
+        for (a, b) in all.iter_mut().zip(keys) {
+            *a += b;
+        }
+        (bounds, all, self.turns_measured())
     }
 
     pub fn turns_measured(&self) -> u64 {
