@@ -63,7 +63,10 @@ async fn outbox_actions_need_the_token_then_an_operator() {
             .status()
         }
     };
-    assert_eq!(post(ConsoleRole::Operator, "id=1").await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        post(ConsoleRole::Operator, "id=1").await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         post(ConsoleRole::Operator, "csrf=wrong&id=1").await,
         StatusCode::FORBIDDEN
@@ -101,7 +104,10 @@ async fn campaign_actions_need_the_token_then_an_operator() {
             .status()
         }
     };
-    assert_eq!(post(ConsoleRole::Operator, "pause", "").await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        post(ConsoleRole::Operator, "pause", "").await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         post(ConsoleRole::Viewer, "pause", "csrf=the-token").await,
         StatusCode::FORBIDDEN
@@ -135,7 +141,10 @@ async fn running_tests_needs_the_token_and_a_script_on_the_page() {
     };
     assert_eq!(post("script=0").await, StatusCode::FORBIDDEN);
     // No script configured: index 0 names nothing.
-    assert_eq!(post("csrf=the-token&script=0").await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        post("csrf=the-token&script=0").await,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]

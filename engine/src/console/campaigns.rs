@@ -90,10 +90,20 @@ pub async fn act(
     let c = match action.as_str() {
         "pause" => Control::Pause,
         "resume" => Control::Resume,
-        _ => return refused(StatusCode::NOT_FOUND, "No such action", "Use pause or resume."),
+        _ => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                "No such action",
+                "Use pause or resume.",
+            )
+        }
     };
     let Some(m) = &console.campaigns else {
-        return refused(StatusCode::NOT_FOUND, "No campaigns", "This engine runs no campaigns.");
+        return refused(
+            StatusCode::NOT_FOUND,
+            "No campaigns",
+            "This engine runs no campaigns.",
+        );
     };
     match m.control(&name, c) {
         Ok(()) => {
@@ -217,8 +227,13 @@ mod tests {
 
     #[test]
     fn a_campaign_shows_progress_totals_and_what_is_due() {
-        let page = render(&who(ConsoleRole::Operator), "t", &[view("running")], &Notice::default())
-            .into_string();
+        let page = render(
+            &who(ConsoleRole::Operator),
+            "t",
+            &[view("running")],
+            &Notice::default(),
+        )
+        .into_string();
         assert!(page.contains("2 of 4 contacts finished"), "{page}");
         assert!(page.contains("value=\"50\""));
         assert!(page.contains("<th>no_answer</th><td>2</td>"), "{page}");
@@ -226,17 +241,30 @@ mod tests {
         assert!(page.contains("Held back by max_concurrent"));
         assert!(page.contains("spring &lt;follow-up&gt;"));
         // The button's URL encodes the name; a running campaign pauses.
-        assert!(page.contains("/console/campaigns/spring%20%3Cfollow-up%3E/pause"), "{page}");
+        assert!(
+            page.contains("/console/campaigns/spring%20%3Cfollow-up%3E/pause"),
+            "{page}"
+        );
         assert!(!page.contains("/resume"));
-        let paused = render(&who(ConsoleRole::Operator), "t", &[view("paused")], &Notice::default())
-            .into_string();
+        let paused = render(
+            &who(ConsoleRole::Operator),
+            "t",
+            &[view("paused")],
+            &Notice::default(),
+        )
+        .into_string();
         assert!(paused.contains("/resume") && !paused.contains("/pause\""));
     }
 
     #[test]
     fn viewers_get_no_buttons() {
-        let page = render(&who(ConsoleRole::Viewer), "t", &[view("running")], &Notice::default())
-            .into_string();
+        let page = render(
+            &who(ConsoleRole::Viewer),
+            "t",
+            &[view("running")],
+            &Notice::default(),
+        )
+        .into_string();
         assert!(!page.contains("/pause"));
         assert!(page.contains("2 of 4"));
     }

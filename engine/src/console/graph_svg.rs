@@ -130,10 +130,10 @@ pub fn render(id: &str, title: &str, g: &Graph) -> String {
     for (i, n) in nodes.iter().enumerate() {
         order[n.layer].push(i);
     }
-    let index: HashMap<&str, usize> = nodes
+    let index: HashMap<String, usize> = nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
+        .map(|(i, n)| (n.id.clone(), i))
         .collect();
     let mut parents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     if let (Some(&s), Some(&t)) = (index.get(START), index.get(g.start.as_str())) {
@@ -171,7 +171,9 @@ pub fn render(id: &str, title: &str, g: &Graph) -> String {
     // Place: layers top to bottom, each centred on the widest.
     let widths: Vec<f64> = order
         .iter()
-        .map(|l| l.iter().map(|&i| nodes[i].w).sum::<f64>() + GAP_X * l.len().saturating_sub(1) as f64)
+        .map(|l| {
+            l.iter().map(|&i| nodes[i].w).sum::<f64>() + GAP_X * l.len().saturating_sub(1) as f64
+        })
         .collect();
     let widest = widths.iter().copied().fold(0.0, f64::max);
     let mut y = MARGIN;
@@ -208,12 +210,26 @@ pub fn render(id: &str, title: &str, g: &Graph) -> String {
     }
     for (f, t, label, dashed) in edges {
         let (a, b) = (&nodes[f], &nodes[t]);
-        let dash = if dashed { r#" stroke-dasharray="4 3""# } else { "" };
+        let dash = if dashed {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
         let (path, lx, ly) = if f == t {
             // A loop on the node's right side.
             let (x, y) = (a.x + a.w, a.y + a.h / 2.0);
             (
-                format!("M{:.1},{:.1} C{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}", x, y - 4.0, x + 30.0, y - 18.0, x + 30.0, y + 18.0, x, y + 4.0),
+                format!(
+                    "M{:.1},{:.1} C{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}",
+                    x,
+                    y - 4.0,
+                    x + 30.0,
+                    y - 18.0,
+                    x + 30.0,
+                    y + 18.0,
+                    x,
+                    y + 4.0
+                ),
                 x + 32.0,
                 y,
             )
@@ -268,7 +284,11 @@ pub fn render(id: &str, title: &str, g: &Graph) -> String {
             Some(Shape::Hangup) => ("#fecaca", 10.0, 2.0),
             Some(Shape::Flow) | Some(Shape::Return) => ("#e9d5ff", 4.0, 1.0),
         };
-        let dash = if n.shape.is_none() { r#" stroke-dasharray="4 3""# } else { "" };
+        let dash = if n.shape.is_none() {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
         let _ = write!(
             s,
             r##"<g class="state" data-state="{}"><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="{rx}" fill="{fill}" stroke="#24292f" stroke-width="{stroke_w}"{dash}/>"##,
@@ -316,7 +336,10 @@ mod tests {
                 "{state}: {svg}"
             );
         }
-        assert!(svg.contains(">sales<") && svg.contains(">support<"), "{svg}");
+        assert!(
+            svg.contains(">sales<") && svg.contains(">support<"),
+            "{svg}"
+        );
         assert!(svg.contains("t &lt;script&gt;"));
         assert!(!svg.contains("style="), "no inline styles (CSP)");
         // hello above menu above bye: read the boxes' y.
@@ -354,6 +377,9 @@ mod tests {
         let svg = render("cs", "customer service", &g);
         let states = g.clusters.iter().map(|(_, n)| n.len()).sum::<usize>();
         assert!(states > 5);
-        assert_eq!(svg.matches("class=\"state\"").count(), states + usize::from(g.has_global));
+        assert_eq!(
+            svg.matches("class=\"state\"").count(),
+            states + usize::from(g.has_global)
+        );
     }
 }

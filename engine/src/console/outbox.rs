@@ -130,7 +130,11 @@ pub async fn act(
         return not_allowed();
     }
     if action != "retry" && action != "purge" {
-        return refused(StatusCode::NOT_FOUND, "No such action", "Use retry or purge.");
+        return refused(
+            StatusCode::NOT_FOUND,
+            "No such action",
+            "Use retry or purge.",
+        );
     }
     let Some(which) = selection(&action, &form) else {
         return refused(
@@ -140,7 +144,11 @@ pub async fn act(
         );
     };
     let Some(crm) = &console.crm else {
-        return refused(StatusCode::NOT_FOUND, "No outbox", "This engine has no CRM configured.");
+        return refused(
+            StatusCode::NOT_FOUND,
+            "No outbox",
+            "This engine has no CRM configured.",
+        );
     };
     let outbox = crm.outbox();
     let done = if action == "retry" {
@@ -325,7 +333,10 @@ mod tests {
         };
         assert_eq!(selection("retry", &all("dead")), Some(Selection::AllDead));
         assert_eq!(selection("retry", &all("delivered")), None);
-        assert_eq!(selection("purge", &all("delivered")), Some(Selection::AllDelivered));
+        assert_eq!(
+            selection("purge", &all("delivered")),
+            Some(Selection::AllDelivered)
+        );
         assert_eq!(selection("purge", &ActForm::default()), None);
         let n = Notice {
             done: Some("<script>".into()),

@@ -36,7 +36,12 @@ pub async fn page(State(console): State<Arc<Console>>, auth: Auth) -> Response {
         asr_queued: console.speech.get().map(|s| s.queued() as u64),
         crm_errors: console.crm.as_ref().map(|c| c.lookup_failures()),
     };
-    html(render(&auth.identity, auth.csrf_field(), &now, &console.minutes()))
+    html(render(
+        &auth.identity,
+        auth.csrf_field(),
+        &now,
+        &console.minutes(),
+    ))
 }
 
 /// The charts' SVG, each by its element id.
@@ -160,7 +165,13 @@ mod tests {
             role: ConsoleRole::Viewer,
         };
         let page = render(&who, "t", &Now::default(), &minutes).into_string();
-        for id in ["chart-calls", "chart-active", "chart-latency", "chart-asr", "chart-crm"] {
+        for id in [
+            "chart-calls",
+            "chart-active",
+            "chart-latency",
+            "chart-asr",
+            "chart-crm",
+        ] {
             assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
         }
         assert!(page.contains("data-minutes=\"30\""));

@@ -150,7 +150,11 @@ pub async fn page(State(console): State<Arc<Console>>, auth: Auth) -> Response {
         Ok(all) => html(render(&auth.identity, auth.csrf_field(), &all, None)),
         Err(e) => {
             tracing::warn!(error = %e, "console scripts: failed");
-            refused(StatusCode::INTERNAL_SERVER_ERROR, "Scripts unavailable", "Reading the scripts failed.")
+            refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Scripts unavailable",
+                "Reading the scripts failed.",
+            )
         }
     }
 }
@@ -181,11 +185,19 @@ pub async fn run_tests(
         Ok(all) => all,
         Err(e) => {
             tracing::warn!(error = %e, "console scripts: failed");
-            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Scripts unavailable", "Reading the scripts failed.");
+            return refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Scripts unavailable",
+                "Reading the scripts failed.",
+            );
         }
     };
     let Some(index) = form.script.filter(|i| *i < all.len()) else {
-        return refused(StatusCode::BAD_REQUEST, "No such script", "Reload the scripts page.");
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "No such script",
+            "Reload the scripts page.",
+        );
     };
     let files = all[index].tests.clone();
     let run = tokio::task::spawn_blocking(move || {
@@ -202,12 +214,21 @@ pub async fn run_tests(
         Ok(run) => run,
         Err(e) => {
             tracing::warn!(error = %e, "console scripts: the test run failed");
-            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Tests failed to run", "The test run stopped; see the log.");
+            return refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Tests failed to run",
+                "The test run stopped; see the log.",
+            );
         }
     };
     let (passed, failed) = tally(&run);
     tracing::info!(user = %auth.identity.name, script = %all[index].path.display(), passed, failed, "console: conversation tests run");
-    html(render(&auth.identity, auth.csrf_field(), &all, Some((index, &run))))
+    html(render(
+        &auth.identity,
+        auth.csrf_field(),
+        &all,
+        Some((index, &run)),
+    ))
 }
 
 /// Passed and failed conversations (a file that cannot load counts one failure).
@@ -327,9 +348,17 @@ mod tests {
     fn the_shipped_script_has_its_graph_and_its_tests() {
         let path = fixtures().join("customer-service.yaml");
         let v = view(&path, vec!["inbound calls".into()], 0);
-        assert_eq!(v.problems.iter().filter(|p| p.is_error()).count(), 0, "{:?}", v.problems);
+        assert_eq!(
+            v.problems.iter().filter(|p| p.is_error()).count(),
+            0,
+            "{:?}",
+            v.problems
+        );
         let names: Vec<String> = v.tests.iter().map(|t| file_name(t)).collect();
-        assert_eq!(names, ["customer-service.en.yaml", "customer-service.zh.yaml"]);
+        assert_eq!(
+            names,
+            ["customer-service.en.yaml", "customer-service.zh.yaml"]
+        );
         let page = render(&who(), "tok", &[v], None).into_string();
         assert!(page.contains("<svg class=\"graph\" id=\"graph-0\""));
         assert!(page.contains("class=\"run-tests\""));
@@ -340,7 +369,11 @@ mod tests {
     fn a_broken_script_shows_its_problems_with_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.yaml");
-        std::fs::write(&path, "name: bad\nstart: nowhere\nstates:\n  a:\n    say: <hi>\n    hangup: done\n").unwrap();
+        std::fs::write(
+            &path,
+            "name: bad\nstart: nowhere\nstates:\n  a:\n    say: <hi>\n    hangup: done\n",
+        )
+        .unwrap();
         let v = view(&path, vec!["inbound calls".into()], 0);
         assert!(v.problems.iter().any(Problem::is_error), "{:?}", v.problems);
         let page = render(&who(), "t", &[v], None).into_string();
