@@ -882,7 +882,7 @@ async fn the_console_in_a_real_browser() {
 /// refused five times, its error naming the caller's number.
 fn seed_dead_letter(outbox: &Path) -> i64 {
     use voxbridge_crm::model::{CallLog, Write};
-    use voxbridge_crm::outbox::store::{NewRecord, Outcome, Store};
+    use voxbridge_crm::outbox::store::{NewRecord, Outcome};
     use voxbridge_crm::outbox::{open_store, Durability};
     use voxbridge_crm::storage::Backend;
     let mut store =
@@ -1052,11 +1052,13 @@ async fn the_operations_pages_in_a_real_browser() {
     })
     .await;
     c.goto(&format!("{base}/console/outbox")).await.unwrap();
+    let state_css = format!("{dead_row} td.state");
     let state = until(Duration::from_secs(5), "the dead letter", || {
-        text_of(&c, &format!("{dead_row} td.state"))
+        text_of(&c, &state_css)
     })
     .await;
-    assert_eq!(state, "dead");
+    // Upper case on screen (CSS); the text is the outbox's.
+    assert_eq!(state.to_lowercase(), "dead");
     let error = text_of(&c, &format!("{dead_row} td.error")).await.unwrap();
     assert!(
         error.contains("HTTP 500 from the CRM for") && error.contains("8000"),
@@ -1080,7 +1082,10 @@ async fn the_operations_pages_in_a_real_browser() {
     );
     c.goto(&format!("{base}/console/outbox")).await.unwrap();
     assert_eq!(
-        text_of(&c, &format!("{dead_row} td.state")).await.as_deref(),
+        text_of(&c, &format!("{dead_row} td.state"))
+            .await
+            .map(|s| s.to_lowercase())
+            .as_deref(),
         Some("dead"),
         "still dead after the viewer's refused retry"
     );
@@ -1128,8 +1133,9 @@ async fn the_operations_pages_in_a_real_browser() {
     // The campaign: its contact due, nobody called; pause and resume.
     let section = "section.campaign[data-campaign=\"winter-follow-up\"]";
     c.goto(&format!("{base}/console/campaigns")).await.unwrap();
+    let progress_css = format!("{section} p.progress");
     let progress = until(Duration::from_secs(5), "the campaign", || {
-        text_of(&c, &format!("{section} p.progress"))
+        text_of(&c, &progress_css)
     })
     .await;
     assert!(progress.contains("0 of 1 contacts finished"), "{progress}");
@@ -1148,15 +1154,19 @@ async fn the_operations_pages_in_a_real_browser() {
     })
     .await;
     click(&c, &format!("{section} button.resume")).await;
-    until(Duration::from_secs(10), "the campaign running again", || async {
-        c.goto(&format!("{base}/console/campaigns")).await.ok()?;
-        let s = c.find(Locator::Css(section)).await.ok()?;
-        s.attr("data-state")
-            .await
-            .ok()
-            .flatten()
-            .filter(|v| v == "running")
-    })
+    until(
+        Duration::from_secs(10),
+        "the campaign running again",
+        || async {
+            c.goto(&format!("{base}/console/campaigns")).await.ok()?;
+            let s = c.find(Locator::Css(section)).await.ok()?;
+            s.attr("data-state")
+                .await
+                .ok()
+                .flatten()
+                .filter(|v| v == "running")
+        },
+    )
     .await;
 
     // The scripts: the inbound script's states drawn as SVG; the campaign
@@ -1229,7 +1239,13 @@ async fn the_operations_pages_in_a_real_browser() {
         .collect();
     assert_eq!(
         charts,
-        ["chart-calls", "chart-active", "chart-latency", "chart-asr", "chart-crm"]
+        [
+            "chart-calls",
+            "chart-active",
+            "chart-latency",
+            "chart-asr",
+            "chart-crm"
+        ]
     );
     shots.take(&c, "15-overview").await;
 

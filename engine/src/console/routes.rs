@@ -40,7 +40,10 @@ pub fn router(console: Shared) -> Router {
         .route("/console/outbox", get(super::outbox::page))
         .route("/console/outbox/{action}", post(super::outbox::act))
         .route("/console/campaigns", get(super::campaigns::page))
-        .route("/console/campaigns/{name}/{action}", post(super::campaigns::act))
+        .route(
+            "/console/campaigns/{name}/{action}",
+            post(super::campaigns::act),
+        )
         .route("/console/scripts", get(super::scripts::page))
         .route("/console/scripts/test", post(super::scripts::run_tests))
         .route("/console/overview", get(super::overview::page))
@@ -235,7 +238,10 @@ pub(super) fn csrf_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {
 
 /// A form body as `T`, or None for any other body (then the request has
 /// no CSRF token either and is refused as such).
-pub(super) fn form_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Option<T> {
+pub(super) fn form_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<T> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
