@@ -103,23 +103,31 @@ fn edge_label(kind: &EdgeKind, cond: Option<&str>) -> String {
     }
 }
 
-/// One node and the edges out of it, format-neutral.
-struct Graph {
+/// The flow's nodes and edges, format-neutral: what DOT and Mermaid are
+/// written from, and what the console lays out as SVG ([`model`]).
+#[derive(Debug, Clone)]
+pub struct Graph {
     /// (unit title or None, nodes)
-    clusters: Vec<(Option<String>, Vec<Node>)>,
-    edges: Vec<GEdge>,
-    start: String,
-    has_global: bool,
+    pub clusters: Vec<(Option<String>, Vec<Node>)>,
+    pub edges: Vec<GEdge>,
+    /// The node the call starts at.
+    pub start: String,
+    /// Whether the "any question" node ([`ANY`]) has edges.
+    pub has_global: bool,
 }
 
-struct Node {
-    id: String,
-    label: String,
-    shape: Shape,
+/// One state.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    /// The state's name, a newline, what it does.
+    pub label: String,
+    pub shape: Shape,
 }
 
-#[derive(Clone, Copy)]
-enum Shape {
+/// What a state does, as its node's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
     Plain,
     Ask,
     Lookup,
@@ -130,14 +138,23 @@ enum Shape {
     Return,
 }
 
-struct GEdge {
-    from: String,
-    to: String,
-    label: String,
-    dashed: bool,
+/// One way between states.
+#[derive(Debug, Clone)]
+pub struct GEdge {
+    pub from: String,
+    pub to: String,
+    pub label: String,
+    /// No input, no match and handlers of every question.
+    pub dashed: bool,
 }
 
-const ANY: &str = "__any";
+/// The id of the "any question" node global handlers start from.
+pub const ANY: &str = "__any";
+
+/// The flow as nodes and edges.
+pub fn model(loaded: &Loaded) -> Graph {
+    build(loaded)
+}
 
 fn build(loaded: &Loaded) -> Graph {
     let script = &loaded.script;

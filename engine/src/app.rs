@@ -163,6 +163,15 @@ impl Engine {
         ));
         let stop_admin = CancellationToken::new();
         let live = Arc::new(crate::live_calls::LiveCalls::default());
+        let console = crate::console::Console::new(
+            &config,
+            crate::console::Parts {
+                live: live.clone(),
+                metrics: metrics.clone(),
+                crm: crm.clone(),
+                campaigns: Some(campaigns.clone()),
+            },
+        );
         let admin_addr = match config.admin.listen {
             Some(addr) => Some(
                 crate::admin::serve(
@@ -173,7 +182,7 @@ impl Engine {
                         live: live.clone(),
                         campaigns: Some(campaigns.clone()),
                         dialer: dialer.clone(),
-                        console: crate::console::Console::new(&config, live.clone()),
+                        console: console.clone(),
                     },
                     stop_admin.clone(),
                 )
@@ -212,8 +221,13 @@ impl Engine {
                 if let Some(tts) = &tts {
                     crate::prewarm::spawn(store.subscribe(), tts.clone(), stop_admin.clone());
                 }
-                let speech = crate::speech::Speech::start(sp)
-                    .map_err(|e| StartError::Speech(e.to_string()))?;
+                let speech = Arc::new(
+                    crate::speech::Speech::start(sp)
+                        .map_err(|e| StartError::Speech(e.to_string()))?,
+                );
+                if let Some(c) = &console {
+                    c.set_speech(speech.clone());
+                }
                 // Validated with the config; the machine's zone if it vanished since.
                 let zone = crate::calendar::zone(config.calls.time_zone.as_deref())
                     .unwrap_or_else(|_| jiff::tz::TimeZone::system());
@@ -232,7 +246,7 @@ impl Engine {
                         ) as Box<dyn CallFlow>
                     }),
                     tts,
-                    Some(Arc::new(speech)),
+                    Some(speech),
                 )
             }
             None => (

@@ -141,6 +141,11 @@ impl CrmLink {
         }
     }
 
+    /// CRM lookups that failed since the start (the console's overview).
+    pub fn lookup_failures(&self) -> u64 {
+        self.bridge.stats().lookups_failed
+    }
+
     /// The durable outbox (campaign results go through it too).
     pub fn outbox(&self) -> Arc<Outbox> {
         self.outbox.clone()

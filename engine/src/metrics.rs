@@ -73,6 +73,21 @@ impl Histogram {
         get(&self.count)
     }
 
+    /// The bucket bounds (seconds) and how many values are at or below each
+    /// (the buckets are kept per bucket; this adds them up).
+    pub fn cumulative(&self) -> (&'static [f64], Vec<u64>) {
+        let mut total = 0;
+        let counts = self
+            .buckets
+            .iter()
+            .map(|b| {
+                total += get(b);
+                total
+            })
+            .collect();
+        (self.bounds, counts)
+    }
+
     /// Read once per scrape; `counts` is where the snapshot borrows from.
     fn snapshot<'a>(&self, counts: &'a mut Vec<u64>) -> HistogramSnapshot<'a> {
         counts.clear();
@@ -274,6 +289,18 @@ impl Metrics {
         if ms > 0.0 {
             h.observe(Duration::from_secs_f64(ms / 1000.0));
         }
+    }
+
+    /// Every turn (speech and keys together) as one histogram: the bounds,
+    /// the cumulative bucket counts and the count. The console's overview
+    /// takes per-minute quantiles from the differences.
+    pub fn turn_histogram(&self) -> (&'static [f64], Vec<u64>, u64) {
+        let (bounds, mut all) = self.turns[0].cumulative();
+        let (_, keys) = self.turns[1].cumulative();
+        for (a, b) in all.iter_mut().zip(keys) {
+            *a += b;
+        }
+        (bounds, all, self.turns_measured())
     }
 
     pub fn turns_measured(&self) -> u64 {

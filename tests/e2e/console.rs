@@ -877,3 +877,382 @@ async fn the_console_in_a_real_browser() {
         .unwrap()
         .expect("bot stops");
 }
+
+/// A dead letter in the outbox before the bot starts: a call log the CRM
+/// refused five times, its error naming the caller's number.
+fn seed_dead_letter(outbox: &Path) -> i64 {
+    use voxbridge_crm::model::{CallLog, Write};
+    use voxbridge_crm::outbox::store::{NewRecord, Outcome};
+    use voxbridge_crm::outbox::{open_store, Durability};
+    use voxbridge_crm::storage::Backend;
+    let mut store =
+        open_store(&Backend::Sqlite(outbox.to_path_buf()), Durability::Full).expect("the outbox");
+    let write = Write::CallLog(CallLog {
+        call_id: "console-dead-letter-1".into(),
+        caller: Some(CALLER.into()),
+        disposition: "resolved".into(),
+        started_at_ms: 1,
+        ended_at_ms: 2,
+        ..CallLog::default()
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let ids = store
+        .insert(
+            &[NewRecord {
+                key: "vb-console-dead-letter-1",
+                write: &write,
+            }],
+            now,
+        )
+        .expect("inserted");
+    let claimed = store
+        .claim("console-test", now, Duration::from_secs(60), 10)
+        .expect("claimed");
+    assert_eq!(claimed.len(), 1);
+    store
+        .complete(
+            "console-test",
+            &[(
+                ids[0],
+                Outcome::Dead {
+                    error: format!("HTTP 500 from the CRM for {CALLER}"),
+                    system: Some("crm".into()),
+                },
+            )],
+            now,
+        )
+        .expect("made a dead letter");
+    ids[0]
+}
+
+/// A campaign whose calling window is twelve hours away: it stays running
+/// with its contact due, and dials nobody.
+fn closed_window_campaign(dir: &Path) -> PathBuf {
+    let hour = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600
+        + 12)
+        % 24;
+    std::fs::write(
+        dir.join("contacts.csv"),
+        "phone,id,name,customer_id,language,time_zone,order\n+44 20 7946 0001,ann,Ann Lee,C-101,en,UTC,SO-1001\n",
+    )
+    .expect("contacts");
+    let path = dir.join("winter.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: winter-follow-up\nscript: {script}\ncaller_id: \"+15550100\"\nlist:\n  csv: contacts.csv\nhours: {{ days: daily, from: \"{hour:02}:00\", to: \"{hour:02}:30\" }}\npacing: {{ max_concurrent: 1, calls_per_second: 1 }}\n",
+            script = workspace_root()
+                .join("fixtures/scripts/outbound-follow-up.yaml")
+                .display()
+        ),
+    )
+    .expect("campaign file");
+    path
+}
+
+/// A POST from the page itself with this session's CSRF token (read from
+/// the logout form) and a form body.
+async fn page_post(c: &Client, url: &str, fields: &str) -> u64 {
+    let v = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const token = document.querySelector('form.logout input[name=csrf]').value;
+             fetch(arguments[0], {method: 'POST', credentials: 'same-origin', redirect: 'manual',
+                    headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+                    body: 'csrf=' + encodeURIComponent(token) + '&' + arguments[1]})
+               .then(r => done(r.status)).catch(e => done(-1));",
+            vec![json!(url), json!(fields)],
+        )
+        .await
+        .expect("fetch ran");
+    v.as_u64().unwrap_or(0)
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+}
+
+/// The outbox, campaigns, scripts and overview pages: a viewer sees the
+/// dead letter (masked) and cannot retry it, an operator retries it and it
+/// is delivered; a campaign shows with its contact due and pauses and
+/// resumes; the scripts page draws the script's states as SVG and runs the
+/// campaign script's conversation tests; the overview draws its charts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operations_pages_in_a_real_browser() {
+    let shots_dir = workspace_root().join("target/console-shots");
+    std::fs::create_dir_all(&shots_dir).expect("screenshot folder");
+    let shots = Shots(shots_dir);
+    let dir = scratch_dir("console_ops").expect("scratch dir");
+    let crm = voxbridge_e2e::embedded_crm(&dir).expect("CRM config");
+    let dead = seed_dead_letter(&dir.join("outbox.sqlite"));
+    let campaign = closed_window_campaign(&dir);
+    let script = workspace_root().join("tests/scripts/console.yaml");
+    let more = format!(
+        "crm:\n  config: {crm}\ndialog:\n  script: {script}\ncdr:\n  path: {cdr}\ncampaigns:\n  store: {store}\ntransfer:\n  targets:\n    agents: sip:agents@127.0.0.1:5999\nconsole:\n  enabled: true\n  users:\n    - {{name: vera, role: viewer, password_hash: '{vh}'}}\n    - {{name: otto, role: operator, password_hash: '{oh}'}}\n",
+        crm = crm.display(),
+        script = script.display(),
+        cdr = dir.join("cdr.sqlite").display(),
+        store = dir.join("campaigns.sqlite").display(),
+        vh = hash(VIEWER_PASSWORD),
+        oh = hash(OPERATOR_PASSWORD),
+    );
+    let bot = Bot::start(
+        "console_ops_bot",
+        &BotConfig {
+            more,
+            ..Default::default()
+        },
+    )
+    .expect("bot starts");
+    let base = format!("http://{}", bot.admin);
+    let started = {
+        let url = format!("{base}/campaigns/start");
+        let body = json!({ "file": campaign }).to_string();
+        tokio::task::spawn_blocking(move || {
+            voxbridge_test_support::http::request(
+                "POST",
+                &url,
+                &[("Content-Type", "application/json")],
+                Some(&body),
+                Duration::from_secs(10),
+            )
+        })
+        .await
+        .unwrap()
+        .expect("campaign start answered")
+    };
+    assert_eq!(started.0, 200, "campaign start: {}", started.1);
+
+    let driver = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || start_driver(&dir))
+            .await
+            .unwrap()
+    };
+    let c = browser(&driver, &dir.join("chromium-profile")).await;
+    let dead_row = format!("#outbox-rows tr.record[data-id=\"{dead}\"]");
+
+    // The viewer: the dead letter with its error, masked; no buttons, and
+    // the server refuses a retry with a valid token anyway.
+    log_in(&c, &base, "vera", VIEWER_PASSWORD).await;
+    until(Duration::from_secs(5), "the live page", || async {
+        text_of(&c, "h1").await.filter(|t| t == "Live calls")
+    })
+    .await;
+    c.goto(&format!("{base}/console/outbox")).await.unwrap();
+    let state_css = format!("{dead_row} td.state");
+    let state = until(Duration::from_secs(5), "the dead letter", || {
+        text_of(&c, &state_css)
+    })
+    .await;
+    // Upper case on screen (CSS); the text is the outbox's.
+    assert_eq!(state.to_lowercase(), "dead");
+    let error = text_of(&c, &format!("{dead_row} td.error")).await.unwrap();
+    assert!(
+        error.contains("HTTP 500 from the CRM for") && error.contains("8000"),
+        "{error}"
+    );
+    let source = c.source().await.unwrap();
+    assert!(!source.contains(CALLER), "no whole number on the page");
+    assert!(
+        c.find(Locator::Css(&format!("{dead_row} button.retry")))
+            .await
+            .is_err(),
+        "a viewer gets no retry button"
+    );
+    assert_eq!(
+        page_post(&c, "/console/outbox/retry", &format!("id={dead}")).await,
+        403
+    );
+    assert_eq!(
+        page_post(&c, "/console/campaigns/winter-follow-up/pause", "").await,
+        403
+    );
+    c.goto(&format!("{base}/console/outbox")).await.unwrap();
+    assert_eq!(
+        text_of(&c, &format!("{dead_row} td.state"))
+            .await
+            .map(|s| s.to_lowercase())
+            .as_deref(),
+        Some("dead"),
+        "still dead after the viewer's refused retry"
+    );
+    shots.take(&c, "10-outbox-viewer").await;
+    click(&c, "form.logout button").await;
+    until(Duration::from_secs(5), "the login page", || async {
+        c.current_url()
+            .await
+            .ok()
+            .filter(|u| u.path() == "/console/login")
+    })
+    .await;
+
+    // The operator retries it: due again, then delivered to the CRM.
+    log_in(&c, &base, "otto", OPERATOR_PASSWORD).await;
+    until(Duration::from_secs(5), "the live page", || async {
+        text_of(&c, "h1").await.filter(|t| t == "Live calls")
+    })
+    .await;
+    c.goto(&format!("{base}/console/outbox")).await.unwrap();
+    shots.take(&c, "11-outbox-operator").await;
+    // Without the token the operator is refused too.
+    assert_eq!(
+        page_fetch_status(&c, "/console/outbox/retry", "POST").await,
+        403
+    );
+    click(&c, &format!("{dead_row} button.retry")).await;
+    let notice = until(Duration::from_secs(5), "the retry notice", || {
+        text_of(&c, "#notice")
+    })
+    .await;
+    assert_eq!(notice, "1 record(s) due again.");
+    until(
+        Duration::from_secs(20),
+        "the retried record delivered",
+        || async {
+            c.goto(&format!("{base}/console/outbox")).await.ok()?;
+            let dead = text_of(&c, "#outbox-counts dd.dead").await?;
+            let delivered = text_of(&c, "#outbox-counts dd.delivered").await?;
+            (dead == "0" && delivered != "0").then_some(())
+        },
+    )
+    .await;
+
+    // The campaign: its contact due, nobody called; pause and resume.
+    let section = "section.campaign[data-campaign=\"winter-follow-up\"]";
+    c.goto(&format!("{base}/console/campaigns")).await.unwrap();
+    let progress_css = format!("{section} p.progress");
+    let progress = until(Duration::from_secs(5), "the campaign", || {
+        text_of(&c, &progress_css)
+    })
+    .await;
+    assert!(progress.contains("0 of 1 contacts finished"), "{progress}");
+    let due = text_of(&c, &format!("{section} table.due")).await.unwrap();
+    assert!(!due.contains("nothing due"), "its contact is due: {due}");
+    shots.take(&c, "12-campaigns").await;
+    click(&c, &format!("{section} button.pause")).await;
+    until(Duration::from_secs(10), "the campaign paused", || async {
+        c.goto(&format!("{base}/console/campaigns")).await.ok()?;
+        let s = c.find(Locator::Css(section)).await.ok()?;
+        s.attr("data-state")
+            .await
+            .ok()
+            .flatten()
+            .filter(|v| v == "paused")
+    })
+    .await;
+    click(&c, &format!("{section} button.resume")).await;
+    until(
+        Duration::from_secs(10),
+        "the campaign running again",
+        || async {
+            c.goto(&format!("{base}/console/campaigns")).await.ok()?;
+            let s = c.find(Locator::Css(section)).await.ok()?;
+            s.attr("data-state")
+                .await
+                .ok()
+                .flatten()
+                .filter(|v| v == "running")
+        },
+    )
+    .await;
+
+    // The scripts: the inbound script's states drawn as SVG; the campaign
+    // script's conversation tests run from the page.
+    c.goto(&format!("{base}/console/scripts")).await.unwrap();
+    let states = c
+        .execute(
+            "return Array.from(document.querySelectorAll('section.script[data-script=\"0\"] svg.graph g.state'))
+               .map(g => g.dataset.state);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let states: Vec<String> = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    for s in ["greet", "ask_order", "find_order", "tell", "agent"] {
+        assert!(states.iter().any(|x| x == s), "{s} in {states:?}");
+    }
+    // The names are drawn as text in the picture, not only as attributes.
+    let graph_text = c
+        .execute(
+            "const g = document.querySelector('section.script[data-script=\"0\"] svg.graph');
+             return g ? g.textContent : '';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let graph_text = graph_text.as_str().unwrap_or_default();
+    assert!(
+        graph_text.contains("ask_order") && graph_text.contains("transfer → agents"),
+        "{graph_text}"
+    );
+    shots.take(&c, "13-scripts").await;
+    let outbound = "section.script[data-script=\"1\"]";
+    let used = text_of(&c, &format!("{outbound} p.hint")).await.unwrap();
+    assert!(used.contains("campaign winter-follow-up"), "{used}");
+    click(&c, &format!("{outbound} button.run-tests")).await;
+    let results = until(Duration::from_secs(30), "the test results", || async {
+        let r = c.find(Locator::Id("test-results")).await.ok()?;
+        let passed = r.attr("data-passed").await.ok()??;
+        let failed = r.attr("data-failed").await.ok()??;
+        Some((passed.parse::<u64>().ok()?, failed.parse::<u64>().ok()?))
+    })
+    .await;
+    println!(
+        "console: the campaign script's conversation tests from the page: {} passed, {} failed",
+        results.0, results.1
+    );
+    assert!(results.0 > 0 && results.1 == 0, "{results:?}");
+    shots.take(&c, "14-script-tests").await;
+
+    // The overview: five charts.
+    c.goto(&format!("{base}/console/overview")).await.unwrap();
+    let charts = c
+        .execute(
+            "return Array.from(document.querySelectorAll('svg.chart')).map(s => s.id);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let charts: Vec<&str> = charts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        charts,
+        [
+            "chart-calls",
+            "chart-active",
+            "chart-latency",
+            "chart-asr",
+            "chart-crm"
+        ]
+    );
+    shots.take(&c, "15-overview").await;
+
+    c.close().await.expect("browser closed");
+    drop(driver);
+    tokio::task::spawn_blocking(move || bot.stop())
+        .await
+        .unwrap()
+        .expect("bot stops");
+}

@@ -354,6 +354,26 @@ impl Outbox {
         self.with_writer(|store| store.counts()).await
     }
 
+    /// Records matching `filter`, newest first, personal data masked
+    /// ([`admin::list`] on this process's connection).
+    pub async fn list(&self, filter: admin::ListFilter) -> Result<Vec<admin::Entry>, OutboxError> {
+        self.with_writer(move |store| store.list(&filter)).await
+    }
+
+    /// [`admin::retry`], then wake the worker so the records go out now.
+    pub async fn retry(&self, which: admin::Selection) -> Result<usize, OutboxError> {
+        let n = self
+            .with_writer(move |store| store.retry(&which, now_ms()))
+            .await?;
+        self.wake.notify_one();
+        Ok(n)
+    }
+
+    /// [`admin::purge`] (delivered records and dead letters only).
+    pub async fn purge(&self, which: admin::Selection) -> Result<usize, OutboxError> {
+        self.with_writer(move |store| store.purge(&which)).await
+    }
+
     /// Deliver until `shutdown` completes, then wait up to `grace` for
     /// deliveries in flight (those not finished stay pending and go out on
     /// the next start).

@@ -40,7 +40,7 @@ pub fn when(ms: i64) -> String {
 }
 
 /// The page around every console view.
-fn layout(title: &str, who: Option<(&Identity, &str)>, body: Markup) -> Markup {
+pub(super) fn layout(title: &str, who: Option<(&Identity, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -55,9 +55,13 @@ fn layout(title: &str, who: Option<(&Identity, &str)>, body: Markup) -> Markup {
                     span.brand { "voxbridge" }
                     @if let Some((who, csrf)) = who {
                         nav {
+                            a href="/console/overview" { "Overview" }
                             a href="/console/live" { "Live calls" }
                             a href="/console/history" { "History" }
                             a href="/console/agent" { "Agent" }
+                            a href="/console/outbox" { "Outbox" }
+                            a href="/console/campaigns" { "Campaigns" }
+                            a href="/console/scripts" { "Scripts" }
                         }
                         form.logout method="post" action="/console/logout" {
                             span.who { (who.name) " (" (format!("{:?}", who.role).to_lowercase()) ")" }

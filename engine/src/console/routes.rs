@@ -37,6 +37,16 @@ pub fn router(console: Shared) -> Router {
         .route("/console/calls/{call_id}", get(call_page))
         .route("/console/calls/{call_id}/lines", get(call_lines))
         .route("/console/calls/{call_id}/recording", get(recording))
+        .route("/console/outbox", get(super::outbox::page))
+        .route("/console/outbox/{action}", post(super::outbox::act))
+        .route("/console/campaigns", get(super::campaigns::page))
+        .route(
+            "/console/campaigns/{name}/{action}",
+            post(super::campaigns::act),
+        )
+        .route("/console/scripts", get(super::scripts::page))
+        .route("/console/scripts/test", post(super::scripts::run_tests))
+        .route("/console/overview", get(super::overview::page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .with_state(console)
@@ -78,7 +88,7 @@ impl FromRequestParts<Shared> for Auth {
     }
 }
 
-fn html(markup: maud::Markup) -> Response {
+pub(super) fn html(markup: maud::Markup) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -94,7 +104,7 @@ fn html(markup: maud::Markup) -> Response {
         .into_response()
 }
 
-fn refused(status: StatusCode, title: &str, text: &str) -> Response {
+pub(super) fn refused(status: StatusCode, title: &str, text: &str) -> Response {
     let mut r = html(pages::message(title, text));
     *r.status_mut() = status;
     r
@@ -216,7 +226,7 @@ struct CsrfForm {
 /// The `csrf` field of a form body. Any other body (none, JSON, a wrong
 /// content type) has none, so the request meets the CSRF refusal (403),
 /// not a content-type error.
-fn csrf_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+pub(super) fn csrf_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -224,6 +234,45 @@ fn csrf_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {
     form.then(|| serde_urlencoded::from_bytes::<CsrfForm>(body).ok())
         .flatten()
         .and_then(|f| f.csrf)
+}
+
+/// A form body as `T`, or None for any other body (then the request has
+/// no CSRF token either and is refused as such).
+pub(super) fn form_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<T> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    form.then(|| serde_urlencoded::from_bytes::<T>(body).ok())
+        .flatten()
+}
+
+/// 303 to `to`: after a POST the browser GETs the page again.
+pub(super) fn see_other(to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r
+}
+
+/// The refusal of a POST without this session's CSRF token.
+pub(super) fn no_csrf() -> Response {
+    refused(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        "This request lacks its CSRF token.",
+    )
+}
+
+/// The refusal of an action a viewer may not take.
+pub(super) fn not_allowed() -> Response {
+    refused(
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        "Only operators and admins may do this.",
+    )
 }
 
 async fn logout(

@@ -201,6 +201,13 @@ impl Speech {
     }
 
     /// Loaded engines and models, for the start-up log.
+    /// Utterances waiting for a recogniser now, every engine together.
+    pub fn queued(&self) -> usize {
+        let g = self.grammar.as_ref().map_or(0, |g| g.stats().queued);
+        let w = self.whisper.as_ref().map_or(0, |w| w.stats().queued);
+        g + w
+    }
+
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         if self.grammar.is_some() {

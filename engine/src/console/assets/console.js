@@ -110,6 +110,10 @@
 
   tick();
   setInterval(tick, 1000);
+  // The overview's charts gain a point a minute: read the page again.
+  if (document.getElementById("overview")) {
+    setTimeout(function () { location.reload(); }, 60000);
+  }
   agent(document.getElementById("pops"));
   if (!live && !lines) return;
   var refreshLive = live && refresher(live, "/console/live/rows");
