@@ -48,9 +48,19 @@ fn make_ca(dir: &Path, name: &str) {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", &format!("/CN={name}"),
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
         ],
     );
 }
@@ -60,8 +70,16 @@ fn make_leaf(dir: &Path, ca: &str, name: &str) {
     openssl(
         dir,
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"),
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
         ],
     );
     std::fs::write(
@@ -72,9 +90,21 @@ fn make_leaf(dir: &Path, ca: &str, name: &str) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.crt"),
-            "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-days", "2",
-            "-extfile", &format!("{name}.ext"), "-out", &format!("{name}.crt"),
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.crt"),
         ],
     );
 }
@@ -181,7 +211,11 @@ fn baresip_calls_over_tls_with_srtp_and_keys_are_heard() {
     let bot = Bot::start("tls_baresip_bot", &cfg).expect("bot starts");
     bot.wait_for_log("calls run the dialog script", Duration::from_secs(30))
         .expect("the script loads");
-    assert!(bot.log().contains("SIP TLS listening"), "{}", tail(&bot.log(), 20));
+    assert!(
+        bot.log().contains("SIP TLS listening"),
+        "{}",
+        tail(&bot.log(), 20)
+    );
     let silence = silence_wav(&dir.join("silence.wav"), 60);
     let mut phone = Baresip::dial_with(
         &dir,
@@ -199,19 +233,28 @@ fn baresip_calls_over_tls_with_srtp_and_keys_are_heard() {
     )
     .expect("baresip starts");
     assert!(
-        bot.wait_until(Duration::from_secs(15), |l| l.contains("media secured by SRTP")),
+        bot.wait_until(Duration::from_secs(15), |l| l
+            .contains("media secured by SRTP")),
         "the call did not come up with SRTP over TLS:\n{}\n{}",
         tail(&bot.log(), 30),
         tail(&phone.log(), 80)
     );
     thread::sleep(Duration::from_millis(3000));
-    phone.keys("1#", Duration::from_millis(300)).expect("baresip keys");
+    phone
+        .keys("1#", Duration::from_millis(300))
+        .expect("baresip keys");
     let exit = phone.wait_exit(Duration::from_secs(30));
     let (end_reason, dtmf) = call_record(&dir);
     let trace = phone.log();
     let log = bot.stop().expect("bot stops");
-    assert!(exit.is_some(), "baresip still running:\n{}", tail(&trace, 40));
-    let answer_at = trace.find("SIP/2.0 200 OK").expect("the 200 OK in the trace");
+    assert!(
+        exit.is_some(),
+        "baresip still running:\n{}",
+        tail(&trace, 40)
+    );
+    let answer_at = trace
+        .find("SIP/2.0 200 OK")
+        .expect("the 200 OK in the trace");
     let answer = &trace[answer_at..];
     // Our Contact sends the caller's in-dialog requests to the TLS listener.
     assert!(
@@ -219,10 +262,18 @@ fn baresip_calls_over_tls_with_srtp_and_keys_are_heard() {
         "the 200 OK's Contact is not on the TLS listener:\n{}",
         tail(&trace, 80)
     );
-    assert!(answer.contains("RTP/SAVP") && answer.contains("a=crypto:"), "{}", tail(&trace, 60));
+    assert!(
+        answer.contains("RTP/SAVP") && answer.contains("a=crypto:"),
+        "{}",
+        tail(&trace, 60)
+    );
     // The INVITE went over TLS (the Via baresip wrote says so).
     assert!(trace.contains("SIP/2.0/TLS"), "{}", tail(&trace, 60));
-    assert!(dtmf.starts_with('1'), "keys heard: {dtmf:?}\n{}", tail(&log, 30));
+    assert!(
+        dtmf.starts_with('1'),
+        "keys heard: {dtmf:?}\n{}",
+        tail(&log, 30)
+    );
     assert_eq!(end_reason, "bot_hangup", "{}", tail(&log, 30));
 }
 
@@ -236,7 +287,13 @@ fn a_client_trusting_another_ca_refuses_the_bot_and_the_failure_is_counted() {
     let connect = format!("127.0.0.1:{tls_port}");
     let attempt = |ca: &str| {
         Command::new("openssl")
-            .args(["s_client", "-connect", &connect, "-verify_return_error", "-CAfile"])
+            .args([
+                "s_client",
+                "-connect",
+                &connect,
+                "-verify_return_error",
+                "-CAfile",
+            ])
             .arg(certs.path(ca))
             .stdin(Stdio::null())
             .output()
@@ -252,7 +309,10 @@ fn a_client_trusting_another_ca_refuses_the_bot_and_the_failure_is_counted() {
     // Trusting another CA: refused, twice; one log line, two in the metric.
     for _ in 0..2 {
         let bad = attempt("rogue-ca.crt");
-        assert!(!bad.status.success(), "the rogue-CA client accepted the bot");
+        assert!(
+            !bad.status.success(),
+            "the rogue-CA client accepted the bot"
+        );
     }
     let metrics = bot.wait_metric(
         "voxbridge_sip_tls_handshake_failures_total",
@@ -279,11 +339,13 @@ fn a_key_that_is_not_the_certificates_stops_the_start() {
     let tls_port = free_port().unwrap();
     // The phone's key with the bot's certificate.
     let cfg = bot_config(&dir, tls_block(&certs, tls_port, "phone.key"), RANGES[1]);
-    assert!(Bot::start("tls_mismatch_bot", &cfg).is_err(), "the bot started");
-    let log = std::fs::read_to_string(
-        workspace_root().join("target/e2e/tls_mismatch_bot/voxbridge.log"),
-    )
-    .unwrap();
+    assert!(
+        Bot::start("tls_mismatch_bot", &cfg).is_err(),
+        "the bot started"
+    );
+    let log =
+        std::fs::read_to_string(workspace_root().join("target/e2e/tls_mismatch_bot/voxbridge.log"))
+            .unwrap();
     assert!(
         log.contains("phone.key") && log.contains("bot.crt") && log.contains("sip.tls"),
         "{}",

@@ -74,16 +74,15 @@ pub fn load(cfg: &SipTlsConfig) -> Result<TlsMaterial, SipError> {
             cfg.cert_file.display()
         ))
     })?;
-    match certified.keys_match() {
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-            return Err(SipError::Config(format!(
-                "sip.tls: key {} is not the key of certificate {}",
-                cfg.key_file.display(),
-                cfg.cert_file.display()
-            )))
-        }
-        // `Unknown`: the provider cannot tell; the first handshake will.
-        _ => {}
+    // `Unknown` (the provider cannot tell) passes: the first handshake will.
+    if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
+        certified.keys_match()
+    {
+        return Err(SipError::Config(format!(
+            "sip.tls: key {} is not the key of certificate {}",
+            cfg.key_file.display(),
+            cfg.cert_file.display()
+        )));
     }
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -288,7 +287,10 @@ mod tests {
             ca_file: None,
         };
         let err = load(&missing).err().unwrap().to_string();
-        assert!(err.contains("sip.tls.cert_file") && err.contains("nope.pem"), "{err}");
+        assert!(
+            err.contains("sip.tls.cert_file") && err.contains("nope.pem"),
+            "{err}"
+        );
 
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate\n").unwrap();
