@@ -38,6 +38,7 @@ if [ "$mode" = test ]; then
     linphone-cli # a second real SIP phone (linphonec)
     sox          # test audio: noise, resampling, mixing
     tshark       # Wireshark's dissectors: a second opinion on our pcap files
+    openssl      # test CAs and certificates, and a TLS client, for tests/e2e/tls.rs
     postgresql      # throwaway clusters for the shared-storage tests (initdb, pg_ctl)
     chromium        # a real browser for the console tests (tests/e2e/console.rs)
     chromium-driver # its WebDriver (chromedriver), driven from Rust

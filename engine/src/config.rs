@@ -531,6 +531,28 @@ pub struct SipConfig {
     /// policy covers: `off` (plain RTP; an SRTP-only offer gets 488),
     /// `optional` (SRTP when offered), `required` (a plain offer gets 488).
     pub srtp: crate::sdp::SrtpPolicy,
+    /// SIP over TLS (RFC 3261 §26, `sips:`): a TLS listener, and the CA
+    /// outbound TLS connections (registrars, proxies) are verified against.
+    /// Unset: no TLS listener, and outbound `sips:` has no trust anchors.
+    pub tls: Option<SipTlsConfig>,
+}
+
+/// The TLS listener and the trust anchors for outbound TLS. Certificates and
+/// keys are read from the named files at start-up (never logged).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SipTlsConfig {
+    /// Address the TLS listener binds to (port 5061 by convention).
+    pub listen: SocketAddr,
+    /// PEM certificate chain the listener presents, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8 or PKCS#1) matching `cert_file`.
+    pub key_file: PathBuf,
+    /// PEM CA certificates outbound TLS peers must chain to; their name is
+    /// checked against the host of the URI dialled. Unset: outbound TLS
+    /// trusts nothing and fails.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Per-source SIP rate limits: a token bucket per source IP and kind of
@@ -734,6 +756,7 @@ impl Default for SipConfig {
             codecs: vec![CodecName::Pcmu, CodecName::Pcma],
             rate_limits: RateLimitsConfig::default(),
             srtp: crate::sdp::SrtpPolicy::Optional,
+            tls: None,
         }
     }
 }

@@ -128,6 +128,8 @@ pub struct Metrics {
     pub srtp_auth_failed: AtomicU64,
     /// SRTP packets dropped as replays.
     pub srtp_replayed: AtomicU64,
+    /// TLS handshakes on the SIP TLS listener that failed or timed out.
+    pub sip_tls_handshake_failures: AtomicU64,
     setup: Histogram,
     /// How late the load probe woke, each tick.
     delay: Histogram,
@@ -188,6 +190,7 @@ impl Default for Metrics {
             srtp_calls: AtomicU64::new(0),
             srtp_auth_failed: AtomicU64::new(0),
             srtp_replayed: AtomicU64::new(0),
+            sip_tls_handshake_failures: AtomicU64::new(0),
             setup: Histogram::new(&SETUP_BUCKETS),
             delay: Histogram::new(&DELAY_BUCKETS),
             delay_smoothed_us: AtomicU64::new(0),
@@ -522,6 +525,11 @@ impl Exposed for Metrics {
                 "voxbridge_srtp_replays_total",
                 "SRTP packets dropped as replays (finished calls).",
                 &self.srtp_replayed,
+            ),
+            (
+                "voxbridge_sip_tls_handshake_failures_total",
+                "TLS handshakes on the SIP TLS listener that failed (bad or untrusted certificate, not TLS, protocol error) or timed out.",
+                &self.sip_tls_handshake_failures,
             ),
         ];
         for (name, help, c) in counters {

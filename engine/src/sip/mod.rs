@@ -12,6 +12,7 @@ pub mod screen;
 mod screening_socket;
 mod sent;
 mod server;
+mod tls;
 mod user_agent;
 
 pub use dialer::{DialCredential, DialError, Dialer, OutboundCall, Placed};

@@ -39,6 +39,7 @@ use crate::sdp;
 pub struct SipServer {
     cancel: CancellationToken,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     registrations: Option<Registrations>,
     dialer: Dialer,
 }
@@ -97,6 +98,23 @@ impl SipServer {
             transport_layer.add_transport(tcp.into());
         }
 
+        // SIP over TLS: files checked and the port bound before anything
+        // answers, so a bad certificate or a taken port fails the start.
+        let tls = match &config.sip.tls {
+            Some(cfg) => {
+                let material = super::tls::load(cfg)?;
+                let listener = tokio::net::TcpListener::bind(cfg.listen)
+                    .await
+                    .map_err(|e| SipError::Bind(cfg.listen, e))?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|e| SipError::Bind(cfg.listen, e))?;
+                transport_layer.set_tls_config(material.client.clone());
+                Some((listener, material.acceptor, bound))
+            }
+            None => None,
+        };
+
         // Call-IDs of calls we place end in our own host, not the stack's
         // default domain.
         let option = EndpointOption {
@@ -122,6 +140,24 @@ impl SipServer {
         let incoming = endpoint.incoming_transactions().map_err(SipError::from)?;
         let layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let contact = contact_uri(config, local_addr)?;
+        let mut tls_addr = None;
+        let tls_contact = match tls {
+            Some((listener, acceptor, bound)) => {
+                let advertised = SocketAddr::new(config.advertised_ip(), bound.port());
+                super::tls::spawn_accept(
+                    listener,
+                    acceptor,
+                    advertised,
+                    endpoint.inner.clone(),
+                    metrics.clone(),
+                    cancel.child_token(),
+                );
+                info!(address = %bound, "SIP TLS listening");
+                tls_addr = Some(bound);
+                Some(tls_contact_uri(config, bound)?)
+            }
+            None => None,
+        };
 
         let registrations = if config.registration.accounts.is_empty() {
             None
@@ -169,6 +205,7 @@ impl SipServer {
         let dispatcher = Dispatcher {
             layer,
             contact,
+            tls_contact,
             calls: calls_tx,
             metrics,
             admission,
@@ -196,6 +233,7 @@ impl SipServer {
             SipServer {
                 cancel,
                 local_addr,
+                tls_addr,
                 registrations,
                 dialer,
             },
@@ -213,6 +251,11 @@ impl SipServer {
         self.local_addr
     }
 
+    /// Where the TLS listener is bound, when `sip.tls` is set.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
     /// Un-REGISTER every account, then stop listening and end the stack.
     pub async fn stop(mut self) {
         if let Some(r) = self.registrations.take() {
@@ -225,6 +268,9 @@ impl SipServer {
 struct Dispatcher {
     layer: Arc<DialogLayer>,
     contact: rsipstack::sip::Uri,
+    /// Our Contact for dialogs that arrived over TLS, so the caller's BYE,
+    /// re-INVITE and REFER come back over TLS too.
+    tls_contact: Option<rsipstack::sip::Uri>,
     calls: mpsc::Sender<CallLeg>,
     metrics: Arc<Metrics>,
     admission: Arc<Admission>,
@@ -268,6 +314,26 @@ impl MessageInspector for ResponseCounter {
 }
 
 impl Dispatcher {
+    /// The Contact for a dialog `tx` starts: on the transport it came over.
+    fn contact_for(&self, tx: &Transaction) -> rsipstack::sip::Uri {
+        let over_tls = tx.connection.as_ref().is_some_and(|c| {
+            matches!(
+                c.get_addr().r#type,
+                Some(rsipstack::sip::transport::Transport::Tls)
+            )
+        });
+        match (&self.tls_contact, over_tls) {
+            (Some(tls), true) => {
+                let mut contact = tls.clone();
+                if tx.original.uri.scheme == Some(rsipstack::sip::Scheme::Sips) {
+                    contact.scheme = Some(rsipstack::sip::Scheme::Sips);
+                }
+                contact
+            }
+            _ => self.contact.clone(),
+        }
+    }
+
     async fn run(
         self,
         mut incoming: rsipstack::transaction::TransactionReceiver,
@@ -390,7 +456,7 @@ impl Dispatcher {
             &tx,
             state_tx,
             None,
-            Some(self.contact.clone()),
+            Some(self.contact_for(&tx)),
         ) {
             Ok(d) => d,
             Err(e) => {
@@ -437,6 +503,17 @@ async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
 }
 
 /// Our Contact: `sip:voxbridge@<advertised ip>:<port>`.
+/// Our Contact on the TLS listener (`transport=tls`, which every peer we
+/// tested routes over TLS; a `sips:` request gets a `sips:` Contact).
+fn tls_contact_uri(config: &Config, local: SocketAddr) -> Result<rsipstack::sip::Uri, SipError> {
+    let host = match config.advertised_ip() {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let text = format!("sip:voxbridge@{host}:{};transport=tls", local.port());
+    rsipstack::sip::Uri::try_from(text.as_str()).map_err(|e| SipError::Stack(e.to_string()))
+}
+
 fn contact_uri(config: &Config, local: SocketAddr) -> Result<rsipstack::sip::Uri, SipError> {
     let host = match config.advertised_ip() {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
