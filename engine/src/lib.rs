@@ -42,3 +42,4 @@ pub mod test_call;
 pub mod transcribe;
 pub mod transfer;
 pub mod turn_latency;
+pub mod webrtc;
